@@ -1,0 +1,256 @@
+"""The kubelets: run the containers of the pods bound to each node, restart them with back-off, report status.
+
+A kubelet whose host is unreachable does nothing at all, as a dead node's kubelet would: its pods keep their
+last reported status until the node lifecycle controller marks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.clock import Clock
+from sandbox.events import EventRecorder
+from sandbox.fleet import FleetSpec
+from sandbox.logs import LogStore
+from sandbox.names import pod_key
+from sandbox.store import Store, now_rfc3339
+from sandbox.workloads import Termination, Workload, workload_for
+from sandbox.world import Process, World
+
+Obj = dict[str, Any]
+BACKOFF_START_S, BACKOFF_MAX_S, BACKOFF_RESET_S = 10.0, 300.0, 600.0  # fleet seconds, as the kubelet's
+IMAGE_PULL_S, STOP_S = 20.0, 5.0
+
+
+@dataclass
+class Container:
+    """The kubelet's record of a pod's main container."""
+
+    name: str
+    image: str
+    workload: Workload
+    landed_at: float
+    state: str = "waiting"  # waiting | running
+    waiting_reason: str = "ContainerCreating"
+    started_at: str = ""
+    started_wall: float = 0.0
+    restarts: int = 0
+    crashes: int = 0  # consecutive crashes, for the back-off; reset after a long enough run
+    last_terminated: dict[str, Any] | None = None
+    resume_at: float = 0.0  # when ContainerCreating or CrashLoopBackOff ends
+    stopping_since: float | None = None
+    ready_reported: bool = False
+
+
+class Kubelets:
+    def __init__(self, store: Store, world: World, fleet: FleetSpec, clock: Clock, logs: LogStore,
+                 events: EventRecorder, rng: random.Random) -> None:
+        self.store, self.world, self.fleet, self.clock = store, world, fleet, clock
+        self.logs, self.events, self.rng = logs, events, rng
+        self.containers: dict[str, Container] = {}
+        self._pulled: set[tuple[str, str]] = set()  # (node, image) already on the node
+
+    def sync(self) -> None:
+        for pod in list(self.store.objects("pods")):
+            node = pod["spec"].get("nodeName")
+            if node and node in self.world.hosts and self.world.hosts[node].reachable:
+                self._sync_pod(pod, node)
+
+    def start_warm(self) -> None:
+        """Bring every bound pod straight to Running and Ready: the fleet has been up for a while."""
+        for pod in list(self.store.objects("pods")):
+            if pod["spec"].get("nodeName"):
+                container = self._container(pod)
+                self._pulled.add((pod["spec"]["nodeName"], container.image))
+                self._start(pod, container, warm=True)
+                self._write_status(pod, container)
+
+    # -- one pod ------------------------------------------------------------------------------------------
+    def _container(self, pod: Obj) -> Container:
+        key = pod_key(pod)
+        if key not in self.containers:
+            spec = pod["spec"]["containers"][0]
+            self.containers[key] = Container(spec["name"], spec["image"], workload_for(pod, self.world, self.fleet),
+                                             landed_at=self.clock.now())
+        return self.containers[key]
+
+    def _sync_pod(self, pod: Obj, node: str) -> None:
+        container = self._container(pod)
+        now = self.clock.now()
+        if "deletionTimestamp" in pod["metadata"]:
+            self._stop(pod, container, now)
+            return
+        if container.state == "waiting" and now >= container.resume_at:
+            if container.waiting_reason == "ContainerCreating":
+                self._pull(pod, node, container)
+            else:
+                self._start(pod, container)
+        elif container.state == "running":
+            self._check_running(pod, container, now)
+        self._write_status(pod, container)
+
+    def _pull(self, pod: Obj, node: str, container: Container) -> None:
+        if (node, container.image) in self._pulled:
+            self.events.emit(pod, "Normal", "Pulled",
+                             f'Container image "{container.image}" already present on machine', "kubelet", node)
+            self._start(pod, container)
+            return
+        if container.resume_at == 0.0:
+            pull = self.clock.wall(IMAGE_PULL_S * self.rng.uniform(0.7, 1.3))
+            container.resume_at = self.clock.now() + pull
+            self.events.emit(pod, "Normal", "Pulling", f'Pulling image "{container.image}"', "kubelet", node)
+            return
+        self._pulled.add((node, container.image))
+        took = (self.clock.now() - container.landed_at) * self.clock.time_scale
+        self.events.emit(pod, "Normal", "Pulled", f'Successfully pulled image "{container.image}" in '
+                         f"{took:.3f}s ({took:.3f}s including waiting)", "kubelet", node)
+        self._start(pod, container)
+
+    def _start(self, pod: Obj, container: Container, warm: bool = False) -> None:
+        key, node = pod_key(pod), pod["spec"]["nodeName"]
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if container.restarts:
+            self.logs.restart(ns, name, container.name)
+        now = self.clock.now()
+        load = 0.0 if warm else self.clock.wall(container.workload.load_seconds(self.rng))
+        self.world.processes[key] = Process(node=node, started_at=now, ready_at=now + load,
+                                            memory_bytes=container.workload.start_memory())
+        container.state, container.started_at, container.started_wall = "running", now_rfc3339(), now
+        container.ready_reported = warm
+        for line in container.workload.startup_lines(pod):
+            self.logs.write(ns, name, container.name, line)
+        if warm:
+            for line in container.workload.ready_lines(pod):
+                self.logs.write(ns, name, container.name, line)
+            return
+        self.events.emit(pod, "Normal", "Created", f"Created container {container.name}", "kubelet", node)
+        self.events.emit(pod, "Normal", "Started", f"Started container {container.name}", "kubelet", node)
+
+    def _check_running(self, pod: Obj, container: Container, now: float) -> None:
+        key = pod_key(pod)
+        process = self.world.processes[key]
+        termination = container.workload.check(pod, process, self.clock, self.rng)
+        if termination:
+            self._terminate(pod, container, termination, now)
+        elif not container.ready_reported and now >= process.ready_at:
+            container.ready_reported = True
+            for line in container.workload.ready_lines(pod):
+                self.logs.write(pod["metadata"]["namespace"], pod["metadata"]["name"], container.name, line)
+
+    def _terminate(self, pod: Obj, container: Container, why: Termination, now: float) -> None:
+        ns, name, node = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["spec"]["nodeName"]
+        for line in why.log_lines:
+            self.logs.write(ns, name, container.name, line)
+        self.world.processes.pop(pod_key(pod), None)
+        ran_for = (now - container.started_wall) * self.clock.time_scale
+        container.last_terminated = {"terminated": {
+            "exitCode": why.exit_code, "reason": why.reason, "startedAt": container.started_at,
+            "finishedAt": now_rfc3339(), "containerID": _container_id(pod, container)}}
+        if why.node_event:
+            node_obj = self.store.find("nodes", None, node)
+            if node_obj:
+                self.events.emit(node_obj, "Warning", why.node_event[0], why.node_event[1], "kubelet", node)
+        container.crashes = 1 if ran_for > BACKOFF_RESET_S else container.crashes + 1
+        container.restarts += 1
+        container.state, container.waiting_reason = "waiting", "CrashLoopBackOff"
+        container.resume_at = now + self.clock.wall(_backoff(container.crashes))
+        container.ready_reported = False
+        if container.restarts > 1:
+            self.events.emit(pod, "Warning", "BackOff",
+                             f"Back-off restarting failed container {container.name} in pod "
+                             f"{name}_{ns}({pod['metadata']['uid']})", "kubelet", node)
+
+    def _stop(self, pod: Obj, container: Container, now: float) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if container.stopping_since is None:
+            container.stopping_since = now
+            self.events.emit(pod, "Normal", "Killing", f"Stopping container {container.name}", "kubelet",
+                             pod["spec"]["nodeName"])
+            if pod_key(pod) in self.world.processes:
+                for line in container.workload.shutdown_lines(pod):
+                    self.logs.write(ns, name, container.name, line)
+            self.world.processes.pop(pod_key(pod), None)
+        grace = min(STOP_S, pod["metadata"].get("deletionGracePeriodSeconds", 30))
+        if now - container.stopping_since >= self.clock.wall(grace):
+            self.forget(pod)
+            self.store.delete("pods", ns, name)
+
+    def forget(self, pod: Obj) -> None:
+        """Release everything the node held for a pod (GPUs, process, logs)."""
+        key = pod_key(pod)
+        for gpu in self.world.gpus_of(key):
+            gpu.pod = None
+        self.world.processes.pop(key, None)
+        self.containers.pop(key, None)
+        self.logs.forget(pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    # -- status -------------------------------------------------------------------------------------------
+    def _write_status(self, pod: Obj, container: Container) -> None:
+        status = self._status(pod, container)
+        if pod.get("status") != status:
+            self.store.mutate("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
+                              lambda o: o.update(status=status))
+
+    def _status(self, pod: Obj, container: Container) -> Obj:
+        old = pod.get("status", {})
+        process = self.world.processes.get(pod_key(pod))
+        ready = bool(process and container.ready_reported)
+        if container.state == "running":
+            state: Obj = {"running": {"startedAt": container.started_at}}
+        else:
+            state = {"waiting": {"reason": container.waiting_reason}}
+            if container.waiting_reason == "CrashLoopBackOff":
+                state["waiting"]["message"] = (
+                    f"back-off {int(_backoff(container.crashes))}s "
+                    f"restarting failed container={container.name} pod={pod['metadata']['name']}_"
+                    f"{pod['metadata']['namespace']}({pod['metadata']['uid']})")
+        started = container.state == "running" or container.restarts > 0
+        conditions = {c["type"]: c for c in old.get("conditions", [])}
+        unready = None if ready else f"containers with unready status: [{container.name}]"
+        status: Obj = {
+            **{k: old[k] for k in ("hostIP", "hostIPs", "podIP", "podIPs", "qosClass") if k in old},
+            "phase": "Running" if started else "Pending",
+            "startTime": old.get("startTime", now_rfc3339()),
+            "conditions": [_condition(conditions, "PodReadyToStartContainers", True),
+                           _condition(conditions, "Initialized", True),
+                           _condition(conditions, "Ready", ready, unready),
+                           _condition(conditions, "ContainersReady", ready, unready),
+                           _condition(conditions, "PodScheduled", True)],
+            "containerStatuses": [{
+                "name": container.name, "image": container.image, "imageID": _image_id(container.image),
+                "ready": ready, "started": container.state == "running", "restartCount": container.restarts,
+                "state": state, "lastState": container.last_terminated or {},
+                **({"containerID": _container_id(pod, container)} if started else {}),
+            }],
+        }
+        return status
+
+
+def _backoff(crashes: int) -> float:
+    return min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** max(0, crashes - 1))
+
+
+def _condition(old: dict[str, Obj], type_: str, ok: bool, unready_message: str | None = None) -> Obj:
+    status = "True" if ok else "False"
+    previous = old.get(type_, {})
+    condition = {"type": type_, "status": status, "lastProbeTime": None,
+                 "lastTransitionTime": previous.get("lastTransitionTime", now_rfc3339())
+                 if previous.get("status") == status else now_rfc3339()}
+    if unready_message:
+        condition["reason"], condition["message"] = "ContainersNotReady", unready_message
+    return condition
+
+
+def _container_id(pod: Obj, container: Container) -> str:
+    return "containerd://" + _sha256(f"{pod['metadata']['uid']}/{container.restarts}")
+
+
+def _image_id(image: str) -> str:
+    return f"docker.io/{image.split(':')[0]}@sha256:{_sha256(image)}"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

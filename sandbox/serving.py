@@ -1,0 +1,149 @@
+"""One vLLM replica serving requests: a batching queue whose latency grows with load, and vLLM's own metrics.
+
+The latencies are wall-clock seconds (a time to first token is what a user waits); only the fleet's slow
+processes (loads, back-offs, SLO windows) are compressed by the time scale.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from sandbox import logtext
+from sandbox.exposition import Registry
+from sandbox.fleet import ModelSpec
+from sandbox.world import GIB, Gpu, Process
+
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+                20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+               40.0, 80.0)
+LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
+                   240.0, 480.0, 960.0, 1920.0, 7680.0)
+TOKEN_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+REQUEST_TIMEOUT_S = 30.0  # the gateway gives up on an upstream after this long
+THROTTLED_SPEED = 0.55  # a GPU in thermal slowdown runs at roughly this share of its clocks
+MAX_NUM_SEQS = 256
+STATS_EVERY_S = 5.0
+
+
+@dataclass
+class Outcome:
+    """What the gateway sees of one request."""
+
+    code: int
+    ttft_s: float = 0.0
+    duration_s: float = 0.0
+
+
+@dataclass
+class Replica:
+    """The engine of one running vLLM process and the metrics it exports (reset when the process restarts)."""
+
+    model: ModelSpec
+    process: Process
+    registry: Registry = field(default_factory=Registry)
+    log_due: float = 0.0
+    _logged: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        r, m = self.registry, "vllm:"
+        self.running = r.gauge(m + "num_requests_running", "Number of requests in model execution batches.")
+        self.waiting = r.gauge(m + "num_requests_waiting", "Number of requests waiting to be processed.")
+        self.kv = r.gauge(m + "kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.")
+        self.prompt_tokens = r.counter(m + "prompt_tokens", "Number of prefill tokens processed.")
+        self.generation_tokens = r.counter(m + "generation_tokens", "Number of generation tokens processed.")
+        self.success = r.counter(m + "request_success", "Count of successfully processed requests.")
+        self.preemptions = r.counter(m + "num_preemptions", "Cumulative number of preemption from the engine.")
+        self.prefix_queries = r.counter(m + "prefix_cache_queries", "Prefix cache queries, in terms of tokens.")
+        self.prefix_hits = r.counter(m + "prefix_cache_hits", "Prefix cache hits, in terms of tokens.")
+        self.ttft = r.histogram(m + "time_to_first_token_seconds", "Histogram of time to first token in seconds.",
+                                TTFT_BUCKETS)
+        self.itl = r.histogram(m + "inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
+                               ITL_BUCKETS)
+        self.tpot = r.histogram(m + "time_per_output_token_seconds",
+                                "Histogram of time per output token in seconds.", ITL_BUCKETS)
+        self.e2e = r.histogram(m + "e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
+                               LATENCY_BUCKETS)
+        self.queue_time = r.histogram(m + "request_queue_time_seconds",
+                                      "Histogram of time spent in WAITING phase for request.", LATENCY_BUCKETS)
+        self.prompt_hist = r.histogram(m + "request_prompt_tokens", "Number of prefill tokens processed.",
+                                       TOKEN_BUCKETS)
+        self.generation_hist = r.histogram(m + "request_generation_tokens", "Number of generation tokens processed.",
+                                           TOKEN_BUCKETS)
+        self.labels = {"model_name": self.model.name, "engine": "0"}
+        self.start_memory = self.process.memory_bytes
+        for gauge in (self.running, self.waiting, self.kv):
+            gauge.set(0.0, **self.labels)
+
+    def serve(self, arrivals: int, dt: float, gpus: list[Gpu], broken_share: float, leak_bytes: float,
+              rng: random.Random) -> list[Outcome]:
+        """Admit `arrivals` requests over `dt` wall seconds and return what became of them."""
+        p = self.process
+        p.served_last_tick = arrivals
+        if p.hung:
+            self._set_gauges(p.running, p.backlog + arrivals, p.kv_usage)
+            p.backlog += arrivals
+            return [Outcome(504, duration_s=REQUEST_TIMEOUT_S)] * arrivals
+        speed = THROTTLED_SPEED if any(g.thermal_slowdown for g in gpus) else 1.0
+        speed *= max(0.35, 1.0 - leak_bytes / (200 * GIB))  # a bloated process spends its time in the allocator
+        capacity = self.model.capacity_rps * speed
+        rho = arrivals / dt / capacity if dt else 0.0
+        p.backlog = max(0.0, p.backlog + arrivals - capacity * dt)
+        wait_mean = 0.03 * min(rho, 0.97) ** 3 / (1 - min(rho, 0.97)) + p.backlog / capacity
+        outcomes = [self._one(rng, speed, wait_mean, broken_share) for _ in range(arrivals)]
+        kv = min(1.0, 0.04 + 0.85 * min(rho, 1.2))
+        if kv >= 0.98:
+            self.preemptions.inc(rng.randint(0, 3), **self.labels)
+        p.running = min(MAX_NUM_SEQS, arrivals / dt * (self.model.ttft_s + self.model.output_tokens * self.model.itl_s)
+                        if dt else 0.0)
+        p.kv_usage = kv
+        self._set_gauges(p.running, p.backlog, kv)
+        return outcomes
+
+    def _one(self, rng: random.Random, speed: float, wait_mean: float, broken_share: float) -> Outcome:
+        m, labels = self.model, self.labels
+        queue = rng.expovariate(1 / wait_mean) if wait_mean > 0 else 0.0
+        if queue > REQUEST_TIMEOUT_S:
+            return Outcome(504, duration_s=REQUEST_TIMEOUT_S)
+        prompt = max(16, int(rng.lognormvariate(0, 0.6) * m.prompt_tokens))
+        if rng.random() < broken_share:
+            self.prompt_tokens.inc(prompt, **labels)
+            return Outcome(500, duration_s=0.05)
+        output = max(1, int(rng.lognormvariate(0, 0.5) * m.output_tokens))
+        ttft = queue + rng.lognormvariate(0, 0.3) * m.ttft_s / speed
+        itl = m.itl_s / speed * rng.uniform(0.9, 1.2)
+        e2e = ttft + output * itl
+        self.prompt_tokens.inc(prompt, **labels)
+        self.generation_tokens.inc(output, **labels)
+        self.prefix_queries.inc(prompt, **labels)
+        self.prefix_hits.inc(int(prompt * 0.38), **labels)
+        self.success.inc(finished_reason="length" if output >= 4 * m.output_tokens else "stop", **labels)
+        self.ttft.observe(ttft, **labels)
+        self.itl.observe(itl, **labels)
+        self.tpot.observe(itl, **labels)
+        self.e2e.observe(e2e, **labels)
+        self.queue_time.observe(queue, **labels)
+        self.prompt_hist.observe(prompt, **labels)
+        self.generation_hist.observe(output, **labels)
+        return Outcome(200, ttft_s=ttft, duration_s=e2e)
+
+    def _set_gauges(self, running: float, waiting: float, kv: float) -> None:
+        self.running.set(round(running), **self.labels)
+        self.waiting.set(round(waiting), **self.labels)
+        self.kv.set(round(kv, 4), **self.labels)
+
+    def stats_line(self, now: float) -> str | None:
+        """vLLM's periodic engine-stats line, every few seconds."""
+        if now < self.log_due:
+            return None
+        elapsed = max(1e-6, now - (self.log_due - STATS_EVERY_S) if self.log_due else STATS_EVERY_S)
+        prompt, generated = _total(self.prompt_tokens.series), _total(self.generation_tokens.series)
+        line = logtext.engine_stats((prompt - self._logged[0]) / elapsed, (generated - self._logged[1]) / elapsed,
+                                    int(self.process.running), int(self.process.backlog), self.process.kv_usage)
+        self._logged, self.log_due = (prompt, generated), now + STATS_EVERY_S
+        return line
+
+
+def _total(series: dict[object, object]) -> float:
+    return sum(v for v in series.values() if isinstance(v, float))

@@ -1,0 +1,103 @@
+"""The fleet's scrape endpoints and their HTTP service discovery, on one port.
+
+Prometheus learns the targets from `/sd` (http_sd) as pods come and go: one vLLM target per model pod, one
+gateway target per gateway pod, and per node a dcgm-exporter, a node-exporter and a kubelet cAdvisor target.
+A pod whose process is down answers 503, so Prometheus sees it down, as it would see a crashed container.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from sandbox import exporters
+from sandbox.gateway import GATEWAY_APP
+from sandbox.names import pod_key
+from sandbox.workloads import memory_limit
+
+if TYPE_CHECKING:
+    from sandbox.runtime import Sandbox
+
+EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def telemetry_app(sandbox: Sandbox, address: str) -> Starlette:
+    """`address` is host:port of this app, as Prometheus should reach it."""
+
+    async def service_discovery(request: Request) -> Response:
+        return JSONResponse(targets(sandbox, address))
+
+    async def pod_metrics(request: Request) -> Response:
+        key = f"{request.path_params['namespace']}/{request.path_params['pod']}"
+        process = sandbox.world.processes.get(key)
+        if process is None or sandbox.clock.now() < process.ready_at or not sandbox.world.hosts[process.node].reachable:
+            return PlainTextResponse("upstream connect error or disconnect/reset before headers\n", status_code=503)
+        replica = sandbox.gateway.replica(key)
+        if replica is not None:
+            return PlainTextResponse(replica.registry.render(), media_type=EXPOSITION)
+        frontend = sandbox.gateway.gateway_replicas.get(key)
+        if frontend is not None:
+            return PlainTextResponse(frontend.registry.render(), media_type=EXPOSITION)
+        return PlainTextResponse("not found\n", status_code=404)
+
+    async def node_metrics(request: Request) -> Response:
+        host = sandbox.world.hosts.get(request.path_params["node"])
+        if host is None:
+            return PlainTextResponse("no such node\n", status_code=404)
+        if not host.reachable:
+            return PlainTextResponse("context deadline exceeded\n", status_code=504)
+        exporter = request.path_params["exporter"]
+        if exporter == "dcgm":
+            page = exporters.dcgm(host, _gpu_busy(sandbox), _containers(sandbox))
+        elif exporter == "node":
+            page = exporters.node_exporter(host, sandbox.world)
+        else:
+            page = exporters.cadvisor(host, sandbox.world, _containers(sandbox), _limits(sandbox))
+        return PlainTextResponse(page, media_type=EXPOSITION)
+
+    return Starlette(routes=[
+        Route("/sd", service_discovery),
+        Route("/metrics/pods/{namespace}/{pod}", pod_metrics),
+        Route("/metrics/nodes/{node}/{exporter:str}", node_metrics),
+    ])
+
+
+def targets(sandbox: Sandbox, address: str) -> list[dict[str, Any]]:
+    groups = []
+    for pod in sandbox.store.objects("pods"):
+        app = pod["metadata"].get("labels", {}).get("app", "")
+        node = pod["spec"].get("nodeName")
+        if not node or not pod["status"].get("podIP"):
+            continue
+        if app in {m.name for m in sandbox.fleet.models} or app == GATEWAY_APP:
+            groups.append({"targets": [address], "labels": {
+                "__metrics_path__": f"/metrics/pods/{pod_key(pod)}", "job": "vllm" if app != GATEWAY_APP else app,
+                "namespace": pod["metadata"]["namespace"], "pod": pod["metadata"]["name"], "app": app, "node": node,
+                "instance": f"{pod['status']['podIP']}:{8000 if app != GATEWAY_APP else 8080}"}})
+    for name in sandbox.world.hosts:
+        for exporter, job, port in (("dcgm", "dcgm-exporter", 9400), ("node", "node-exporter", 9100),
+                                    ("cadvisor", "kubelet-cadvisor", 10250)):
+            groups.append({"targets": [address], "labels": {
+                "__metrics_path__": f"/metrics/nodes/{name}/{exporter}", "job": job, "node": name,
+                "instance": f"{name}:{port}"}})
+    return groups
+
+
+def _gpu_busy(sandbox: Sandbox) -> dict[str, float]:
+    """How busy each pod keeps its GPUs: its KV-cache pressure is a fair stand-in for SM occupancy."""
+    busy = {}
+    for key, process in sandbox.world.processes.items():
+        busy[key] = 1.0 if process.hung else (0.15 + 0.8 * process.kv_usage if process.kv_usage else 0.02)
+    return busy
+
+
+def _containers(sandbox: Sandbox) -> dict[str, str]:
+    return {key: c.name for key, c in sandbox.kubelets.containers.items()}
+
+
+def _limits(sandbox: Sandbox) -> dict[str, float]:
+    return {pod_key(p): memory_limit(p) for p in sandbox.store.objects("pods")}

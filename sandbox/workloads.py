@@ -1,0 +1,160 @@
+"""How each kind of container behaves: how long it takes to start, what it prints, and what kills it.
+
+The kill conditions are physics, not fault names: a lost GPU, memory over a limit, a host out of memory,
+a memory setting too tight for the batch, a request that crashes the engine.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sandbox import logtext
+from sandbox.clock import Clock
+from sandbox.fleet import FleetSpec, ModelSpec
+from sandbox.names import pod_key
+from sandbox.world import GIB, Process, World
+
+Obj = dict[str, Any]
+HBM_GIB = 79.19
+
+
+@dataclass
+class Termination:
+    exit_code: int
+    reason: str  # Error | OOMKilled
+    log_lines: list[str] = field(default_factory=list)
+    node_event: tuple[str, str] | None = None  # (reason, message) recorded on the node
+
+
+class Workload(Protocol):
+    def load_seconds(self, rng: random.Random) -> float: ...
+    def start_memory(self) -> float: ...
+    def startup_lines(self, pod: Obj) -> list[str]: ...
+    def ready_lines(self, pod: Obj) -> list[str]: ...
+    def shutdown_lines(self, pod: Obj) -> list[str]: ...
+    def check(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None: ...
+
+
+def memory_limit(pod: Obj) -> float:
+    raw = pod["spec"]["containers"][0].get("resources", {}).get("limits", {}).get("memory", "0")
+    units = {"Ki": 1024, "Mi": 1024**2, "Gi": GIB, "Ti": 1024 * GIB}
+    for suffix, factor in units.items():
+        if raw.endswith(suffix):
+            return float(raw[: -len(suffix)]) * factor
+    return float(raw or 0)
+
+
+@dataclass
+class SimpleService:
+    """The gateway, the platform services and the node daemons: start fast, rarely die."""
+
+    name: str
+    lines: list[str]
+
+    def load_seconds(self, rng: random.Random) -> float:
+        return rng.uniform(2, 4)
+
+    def start_memory(self) -> float:
+        return 0.3 * GIB
+
+    def startup_lines(self, pod: Obj) -> list[str]:
+        return list(self.lines)
+
+    def ready_lines(self, pod: Obj) -> list[str]:
+        return []
+
+    def shutdown_lines(self, pod: Obj) -> list[str]:
+        return logtext.uvicorn_shutdown()
+
+    def check(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
+        return None
+
+
+@dataclass
+class VllmServer:
+    world: World
+    model: ModelSpec
+
+    def load_seconds(self, rng: random.Random) -> float:
+        return self.model.load_s * rng.uniform(0.9, 1.1)
+
+    def start_memory(self) -> float:
+        return (6 + self.model.weights_gib * 0.08) * GIB
+
+    def startup_lines(self, pod: Obj) -> list[str]:
+        return logtext.vllm_startup(pod, self.model.weights_gib, self.model.load_s)
+
+    def ready_lines(self, pod: Obj) -> list[str]:
+        return logtext.vllm_ready()
+
+    def shutdown_lines(self, pod: Obj) -> list[str]:
+        return logtext.uvicorn_shutdown()
+
+    def check(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
+        loaded = clock.now() >= process.ready_at
+        return (self._lost_gpu(pod, loaded) or self._over_memory_limit(pod, process)
+                or self._host_out_of_memory(pod, process) or self._cuda_oom(pod, process, clock, rng)
+                or self._crashing_request(pod, process, clock, rng))
+
+    def _lost_gpu(self, pod: Obj, loaded: bool) -> Termination | None:
+        lost = [g for g in self.world.gpus_of(pod_key(pod)) if g.lost or g.transient_fault]
+        if not lost:
+            return None
+        for gpu in lost:
+            gpu.transient_fault = False
+        lines = logtext.cuda_device_error(lost[0].index) if loaded else logtext.cuda_unavailable_at_start()
+        return Termination(1, "Error", lines)
+
+    @staticmethod
+    def _over_memory_limit(pod: Obj, process: Process) -> Termination | None:
+        limit = memory_limit(pod)
+        if limit and process.memory_bytes > limit:
+            return Termination(137, "OOMKilled", node_event=(
+                "OOMKilling", f"Memory cgroup out of memory: Killed process 1 (python3) total-vm:"
+                f"{int(process.memory_bytes / 1024 * 1.6)}kB, anon-rss:{int(process.memory_bytes / 1024)}kB, "
+                "file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:182344kB oom_score_adj:999"))
+        return None
+
+    def _host_out_of_memory(self, pod: Obj, process: Process) -> Termination | None:
+        host = self.world.hosts[pod["spec"]["nodeName"]]
+        on_host = [p for p in self.world.processes.values() if p.node == host.name]
+        used = host.system_memory_bytes + sum(p.memory_bytes for p in on_host)
+        if used <= host.memory_bytes or process is not max(on_host, key=lambda p: p.memory_bytes):
+            return None
+        return Termination(137, "OOMKilled", node_event=(
+            "SystemOOM", "System OOM encountered, victim process: python3, pid: 1"))
+
+    @staticmethod
+    def _cuda_oom(pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
+        """Too little headroom outside the KV cache: a big batch's activations no longer fit."""
+        utilisation = float(logtext.vllm_args(pod).get("gpu_memory_utilization", "0.9"))
+        headroom_gib = HBM_GIB * (1 - utilisation)
+        if headroom_gib > 2.5 or process.kv_usage < 0.3:
+            return None
+        per_fleet_second = 0.004 * process.kv_usage
+        if rng.random() < per_fleet_second * clock.time_scale * 0.5:
+            return Termination(1, "Error", logtext.cuda_out_of_memory(HBM_GIB, headroom_gib * 0.4))
+        return None
+
+    def _crashing_request(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
+        """A request the engine cannot handle, retried by its client, takes down whichever replica gets it."""
+        if self.model.name not in self.world.crashing_request_models or process.served_last_tick <= 0:
+            return None
+        if rng.random() < 0.5:
+            return Termination(1, "Error", logtext.engine_crash_on_request())
+        return None
+
+
+def workload_for(pod: Obj, world: World, fleet: FleetSpec) -> Workload:
+    labels = pod["metadata"].get("labels", {})
+    model = next((m for m in fleet.models if m.name == labels.get("app")), None)
+    if model and labels.get("app.kubernetes.io/name") == "vllm":
+        return VllmServer(world, model)
+    app = labels.get("app", pod["metadata"]["name"])
+    if app == "nvidia-device-plugin":
+        return SimpleService(app, logtext.device_plugin_startup(8))
+    if app == "nvidia-dcgm-exporter":
+        return SimpleService(app, logtext.dcgm_exporter_startup())
+    return SimpleService(app, logtext.service_startup(app))
