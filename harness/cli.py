@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -37,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="firebreak", description="A self-healing SRE agent for LLM inference "
                                      "fleets, and the simulated fleet it is tested on.")
     commands = parser.add_subparsers(title="commands")
+
+    demo = commands.add_parser("demo", help="sandbox + Prometheus + Alertmanager; inject a fault; watch it heal",
+                               description="Brings up the sandbox, injects a bad rollout, shows burn rates live, "
+                               "and exits 0 once the page alert has fired and resolved.")
+    demo.add_argument("--time-scale", type=float, default=60.0)
+    demo.set_defaults(run=_demo)
 
     sandbox = commands.add_parser("sandbox", help="the simulated inference fleet").add_subparsers(title="sandbox")
     up = sandbox.add_parser("up", help="run the fleet, Prometheus and Alertmanager in the foreground",
@@ -64,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     rules.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
     rules.set_defaults(run=_slo_rules)
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from harness.demo import demo
+
+    return asyncio.run(demo(args.time_scale))
 
 
 def _sandbox_up(args: argparse.Namespace) -> int:

@@ -22,3 +22,16 @@ class Clock:
     def fleet_now(self) -> float:
         """Fleet seconds since the start: what daily traffic shapes follow."""
         return self.now() * self.time_scale
+
+
+@dataclass
+class ManualClock(Clock):
+    """A clock that moves only when told to: for tests that step the fleet faster than real time."""
+
+    elapsed: float = 0.0
+
+    def now(self) -> float:
+        return self.elapsed
+
+    def advance(self, seconds: float) -> None:
+        self.elapsed += seconds

@@ -117,12 +117,12 @@ class Gateway:
     def replica(self, key: str) -> Replica | None:
         """The running vLLM engine of a pod, if its process is up."""
         process = self.world.processes.get(key)
-        if process is None:
+        model = next((m for m in self.fleet.models if key.split("/")[1].startswith(m.name + "-")), None)
+        if process is None or model is None:
             self.replicas.pop(key, None)
             return None
         replica = self.replicas.get(key)
         if replica is None or replica.process is not process:
-            model = next(m for m in self.fleet.models if key.split("/")[1].startswith(m.name + "-"))
             replica = self.replicas[key] = Replica(model, process)
         return replica
 

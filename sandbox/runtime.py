@@ -32,9 +32,9 @@ log = logging.getLogger("firebreak.sandbox")
 
 
 class Sandbox:
-    def __init__(self, fleet: FleetSpec, time_scale: float = 60.0, seed: int = 1) -> None:
+    def __init__(self, fleet: FleetSpec, time_scale: float = 60.0, seed: int = 1, clock: Clock | None = None) -> None:
         self.fleet = fleet
-        self.clock = Clock(time_scale)
+        self.clock = clock or Clock(time_scale)
         self.rng = random.Random(seed)
         self.store = Store()
         self.logs = LogStore()

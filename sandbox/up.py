@@ -7,6 +7,7 @@ the agent), and `control.json` with the fault-injection API (the harness's alone
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -25,6 +26,7 @@ from sandbox.gateway_api import gateway_app
 from sandbox.runtime import Sandbox
 from sandbox.supervisor import LOOPBACK, Monitoring, free_ports
 from sandbox.telemetry import telemetry_app
+from sandbox.tls import ServingCertificate, issue
 
 log = logging.getLogger("firebreak.sandbox")
 
@@ -47,10 +49,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-def kubeconfig(server: str, token: str) -> str:
+def kubeconfig(server: str, token: str, ca_pem: bytes) -> str:
+    cluster = {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": "firebreak-sandbox", "cluster": {"server": server}}],
+        "clusters": [{"name": "firebreak-sandbox", "cluster": cluster}],
         "users": [{"name": "firebreak", "user": {"token": token}}],
         "contexts": [{"name": "firebreak-sandbox",
                       "context": {"cluster": "firebreak-sandbox", "user": "firebreak", "namespace": "inference"}}],
@@ -70,16 +73,18 @@ async def run(options: UpOptions, stop: asyncio.Event) -> None:
     apps = [(build_app(sandbox.store, token, sandbox.logs), kube_port),
             (telemetry_app(sandbox, f"{LOOPBACK}:{telemetry_port}"), telemetry_port),
             (gateway_app(sandbox), gateway_port), (control_app(sandbox, control_token), control_port)]
+    tls = issue(state / "pki")
     servers = [_Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off",
-                                      access_log=False)) for app, port in apps]
+                                      access_log=False, **(_tls_options(tls) if port == kube_port else {})))
+               for app, port in apps]
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     simulation = asyncio.create_task(sandbox.run(stop))
     try:
         await _wait_started(servers, tasks)
         async with Monitoring(state, f"http://{LOOPBACK}:{telemetry_port}/sd", options.rule_files,
                               options.alertmanager_config) as monitoring:
-            _write_state(state, token, kube_port, gateway_port, control_port, control_token, monitoring)
-            log.info("sandbox up: kubernetes http://%s:%d, prometheus %s, alertmanager %s, state in %s",
+            _write_state(state, token, tls.ca_pem, kube_port, gateway_port, control_port, control_token, monitoring)
+            log.info("sandbox up: kubernetes https://%s:%d, prometheus %s, alertmanager %s, state in %s",
                      LOOPBACK, kube_port, monitoring.prometheus_url, monitoring.alertmanager_url, state)
             await stop.wait()
     finally:
@@ -99,15 +104,19 @@ async def _wait_started(servers: list[_Server], tasks: list[asyncio.Task[None]])
         await asyncio.sleep(0.05)
 
 
-def _write_state(state: Path, token: str, kube_port: int, gateway_port: int, control_port: int,
+def _tls_options(tls: ServingCertificate) -> dict[str, str]:
+    return {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
+
+
+def _write_state(state: Path, token: str, ca_pem: bytes, kube_port: int, gateway_port: int, control_port: int,
                  control_token: str, monitoring: Monitoring) -> None:
     def private(path: Path, text: str) -> None:
         path.touch(mode=0o600)
         path.write_text(text)
-    private(state / "kubeconfig", kubeconfig(f"http://{LOOPBACK}:{kube_port}", token))
+    private(state / "kubeconfig", kubeconfig(f"https://{LOOPBACK}:{kube_port}", token, ca_pem))
     private(state / "control.json", json.dumps({"url": f"http://{LOOPBACK}:{control_port}",
                                                 "token": control_token}))
-    endpoints = {"kubernetes": f"http://{LOOPBACK}:{kube_port}", "prometheus": monitoring.prometheus_url,
+    endpoints = {"kubernetes": f"https://{LOOPBACK}:{kube_port}", "prometheus": monitoring.prometheus_url,
                  "alertmanager": monitoring.alertmanager_url, "gateway": f"http://{LOOPBACK}:{gateway_port}"}
     # Written last and atomically: its presence tells waiting tools that everything answers.
     tmp = state / "endpoints.json.tmp"

@@ -22,6 +22,7 @@ class NodeHealth:
     def __init__(self, store: Store, world: World, clock: Clock, events: EventRecorder) -> None:
         self.store, self.world, self.clock, self.events = store, world, clock, events
         self._renewed: dict[str, float] = {}
+        self._observed: dict[str, tuple[str, float]] = {}  # node -> (renewTime seen, when we saw it change)
         self._unreachable_since: dict[str, float] = {}
 
     def sync(self) -> None:
@@ -61,8 +62,11 @@ class NodeHealth:
         node = self.store.find("nodes", None, name)
         if lease is None or node is None:
             return
-        age = (datetime.now(UTC) - datetime.fromisoformat(lease["spec"]["renewTime"])).total_seconds()
-        if age * self.clock.time_scale < NODE_GRACE_S:
+        # Like the real controller, judge staleness by when *we* saw the renewTime change, on our own clock.
+        renew_time = lease["spec"]["renewTime"]
+        if self._observed.get(name, ("", 0.0))[0] != renew_time:
+            self._observed[name] = (renew_time, now)
+        if now - self._observed[name][1] < self.clock.wall(NODE_GRACE_S):
             self._unreachable_since.pop(name, None)
             return
         if name not in self._unreachable_since:

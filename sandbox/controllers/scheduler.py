@@ -80,7 +80,7 @@ class Scheduler:
         for gpu in self.free_gpus(node_name)[: gpu_request(pod)]:
             gpu.pod = pod_key(pod)
         host_ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
-        pod_ip = f"10.244.{host_ip.rsplit('.', 1)[1]}.{self._next_ip_octet(node_name)}"
+        pod_ip = node["spec"]["podCIDR"].rsplit(".", 1)[0] + f".{self._next_ip_octet(node_name)}"
 
         def bind(o: Obj) -> None:
             o["spec"]["nodeName"] = node_name
