@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from sandbox.up import UpOptions, run
 SLO_SPECS = Path(__file__).resolve().parent.parent / "deploy" / "slo"
 FAULT = {"kind": "bad_rollout", "at_s": 5, "target": {"deployment": "qwen-7b"}, "params": {"error_share": 0.4}}
 MODEL = FAULT["target"]["deployment"]
+SLO = "availability"  # a bad build fails requests: the availability SLO pages
 TIMEOUT_S = 240
 
 
@@ -51,9 +51,9 @@ class Notifications:
             return JSONResponse({"ok": True})
         return Starlette(routes=[Route("/webhook/alertmanager", webhook, methods=["POST"])])
 
-    def has(self, status: str, model: str) -> bool:
-        return any(s == status and labels.get("model") == model and labels.get("severity") == "page"
-                   for s, _, labels in self.received)
+    def has(self, status: str, model: str, slo: str) -> bool:
+        return any(s == status and labels.get("model") == model and labels.get("slo") == slo
+                   and labels.get("severity") == "page" for s, _, labels in self.received)
 
 
 def _say(message: str) -> None:
@@ -85,7 +85,7 @@ async def _story(state: Path, notifications: Notifications, tasks: list[asyncio.
     endpoints = await _wait_for_endpoints(state, tasks)
     kubeconfig = str(state / "kubeconfig")
     _say(f"sandbox up: {json.dumps(endpoints)}")
-    print(_kubectl(kubeconfig, "get", "pods", "-n", "inference", "-o", "wide"), flush=True)
+    print(await _kubectl(kubeconfig, "get", "pods", "-n", "inference", "-o", "wide"), flush=True)
     control = json.loads((state / "control.json").read_text())
     async with httpx.AsyncClient(timeout=10) as client:
         await client.post(f"{control['url']}/faults", json=[FAULT],
@@ -96,12 +96,12 @@ async def _story(state: Path, notifications: Notifications, tasks: list[asyncio.
         while time.monotonic() - started < TIMEOUT_S:
             await asyncio.sleep(3)
             print(await _burn_table(client, endpoints["prometheus"]), flush=True)
-            if notifications.has("firing", MODEL) and not undone:
-                _say(f"page received; on-call runs: kubectl rollout undo deployment/{MODEL}")
-                print(_kubectl(kubeconfig, "rollout", "history", f"deployment/{MODEL}", "-n", "inference"))
-                print(_kubectl(kubeconfig, "rollout", "undo", f"deployment/{MODEL}", "-n", "inference"))
+            if notifications.has("firing", MODEL, SLO) and not undone:
+                _say(f"{SLO} page received; on-call runs: kubectl rollout undo deployment/{MODEL}")
+                print(await _kubectl(kubeconfig, "rollout", "history", f"deployment/{MODEL}", "-n", "inference"))
+                print(await _kubectl(kubeconfig, "rollout", "undo", f"deployment/{MODEL}", "-n", "inference"))
                 undone = True
-            if undone and notifications.has("resolved", MODEL):
+            if undone and notifications.has("resolved", MODEL, SLO):
                 _say(f"healed: the page for {MODEL} resolved {time.monotonic() - started:.0f}s after the fault "
                      "was scheduled")
                 return 0
@@ -136,6 +136,9 @@ async def _burn_table(client: httpx.AsyncClient, prometheus: str) -> str:
     return "\n".join(rows)
 
 
-def _kubectl(kubeconfig: str, *args: str) -> str:
-    done = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True, timeout=30)
-    return (done.stdout + done.stderr).rstrip()
+async def _kubectl(kubeconfig: str, *args: str) -> str:
+    """The real kubectl, run without blocking the loop that also serves the sandbox's API."""
+    process = await asyncio.create_subprocess_exec("kubectl", "--kubeconfig", kubeconfig, *args,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    return output.decode().rstrip()

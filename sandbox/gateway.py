@@ -95,11 +95,14 @@ class Gateway:
         self.route_error = ""
         self.replicas: dict[str, Replica] = {}
         self.gateway_replicas: dict[str, GatewayReplica] = {}
+        self._next_endpoint: dict[str, int] = {}  # model -> round-robin position among its endpoints
 
     # -- each tick ----------------------------------------------------------------------------------------
     def tick(self, dt: float) -> None:
         self._reload_routes()
         frontends = self._frontends()
+        for key in [k for k, r in self.replicas.items() if self.world.processes.get(k) is not r.process]:
+            self._retire(key)
         for model in self.fleet.models:
             arrivals = poisson(self.rng, self._rate(model) * dt)
             for backend, count in self._split(model, arrivals).items():
@@ -119,12 +122,24 @@ class Gateway:
         process = self.world.processes.get(key)
         model = next((m for m in self.fleet.models if key.split("/")[1].startswith(m.name + "-")), None)
         if process is None or model is None:
-            self.replicas.pop(key, None)
             return None
         replica = self.replicas.get(key)
         if replica is None or replica.process is not process:
+            if replica is not None:
+                self._retire(key)
             replica = self.replicas[key] = Replica(model, process)
         return replica
+
+    def _retire(self, key: str) -> None:
+        """Forget an engine whose process ended. One that died mid-batch takes its running requests with it:
+        their streams break and the gateway answers them 502, as a proxy does when its upstream resets."""
+        replica = self.replicas.pop(key)
+        if not replica.process.killed:
+            return  # a graceful stop drains its requests first
+        m, frontends = replica.model, list(self.gateway_replicas.values())
+        for _ in range(round(replica.process.running)):
+            cut_at = self.rng.uniform(0, m.ttft_s + m.output_tokens * m.itl_s)
+            self._record(m, SELF_HOSTED, Outcome(502, duration_s=cut_at), frontends)
 
     def _rate(self, model: ModelSpec) -> float:
         day = self.clock.fleet_now() / 86400
@@ -144,9 +159,12 @@ class Gateway:
         endpoints = self._endpoints(model)
         if not endpoints:
             return [Outcome(503, duration_s=0.002)] * count
+        # Round robin, as Envoy-based gateways balance by default: every endpoint gets its turn in order.
+        start = self._next_endpoint.get(model.name, 0)
         per_pod = dict.fromkeys(endpoints, 0)
-        for pod in self.rng.choices(endpoints, k=count):
-            per_pod[pod] += 1
+        for i in range(count):
+            per_pod[endpoints[(start + i) % len(endpoints)]] += 1
+        self._next_endpoint[model.name] = (start + count) % len(endpoints)
         outcomes: list[Outcome] = []
         for key, arrivals in per_pod.items():
             outcomes += self._serve_pod(key, arrivals, dt)

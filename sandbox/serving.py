@@ -6,6 +6,7 @@ processes (loads, back-offs, SLO windows) are compressed by the time scale.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ REQUEST_TIMEOUT_S = 30.0  # the gateway gives up on an upstream after this long
 THROTTLED_SPEED = 0.55  # a GPU in thermal slowdown runs at roughly this share of its clocks
 MAX_NUM_SEQS = 256
 STATS_EVERY_S = 5.0
+LOAD_WINDOW_S = 5.0  # wall seconds over which the engine's load is judged: one tick holds too few requests
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Replica:
     process: Process
     registry: Registry = field(default_factory=Registry)
     log_due: float = 0.0
+    load_rps: float = 0.0  # arrivals per wall second, smoothed over LOAD_WINDOW_S; a new engine starts idle
     _logged: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
@@ -88,18 +91,25 @@ class Replica:
         speed = THROTTLED_SPEED if any(g.thermal_slowdown for g in gpus) else 1.0
         speed *= max(0.35, 1.0 - leak_bytes / (200 * GIB))  # a bloated process spends its time in the allocator
         capacity = self.model.capacity_rps * speed
-        rho = arrivals / dt / capacity if dt else 0.0
-        p.backlog = max(0.0, p.backlog + arrivals - capacity * dt)
+        load = self._smooth_load(arrivals, dt)
+        rho = load / capacity
+        # Continuous batching absorbs a tick's burst; only load above capacity for a while builds a backlog.
+        p.backlog = max(0.0, p.backlog + (load - capacity) * dt)
         wait_mean = 0.03 * min(rho, 0.97) ** 3 / (1 - min(rho, 0.97)) + p.backlog / capacity
         outcomes = [self._one(rng, speed, wait_mean, broken_share) for _ in range(arrivals)]
         kv = min(1.0, 0.04 + 0.85 * min(rho, 1.2))
         if kv >= 0.98:
             self.preemptions.inc(rng.randint(0, 3), **self.labels)
-        p.running = min(MAX_NUM_SEQS, arrivals / dt * (self.model.ttft_s + self.model.output_tokens * self.model.itl_s)
-                        if dt else 0.0)
+        p.running = min(MAX_NUM_SEQS, load * (self.model.ttft_s + self.model.output_tokens * self.model.itl_s))
         p.kv_usage = kv
         self._set_gauges(p.running, p.backlog, kv)
         return outcomes
+
+    def _smooth_load(self, arrivals: int, dt: float) -> float:
+        """The arrival rate as the engine's queue feels it: a tick's few requests are noise, not load."""
+        observed = arrivals / dt if dt else 0.0
+        self.load_rps += (observed - self.load_rps) * (1 - math.exp(-dt / LOAD_WINDOW_S))
+        return self.load_rps
 
     def _one(self, rng: random.Random, speed: float, wait_mean: float, broken_share: float) -> Outcome:
         m, labels = self.model, self.labels

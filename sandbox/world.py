@@ -54,6 +54,7 @@ class Process:
     running: float = 0.0  # requests in the running batch
     kv_usage: float = 0.0
     served_last_tick: float = 0.0
+    killed: bool = False  # ended by a crash or the OOM killer, not a graceful stop: its requests are cut off
 
 
 @dataclass

@@ -10,11 +10,17 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.apiserver import discovery
-from sandbox.apiserver.handlers import Api, Reply, handle
+from sandbox.apiserver import discovery, openapi, reviews
+from sandbox.apiserver.handlers import Api, Reply, handle, read_body
 from sandbox.apiserver.logs import LogReader
 from sandbox.apiserver.paths import Target, parse_resource_path
-from sandbox.apiserver.status import error_response, json_response, path_not_found, status_object
+from sandbox.apiserver.status import (
+    error_response,
+    json_response,
+    method_not_allowed,
+    path_not_found,
+    status_object,
+)
 from sandbox.errors import ApiError
 from sandbox.store import Store
 
@@ -73,10 +79,29 @@ def _group_version(group: str, version: str) -> Response:
     return json_response(resources)
 
 
-def _openapi(request: Request) -> Response:
-    # No schema is served: kubectl's get/scale/patch/rollout/delete/logs/cordon do not need one, and
-    # clients that want one fall back (kubectl create/apply: to server-side field validation).
-    raise path_not_found()
+async def _review(request: Request, review: reviews.Review) -> Response:
+    if request.method != "POST":
+        raise method_not_allowed()
+    return json_response(reviews.answer(review, await read_body(request)), 201)
+
+
+def _openapi_v3(request: Request) -> Response:
+    parts = [p for p in request.path_params["rest"].split("/") if p]
+    if not parts:
+        return json_response(openapi.root())
+    if parts[0] == "api" and len(parts) == 2:
+        doc = openapi.group_version_doc("", parts[1])
+    elif parts[0] == "apis" and len(parts) == 3:
+        doc = openapi.group_version_doc(parts[1], parts[2])
+    else:
+        doc = None
+    if doc is None:
+        raise path_not_found()
+    return json_response(doc)
+
+
+def _openapi_v2(request: Request) -> Response:
+    raise path_not_found()  # no schemas; see openapi.py for why v3's skeleton is enough
 
 
 def build_app(store: Store, token: str, logs: LogReader) -> Starlette:
@@ -93,6 +118,9 @@ def build_app(store: Store, token: str, logs: LogReader) -> Starlette:
         rest = [s for s in request.path_params["rest"].split("/") if s]
         if not rest:
             return _group_version(group, version)
+        review = reviews.find(group, version, rest[0]) if len(rest) == 1 else None
+        if review is not None:
+            return await _review(request, review)
         return await _resources(request, parse_resource_path(group, version, rest))
 
     async def _resources(request: Request, target: Target) -> Reply:
@@ -112,7 +140,9 @@ def build_app(store: Store, token: str, logs: LogReader) -> Starlette:
         Route("/apis/{group}/{version}", lambda r: _group_version(r.path_params["group"], r.path_params["version"]),
               methods=["GET"]),
         Route("/apis/{group}/{version}/{rest:path}", named, methods=METHODS),
-        Route("/openapi/{rest:path}", _openapi, methods=["GET"]),
+        Route("/openapi/v2", _openapi_v2, methods=["GET"]),
+        Route("/openapi/v3", lambda r: json_response(openapi.root()), methods=["GET"]),
+        Route("/openapi/v3/{rest:path}", _openapi_v3, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, Exception: _internal_error,
                                                        404: _not_found, 405: _not_allowed})

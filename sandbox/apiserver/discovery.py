@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.apiserver import reviews
 from sandbox.store import RESOURCES, Resource
 
 Obj = dict[str, Any]
@@ -24,11 +25,11 @@ UNSCOPED_VERBS_ORDER = ("create", "delete", "deletecollection", "get", "list", "
 
 
 def group_versions() -> list[tuple[str, str]]:
-    """Named groups in the order of RESOURCES (the core group is served under /api)."""
+    """Named groups in the order of RESOURCES, then the review-only groups (core is served under /api)."""
     seen: list[tuple[str, str]] = []
-    for res in RESOURCES:
-        if res.group and (res.group, res.version) not in seen:
-            seen.append((res.group, res.version))
+    for group, version in [(r.group, r.version) for r in RESOURCES] + [(r.group, r.version) for r in reviews.REVIEWS]:
+        if group and (group, version) not in seen:
+            seen.append((group, version))
     return seen
 
 
@@ -82,11 +83,12 @@ def _subresource_entry(res: Resource, sub: str) -> Obj:
 
 def resource_list(group: str, version: str) -> Obj | None:
     members = [r for r in RESOURCES if r.group == group and r.version == version]
-    if not members:
-        return None
     entries: list[Obj] = []
     for res in members:
         entries.append(_main_entry(res))
         entries.extend(_subresource_entry(res, sub) for sub in res.subresources)
+    entries += reviews.discovery_entries(group, version)
+    if not entries:
+        return None
     return {"kind": "APIResourceList", "apiVersion": "v1",
             "groupVersion": f"{group}/{version}" if group else version, "resources": entries}

@@ -32,9 +32,9 @@ def details_for(res: Resource | None, name: str | None) -> Obj:
 
 
 def status_object(err: ApiError, res: Resource | None = None, name: str | None = None) -> Obj:
-    details = getattr(err, "details", None)
-    if details is None:
-        details = details_for(res, name) if err.code in (404, 409, 422) else {}
+    # Name and kind like the real server's NotFound/Conflict/Invalid errors, plus what the error carries.
+    details = details_for(res, name) if err.code in (404, 409, 422) else {}
+    details.update(getattr(err, "details", None) or {})
     body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                  "message": err.message, "reason": err.reason, "code": err.code}
     if details:

@@ -144,7 +144,9 @@ class Kubelets:
         ns, name, node = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["spec"]["nodeName"]
         for line in why.log_lines:
             self.logs.write(ns, name, container.name, line)
-        self.world.processes.pop(pod_key(pod), None)
+        process = self.world.processes.pop(pod_key(pod), None)
+        if process:
+            process.killed = True
         ran_for = (now - container.started_wall) * self.clock.time_scale
         container.last_terminated = {"terminated": {
             "exitCode": why.exit_code, "reason": why.reason, "startedAt": container.started_at,

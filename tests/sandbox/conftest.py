@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import queue
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 import uvicorn
 import yaml
@@ -248,6 +251,8 @@ class ApiServer:
         self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
         # HTTPS because client-go sends a kubeconfig's token to https:// servers only.
         self.cert = create_serving_cert(tmp / "pki")
+        self.ca_file = tmp / "pki" / "ca.crt"
+        self.ca_file.write_bytes(self.cert.ca_pem)
         config = uvicorn.Config(build_app(self.store, TOKEN, self.logs), log_level="warning", lifespan="off",
                                 access_log=False, ssl_certfile=str(self.cert.cert_file),
                                 ssl_keyfile=str(self.cert.key_file))
@@ -294,10 +299,25 @@ class ApiServer:
     def mutate(self, key: str, name: str, change: Callable[[Obj], None], namespace: str | None = NS) -> Obj:
         return self.call(lambda: self.store.mutate(key, namespace, name, change))
 
+    def http(self, token: str | None = TOKEN) -> httpx.Client:
+        """A plain HTTP client for wire-level checks (trusting the server's CA, with the token by default)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=str(self.ca_file)),
+                            headers=headers, timeout=10)
+
+    @property
+    def kubectl_env(self) -> dict[str, str]:
+        return os.environ | {"KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache),
+                             "HOME": str(self.cache.parent)}
+
+    def kubectl_background(self, *args: str) -> subprocess.Popen[str]:
+        """A long-running kubectl (`get -w`, `logs -f`, `rollout status`); the caller stops it."""
+        return subprocess.Popen([KUBECTL, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.kubectl_env)
+
     def kubectl(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        env = os.environ | {"KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache),
-                            "HOME": str(self.cache.parent)}
-        result = subprocess.run([KUBECTL, *args], capture_output=True, text=True, timeout=timeout, env=env)
+        result = subprocess.run([KUBECTL, *args], capture_output=True, text=True, timeout=timeout,
+                                env=self.kubectl_env)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
@@ -311,3 +331,39 @@ def api(tmp_path: Path) -> Iterator[ApiServer]:
         yield server
     finally:
         server.stop()
+
+
+class Lines:
+    """Reads a background process's stdout line by line, so a test can wait for a line with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]):
+        self.proc = proc
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10) -> str:
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        while (left := (deadline - datetime.now(UTC)).total_seconds()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if predicate(line):
+                return line
+        raise AssertionError(f"no matching line within {timeout}s; saw {self.seen}")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            _, err = self.proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err or ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sandbox.apiserver.status import DetailedError
 from sandbox.errors import ApiError
 
 
@@ -15,15 +16,17 @@ def _bad(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def _unprocessable(message: str) -> ApiError:
-    return ApiError(422, "Invalid", message)
+def _unprocessable(message: str, path: str = "") -> ApiError:
+    # A cause naming the path, so kubectl prints the reason and not just "... is invalid".
+    return DetailedError(422, "Invalid", message,
+                         {"causes": [{"reason": "FieldValueInvalid", "message": message, "field": path}]})
 
 
 def _tokens(pointer: str) -> list[str]:
     if pointer == "":
         return []
     if not pointer.startswith("/"):
-        raise _unprocessable(f'JSON pointer "{pointer}" must start with "/"')
+        raise _unprocessable(f'JSON pointer "{pointer}" must start with "/"', pointer)
     return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
 
 
@@ -31,10 +34,10 @@ def _index(container: list[Any], token: str, pointer: str, *, for_add: bool) -> 
     if for_add and token == "-":
         return len(container)
     if not token.isdigit():
-        raise _unprocessable(f"invalid array index {token!r} in {pointer}")
+        raise _unprocessable(f"invalid array index {token!r} in {pointer}", pointer)
     index = int(token)
     if index > len(container) or (index == len(container) and not for_add):
-        raise _unprocessable(f"array index out of bounds: {pointer}")
+        raise _unprocessable(f"array index out of bounds: {pointer}", pointer)
     return index
 
 
@@ -49,7 +52,7 @@ def _parent(doc: Any, pointer: str) -> tuple[Any, str]:
         elif isinstance(node, list):
             node = node[_index(node, token, pointer, for_add=False)]
         else:
-            raise _unprocessable(f"doc is missing path: {pointer}: missing value")
+            raise _unprocessable(f"doc is missing path: {pointer}: missing value", pointer)
     return node, tokens[-1]
 
 
@@ -61,7 +64,7 @@ def _get(doc: Any, pointer: str) -> Any:
         elif isinstance(node, list):
             node = node[_index(node, token, pointer, for_add=False)]
         else:
-            raise _unprocessable(f"doc is missing key: {pointer}: missing value")
+            raise _unprocessable(f"doc is missing key: {pointer}: missing value", pointer)
     return node
 
 
@@ -74,7 +77,7 @@ def _add(doc: Any, pointer: str, value: Any) -> Any:
     elif isinstance(parent, list):
         parent.insert(_index(parent, token, pointer, for_add=True), value)
     else:
-        raise _unprocessable(f"add operation does not apply: doc is missing path: {pointer}: missing value")
+        raise _unprocessable(f"add operation does not apply: doc is missing path: {pointer}: missing value", pointer)
     return doc
 
 
@@ -85,7 +88,7 @@ def _remove(doc: Any, pointer: str) -> Any:
     elif isinstance(parent, list):
         del parent[_index(parent, token, pointer, for_add=False)]
     else:
-        raise _unprocessable(f"remove operation does not apply: doc is missing path: {pointer}: missing value")
+        raise _unprocessable(f"remove operation does not apply: doc is missing path: {pointer}: missing value", pointer)
     return doc
 
 
@@ -134,7 +137,7 @@ def _operation(doc: Any, op: dict[str, Any]) -> Any:
         return _add(doc, path, value)
     if kind == "test":
         if not _same(_get(doc, path), op["value"]):
-            raise _unprocessable(f"testing value {path} failed: test failed")
+            raise _unprocessable(f"testing value {path} failed: test failed", path)
         return doc
     raise _bad(f"Unexpected kind: {kind}")
 
