@@ -49,10 +49,10 @@ def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
         store.create("apps/deployments", _deployment(PLATFORM, dependency, 2, _container(
             dependency, f"ghcr.io/firebreak-sim/{dependency}:2.4.1", 8080, "1", "2Gi")))
         store.create("services", _service(PLATFORM, dependency, 8080))
-    for node in fleet.nodes:
+    for index, node in enumerate(fleet.nodes, start=1):
         for app, image in (("nvidia-device-plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"),
                            ("nvidia-dcgm-exporter", "nvcr.io/nvidia/k8s/dcgm-exporter:4.1.1-4.0.4-ubuntu22.04")):
-            store.create("pods", _daemon_pod(app, image, node.name, rng))
+            store.create("pods", _daemon_pod(app, image, node.name, f"10.0.0.{10 + index}", rng))
 
 
 def _node(name: str, index: int, gpus: int, memory_gib: int, cpus: int, gpu_model: str) -> Obj:
@@ -78,7 +78,8 @@ def _node(name: str, index: int, gpus: int, memory_gib: int, cpus: int, gpu_mode
                    "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
                                 "containerRuntimeVersion": "containerd://1.7.24", "kernelVersion": "6.8.0-1021-aws",
                                 "osImage": "Ubuntu 22.04.5 LTS", "operatingSystem": "linux", "architecture": "amd64",
-                                "machineID": f"{index:032x}", "systemUUID": f"ec2{index:05d}-0000-0000-0000-000000000000",
+                                "machineID": f"{index:032x}",
+                                "systemUUID": f"ec2{index:05d}-0000-0000-0000-000000000000",
                                 "bootID": f"{index:08x}-b007-4000-8000-000000000000"},
                    "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}},
     }
@@ -137,7 +138,8 @@ def _service(namespace: str, name: str, port: int) -> Obj:
                      "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}]}}
 
 
-def _daemon_pod(app: str, image: str, node: str, rng: random.Random) -> Obj:
+def _daemon_pod(app: str, image: str, node: str, host_ip: str, rng: random.Random) -> Obj:
+    """A node daemon (DaemonSet pod) runs on the host network, so it has the node's IP."""
     return {
         "metadata": {"name": f"{app}-{pod_suffix(rng)}", "namespace": GPU_OPERATOR,
                      "labels": {"app": app, "app.kubernetes.io/part-of": "gpu-operator"}},
@@ -145,5 +147,5 @@ def _daemon_pod(app: str, image: str, node: str, rng: random.Random) -> Obj:
                  "tolerations": [{"operator": "Exists"}], "terminationGracePeriodSeconds": 30,
                  "restartPolicy": "Always", "priorityClassName": "system-node-critical"},
         "status": {"phase": "Pending", "qosClass": "Guaranteed",
-                   "hostIP": f"10.0.0.{10 + int(node.rsplit('-', 1)[1])}", "podIP": f"10.0.0.{10 + int(node.rsplit('-', 1)[1])}"},
+                   "hostIP": host_ip, "podIP": host_ip},
     }

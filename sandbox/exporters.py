@@ -25,8 +25,10 @@ def dcgm(host: Host, utilisation: dict[str, float], containers: dict[str, str]) 
         "DCGM_FI_DEV_MEMORY_TEMP": r.gauge("DCGM_FI_DEV_MEMORY_TEMP", "Memory temperature (in C)."),
         "DCGM_FI_DEV_GPU_TEMP": r.gauge("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C)."),
         "DCGM_FI_DEV_POWER_USAGE": r.gauge("DCGM_FI_DEV_POWER_USAGE", "Power draw (in W)."),
-        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": r.counter("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "Total energy consumption since boot (in mJ).", total_suffix=False),
-        "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": r.counter("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "Total number of PCIe retries.", total_suffix=False),
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": r.counter(
+            "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "Total energy consumption since boot (in mJ).", False),
+        "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": r.counter(
+            "DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "Total number of PCIe retries.", False),
         "DCGM_FI_DEV_GPU_UTIL": r.gauge("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %)."),
         "DCGM_FI_DEV_MEM_COPY_UTIL": r.gauge("DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %)."),
         "DCGM_FI_DEV_XID_ERRORS": r.gauge("DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered."),

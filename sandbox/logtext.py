@@ -56,7 +56,8 @@ def vllm_startup(pod: dict[str, Any], weights_gib: float, load_s: float) -> list
         vllm("INFO", "loader.py:458", f"Loading weights took {load_s * 0.7:.2f} seconds"),
         vllm("INFO", "gpu_model_runner.py:1347",
              f"Model loading took {weights_gib / tp:.4f} GiB and {load_s * 0.75:.6f} seconds"),
-        vllm("INFO", "kv_cache_utils.py:634", f"GPU KV cache size: {int(420_000 / max(1.0, weights_gib / 40)):,} tokens"),
+        vllm("INFO", "kv_cache_utils.py:634",
+             f"GPU KV cache size: {int(420_000 / max(1.0, weights_gib / 40)):,} tokens"),
         vllm("INFO", "gpu_model_runner.py:1686", "Graph capturing finished in 19 secs, took 1.45 GiB"),
         vllm("INFO", "core.py:159", f"init engine (profile, create kv cache, warmup model) took {load_s * 0.2:.2f} "
              "seconds"),

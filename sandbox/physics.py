@@ -35,6 +35,7 @@ class Physics:
         """The device plugin's health check sees the Xid and takes the device out of the node's allocatable."""
         self._reported_xids.add((gpu.node, gpu.index, gpu.xid))
         for pod in self.store.objects("pods"):
-            if pod["spec"].get("nodeName") == gpu.node and pod["metadata"].get("labels", {}).get("app") == DEVICE_PLUGIN:
+            on_node = pod["spec"].get("nodeName") == gpu.node
+            if on_node and pod["metadata"].get("labels", {}).get("app") == DEVICE_PLUGIN:
                 self.logs.write(pod["metadata"]["namespace"], pod["metadata"]["name"], DEVICE_PLUGIN,
                                 logtext.device_plugin_xid(gpu.xid, gpu.uuid))

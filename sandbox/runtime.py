@@ -7,6 +7,7 @@ the traffic through the gateway, and any faults that are due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -75,10 +76,8 @@ class Sandbox:
     async def run(self, stop: asyncio.Event) -> None:
         last = time.monotonic()
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), TICK_S)
-            except TimeoutError:
-                pass
             now = time.monotonic()
             try:
                 self.tick(now - last)

@@ -100,7 +100,8 @@ class Replica:
         kv = min(1.0, 0.04 + 0.85 * min(rho, 1.2))
         if kv >= 0.98:
             self.preemptions.inc(rng.randint(0, 3), **self.labels)
-        p.running = min(MAX_NUM_SEQS, load * (self.model.ttft_s + self.model.output_tokens * self.model.itl_s))
+        m = self.model
+        p.running = min(MAX_NUM_SEQS, load * (m.ttft_s + m.output_tokens * m.itl_s))
         p.kv_usage = kv
         self._set_gauges(p.running, p.backlog, kv)
         return outcomes

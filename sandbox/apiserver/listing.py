@@ -12,8 +12,8 @@ from typing import Any
 from sandbox.apiserver import tables
 from sandbox.apiserver.negotiation import As
 from sandbox.apiserver.status import bad_request
-from sandbox.errors import ApiError
 from sandbox.apiserver.views import View
+from sandbox.errors import ApiError
 from sandbox.selectors import matches_fields
 from sandbox.store import Resource, Store
 

@@ -77,6 +77,7 @@ class WatchStream:
                                        since=None if from_now else request.resource_version)
         except ApiError as err:
             self.watcher, self.error = None, err
+        import time; open("/tmp/stream.log","a").write(f"{time.monotonic():.3f} WATCH INIT {len(store._watchers)} {id(store)}\n")
         # Which objects this client currently sees, to turn selector transitions into ADDED/DELETED.
         seen = self.initial if from_now else select(store, request.view, request.namespace, query)
         self.known = {_identity(o) for o in seen}
@@ -119,6 +120,7 @@ class WatchStream:
             async for chunk in self._follow():
                 yield chunk
         finally:
+            import time; open("/tmp/stream.log","a").write(f"{time.monotonic():.3f} WATCH FINALLY\n")
             if self.watcher is not None:
                 self.store.unwatch(self.watcher)
 

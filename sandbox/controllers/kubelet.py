@@ -112,8 +112,6 @@ class Kubelets:
     def _start(self, pod: Obj, container: Container, warm: bool = False) -> None:
         key, node = pod_key(pod), pod["spec"]["nodeName"]
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-        if container.restarts:
-            self.logs.restart(ns, name, container.name)
         now = self.clock.now()
         load = 0.0 if warm else self.clock.wall(container.workload.load_seconds(self.rng))
         self.world.processes[key] = Process(node=node, started_at=now, ready_at=now + load,
@@ -144,6 +142,8 @@ class Kubelets:
         ns, name, node = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["spec"]["nodeName"]
         for line in why.log_lines:
             self.logs.write(ns, name, container.name, line)
+        # The dead incarnation is `lastState` from now on, so `logs --previous` must find it during the back-off.
+        self.logs.restart(ns, name, container.name)
         process = self.world.processes.pop(pod_key(pod), None)
         if process:
             process.killed = True
@@ -206,7 +206,7 @@ class Kubelets:
             state = {"waiting": {"reason": container.waiting_reason}}
             if container.waiting_reason == "CrashLoopBackOff":
                 state["waiting"]["message"] = (
-                    f"back-off {int(_backoff(container.crashes))}s "
+                    f"back-off {_go_duration(_backoff(container.crashes))} "
                     f"restarting failed container={container.name} pod={pod['metadata']['name']}_"
                     f"{pod['metadata']['namespace']}({pod['metadata']['uid']})")
         started = container.state == "running" or container.restarts > 0
@@ -233,6 +233,15 @@ class Kubelets:
 
 def _backoff(crashes: int) -> float:
     return min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** max(0, crashes - 1))
+
+
+def _go_duration(seconds: float) -> str:
+    """A whole-second duration as Go's time.Duration prints it (the kubelet's wording): 40s, 1m20s, 5m0s."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 def _condition(old: dict[str, Obj], type_: str, ok: bool, unready_message: str | None = None) -> Obj:

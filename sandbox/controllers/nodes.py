@@ -81,7 +81,8 @@ class NodeHealth:
             for condition in o["status"]["conditions"]:
                 condition.update(status="Unknown", reason="NodeStatusUnknown",
                                  message="Kubelet stopped posting node status.", lastTransitionTime=now_rfc3339())
-            o["spec"]["taints"] = [*o["spec"].get("taints", []), {**UNREACHABLE, "effect": "NoSchedule", "timeAdded": now_rfc3339()},
+            o["spec"]["taints"] = [*o["spec"].get("taints", []),
+                                   {**UNREACHABLE, "effect": "NoSchedule", "timeAdded": now_rfc3339()},
                                    {**UNREACHABLE, "effect": "NoExecute", "timeAdded": now_rfc3339()}]
         self.store.mutate("nodes", None, name, unknown)
         self.events.emit(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady",

@@ -16,6 +16,9 @@ from sandbox.store import Store, now_rfc3339
 from sandbox.world import Gpu, World
 
 Obj = dict[str, Any]
+UNRESOLVABLE = ("node(s) were unschedulable", "node(s) had untolerated taint", "node(s) were not ready")
+PREEMPTION_FUTILE = "Preemption is not helpful for scheduling"
+NO_VICTIMS = "No preemption victims found for incoming pod"
 
 
 def node_ready(node: Obj) -> bool:
@@ -23,8 +26,23 @@ def node_ready(node: Obj) -> bool:
 
 
 def _tolerates(pod: Obj, taint: Obj) -> bool:
-    return any(t.get("operator") == "Exists" and t.get("key") in (None, taint["key"]) or t.get("key") == taint["key"]
-               for t in pod["spec"].get("tolerations", []))
+    return any(_matches(t, taint) for t in pod["spec"].get("tolerations", []))
+
+
+def _matches(toleration: Obj, taint: Obj) -> bool:
+    """A toleration covers a taint when the effect agrees (or is left out), and the key and value do; an
+    `Exists` toleration without a key covers every key. So tolerating `unreachable:NoExecute` (staying on a
+    node that went dark) does not let a pod be scheduled onto one (`unreachable:NoSchedule`)."""
+    if toleration.get("effect") and toleration["effect"] != taint["effect"]:
+        return False
+    if toleration.get("operator") == "Exists":
+        return toleration.get("key") in (None, "", taint["key"])
+    return toleration.get("key") == taint["key"] and toleration.get("value", "") == taint.get("value", "")
+
+
+def _histogram(reasons: Counter[str]) -> str:
+    """`1 node(s) were unschedulable, 3 Insufficient nvidia.com/gpu`: sorted as strings, as kube does."""
+    return ", ".join(sorted(f"{n} {r}" for r, n in reasons.items()))
 
 
 class Scheduler:
@@ -97,9 +115,11 @@ class Scheduler:
         return next(i for i in range(2, 255) if str(i) not in taken)
 
     def _unschedulable(self, pod: Obj, total: int, reasons: Counter[str]) -> None:
-        detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
-        message = (f"0/{total} nodes are available: {detail}. preemption: 0/{total} nodes are available: "
-                   f"{total} No preemption victims found for incoming pod.")
+        # Preemption could only free resources; it cannot help on a cordoned, tainted or unready node.
+        preemption = Counter(PREEMPTION_FUTILE if r.startswith(UNRESOLVABLE) else NO_VICTIMS
+                             for r in reasons.elements())
+        message = (f"0/{total} nodes are available: {_histogram(reasons)}. preemption: 0/{total} nodes are "
+                   f"available: {_histogram(preemption)}.")
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
         if pod["status"].get("conditions", [{}])[0].get("message") != message:
             def mark(o: Obj) -> None:

@@ -59,5 +59,6 @@ def provider(sandbox: Sandbox, target: dict[str, Any]) -> Provider:
 def dependency(sandbox: Sandbox, target: dict[str, Any]) -> str:
     name = target.get("dependency")
     if name not in sandbox.world.dependency_latency_s:
-        raise ValueError(f"target dependency {name!r} is unknown; known: {', '.join(sandbox.world.dependency_latency_s)}")
+        known = ", ".join(sandbox.world.dependency_latency_s)
+        raise ValueError(f"target dependency {name!r} is unknown; known: {known}")
     return str(name)

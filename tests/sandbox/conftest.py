@@ -281,7 +281,8 @@ class ApiServer:
             threading.Event().wait(0.02)
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        # Don't wait for clients' idle keep-alive (TLS) connections: the test is over.
+        self.server.should_exit = self.server.force_exit = True
         self.thread.join(timeout=10)
 
     def call(self, fn: Callable[[], T]) -> T:

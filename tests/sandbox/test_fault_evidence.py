@@ -1,0 +1,673 @@
+"""Behaviour specifications: every fault kind leaves the evidence a real fleet would show, and nothing that names it.
+
+Each scenario runs the default fleet in-process on a ManualClock (time scale 60, ticks of half a wall second)
+and looks at it only through what a real fleet exposes: Kubernetes objects and events, container logs, and the
+metrics pages Prometheus scrapes (dcgm-exporter, node-exporter and cAdvisor per node; vLLM per model pod; the
+gateway per gateway pod), fetched through the sandbox's own scrape app.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from sandbox.clock import ManualClock
+from sandbox.errors import ApiError
+from sandbox.faults import KINDS, FaultSpec
+from sandbox.fleet import default_fleet
+from sandbox.runtime import Sandbox
+from sandbox.store import RESOURCES
+from sandbox.telemetry import telemetry_app
+
+Obj = dict[str, Any]
+NS = "inference"
+TICK_S = 0.5
+WARMUP_S = 10.0  # wall seconds of steady state before a fault
+MODELS = ("llama-70b", "qwen-7b", "mistral-7b")
+FIVE_XX = re.compile(r"5\d\d")
+# The page rows of the SRE workbook's multi-window alerts: burn rate 14.4 against the objectives of DESIGN.md.
+PAGE_ERROR_RATIO = 14.4 * (1 - 0.999)
+PAGE_SLOW_SHARE = 14.4 * (1 - 0.99)
+
+
+# -- reading the exposition format ------------------------------------------------------------------------------
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+LabelMatch = str | re.Pattern[str]
+
+
+@dataclass
+class Samples:
+    """The samples of one or more scraped pages."""
+
+    rows: list[tuple[str, dict[str, str], float]]
+
+    @classmethod
+    def parse(cls, text: str) -> Samples:
+        rows = []
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                match = _SAMPLE.match(line)
+                assert match, f"not exposition format: {line!r}"
+                name, labels, value = match.groups()
+                rows.append((name, dict(_LABEL.findall(labels or "")), float(value)))
+        return cls(rows)
+
+    def __add__(self, other: Samples) -> Samples:
+        return Samples(self.rows + other.rows)
+
+    def select(self, name: str, **labels: LabelMatch) -> list[tuple[dict[str, str], float]]:
+        def fits(have: dict[str, str]) -> bool:
+            return all(key in have and (want.fullmatch(have[key]) if isinstance(want, re.Pattern)
+                                        else have[key] == want) for key, want in labels.items())
+        return [(have, value) for n, have, value in self.rows if n == name and fits(have)]
+
+    def value(self, name: str, **labels: LabelMatch) -> float:
+        """The sum over every series that matches (0 when none does)."""
+        return sum(value for _, value in self.select(name, **labels))
+
+    def one(self, name: str, **labels: LabelMatch) -> float:
+        found = self.select(name, **labels)
+        assert len(found) == 1, f"expected one {name}{labels}, found {found}"
+        return found[0][1]
+
+
+@dataclass(frozen=True)
+class Slis:
+    """A model's two SLIs as the SLO rules compute them from the gateway's counters (deploy/slo/inference.yaml)."""
+
+    requests: float
+    errors: float
+    ttft_count: float
+    ttft_fast: float  # first token within 1 s
+
+    @classmethod
+    def of(cls, gateway: Samples, model: str) -> Slis:
+        return cls(gateway.value("gateway_requests_total", model=model),
+                   gateway.value("gateway_requests_total", model=model, code=FIVE_XX),
+                   gateway.value("gateway_time_to_first_token_seconds_count", model=model),
+                   gateway.value("gateway_time_to_first_token_seconds_bucket", model=model, le="1.0"))
+
+    def since(self, earlier: Slis) -> Slis:
+        return Slis(self.requests - earlier.requests, self.errors - earlier.errors,
+                    self.ttft_count - earlier.ttft_count, self.ttft_fast - earlier.ttft_fast)
+
+    @property
+    def error_ratio(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def slow_share(self) -> float:
+        return 1 - self.ttft_fast / self.ttft_count if self.ttft_count else 0.0
+
+    @property
+    def pages(self) -> bool:
+        return self.error_ratio > PAGE_ERROR_RATIO or self.slow_share > PAGE_SLOW_SHARE
+
+
+# -- the fleet under test ---------------------------------------------------------------------------------------
+class Fleet:
+    """The default fleet, stepped by hand and observed only through the surfaces a real fleet offers."""
+
+    def __init__(self, seed: int = 2) -> None:
+        self.clock = ManualClock(time_scale=60)
+        self.sandbox = Sandbox(default_fleet(), clock=self.clock, seed=seed)
+        self.sandbox.boot()
+        self.http = TestClient(telemetry_app(self.sandbox, "127.0.0.1:1"))
+        self.run(TICK_S)  # the gateway pods export their page from their first tick on
+
+    def __enter__(self) -> Fleet:
+        self.http.__enter__()  # one event loop for every scrape, rather than one per request
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.__exit__(*exc)
+
+    # time and faults
+    def run(self, seconds: float) -> None:
+        for _ in range(round(seconds / TICK_S)):
+            self.clock.advance(TICK_S)
+            self.sandbox.tick(TICK_S)
+
+    def run_until(self, what: str, done: Callable[[], bool], within_s: float) -> None:
+        for _ in range(round(within_s / TICK_S)):
+            if done():
+                return
+            self.run(TICK_S)
+        assert done(), f"not within {within_s}s: {what}"
+
+    def inject(self, kind: str, target: dict[str, Any], **params: Any) -> str:
+        (entry,) = self.sandbox.faults.add([FaultSpec(kind=kind, target=target, params=params)])
+        self.run(TICK_S)
+        assert entry.fired and not entry.result.startswith("failed"), entry.result
+        return entry.result
+
+    # Kubernetes
+    def pods(self, app: str, namespace: str = NS) -> list[Obj]:
+        """The app's live pods in creation order (how fault targets count replicas)."""
+        return [p for p in self.sandbox.store.objects("pods", namespace)
+                if p["metadata"].get("labels", {}).get("app") == app and "deletionTimestamp" not in p["metadata"]]
+
+    def pod(self, name: str, namespace: str = NS) -> Obj:
+        return self.sandbox.store.get("pods", namespace, name)
+
+    def node(self, name: str) -> Obj:
+        return self.sandbox.store.get("nodes", None, name)
+
+    def replicasets(self, deployment: str) -> list[Obj]:
+        return [rs for rs in self.sandbox.store.objects("apps/replicasets", NS)
+                if rs["metadata"]["labels"].get("app") == deployment]
+
+    def events(self, involved: str, reason: str | None = None) -> list[Obj]:
+        return [e for e in self.sandbox.store.objects("events")
+                if e["involvedObject"]["name"] == involved and reason in (None, e["reason"])]
+
+    def logs(self, pod: str, container: str, *, previous: bool = False, namespace: str = NS) -> str:
+        return self.sandbox.logs.read(namespace, pod, container, previous=previous, tail_lines=None,
+                                      since_seconds=None, timestamps=False)
+
+    # metrics pages, as Prometheus finds and scrapes them
+    def targets(self) -> list[Obj]:
+        return self.http.get("/sd").json()
+
+    def scrape(self, path: str) -> Samples:
+        response = self.http.get(path)
+        assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+        return Samples.parse(response.text)
+
+    def dcgm(self, node: str) -> Samples:
+        return self.scrape(f"/metrics/nodes/{node}/dcgm")
+
+    def node_exporter(self, node: str) -> Samples:
+        return self.scrape(f"/metrics/nodes/{node}/node")
+
+    def cadvisor(self, node: str) -> Samples:
+        return self.scrape(f"/metrics/nodes/{node}/cadvisor")
+
+    def vllm(self, pod: str) -> Samples:
+        return self.scrape(f"/metrics/pods/{NS}/{pod}")
+
+    def gateway(self) -> Samples:
+        """Every gateway pod's page together, as the SLO rules `sum` them."""
+        pages = [self.scrape(t["labels"]["__metrics_path__"]) for t in self.targets()
+                 if t["labels"]["job"] == "inference-gateway"]
+        assert pages, "no gateway pod to scrape"
+        return functools.reduce(Samples.__add__, pages)
+
+    def slis(self, model: str) -> Slis:
+        return Slis.of(self.gateway(), model)
+
+    def pod_on_gpu(self, node: str, gpu: int) -> str:
+        """The pod dcgm-exporter maps to a GPU (its `pod` label)."""
+        (labels, _), = self.dcgm(node).select("DCGM_FI_DEV_GPU_UTIL", gpu=str(gpu))
+        return labels["pod"]
+
+
+def container(pod: Obj) -> Obj:
+    return pod["status"]["containerStatuses"][0]
+
+
+def waiting_reason(pod: Obj) -> str | None:
+    return container(pod)["state"].get("waiting", {}).get("reason")
+
+
+def is_ready(pod: Obj) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def condition(node: Obj, type_: str) -> Obj:
+    return next(c for c in node["status"]["conditions"] if c["type"] == type_)
+
+
+def mean(samples: Samples, earlier: Samples, histogram: str, **labels: LabelMatch) -> float:
+    """A histogram's mean over the time between two scrapes."""
+    total = samples.value(histogram + "_sum", **labels) - earlier.value(histogram + "_sum", **labels)
+    count = samples.value(histogram + "_count", **labels) - earlier.value(histogram + "_count", **labels)
+    assert count > 0, f"no {histogram} observations between the scrapes"
+    return total / count
+
+
+@pytest.fixture
+def fleet() -> Iterator[Fleet]:
+    with Fleet() as fleet:
+        fleet.run(WARMUP_S)
+        yield fleet
+
+
+# -- GPU faults ------------------------------------------------------------------------------------------------
+def test_an_xid_79_takes_the_gpu_off_the_node_and_crash_loops_the_pod_that_used_it(fleet: Fleet) -> None:
+    victim = fleet.pod_on_gpu("gpu-node-2", 1)
+    assert victim.startswith("llama-70b-")
+    uuid = fleet.dcgm("gpu-node-2").select("DCGM_FI_DEV_XID_ERRORS", gpu="1")[0][0]["UUID"]
+    gateway_before = fleet.gateway()
+
+    fleet.inject("gpu_xid", {"node": "gpu-node-2", "gpu": 1}, xid=79)
+    fleet.run_until("the pod crash-loops", lambda: waiting_reason(fleet.pod(victim)) == "CrashLoopBackOff"
+                    and container(fleet.pod(victim))["restartCount"] >= 3, within_s=20)
+
+    dcgm = fleet.dcgm("gpu-node-2")
+    assert dcgm.one("DCGM_FI_DEV_XID_ERRORS", gpu="1") == 79
+    assert dcgm.value("DCGM_FI_DEV_XID_ERRORS", gpu=re.compile("[02-7]")) == 0
+    pod = fleet.pod(victim)
+    assert not is_ready(pod)
+    assert container(pod)["lastState"]["terminated"]["exitCode"] != 0
+    assert "CUDA error" in fleet.logs(victim, "vllm", previous=True)
+    node = fleet.node("gpu-node-2")
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "7"
+    assert node["status"]["capacity"]["nvidia.com/gpu"] == "8"
+    (plugin,) = [p for p in fleet.pods("nvidia-device-plugin", "gpu-operator") if p["spec"]["nodeName"] == "gpu-node-2"]
+    assert f"Xid=79 on Device={uuid}" in fleet.logs(plugin["metadata"]["name"], "nvidia-device-plugin",
+                                                    namespace="gpu-operator")
+    assert fleet.events(victim, "BackOff")
+    failed = fleet.gateway().value("gateway_requests_total", model="llama-70b", provider="self-hosted", code=FIVE_XX)
+    assert failed > gateway_before.value("gateway_requests_total", model="llama-70b", code=FIVE_XX)
+
+
+def test_an_overheating_gpu_is_hot_and_clamped_and_its_pod_answers_slower(fleet: Fleet) -> None:
+    victim = fleet.pod_on_gpu("gpu-node-3", 2)
+    peer = next(p["metadata"]["name"] for p in fleet.pods("qwen-7b") if p["metadata"]["name"] != victim)
+    dcgm_before, victim_before, peer_before = fleet.dcgm("gpu-node-3"), fleet.vllm(victim), fleet.vllm(peer)
+
+    fleet.inject("gpu_thermal_throttle", {"node": "gpu-node-3", "gpu": 2})
+    fleet.run(10)
+    dcgm = fleet.dcgm("gpu-node-3")
+    fleet.run(5)
+    later = fleet.dcgm("gpu-node-3")
+
+    assert dcgm.one("DCGM_FI_DEV_GPU_TEMP", gpu="2") >= dcgm_before.one("DCGM_FI_DEV_GPU_TEMP", gpu="2") + 15
+    assert dcgm.one("DCGM_FI_DEV_GPU_TEMP", gpu="2") >= 85
+    assert dcgm_before.one("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", gpu="2") == 0
+    assert int(dcgm.one("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", gpu="2")) & (0x20 | 0x40)  # SW/HW thermal slowdown
+    assert dcgm.one("DCGM_FI_DEV_SM_CLOCK", gpu="2") < 0.7 * dcgm_before.one("DCGM_FI_DEV_SM_CLOCK", gpu="2")
+    assert later.one("DCGM_FI_DEV_THERMAL_VIOLATION", gpu="2") > dcgm.one("DCGM_FI_DEV_THERMAL_VIOLATION", gpu="2") > 0
+    assert dcgm.value("DCGM_FI_DEV_THERMAL_VIOLATION", gpu=re.compile("[013-7]")) == 0
+    slow = mean(fleet.vllm(victim), victim_before, "vllm:time_to_first_token_seconds")
+    assert slow > 2 * mean(fleet.vllm(peer), peer_before, "vllm:time_to_first_token_seconds")
+    assert container(fleet.pod(victim))["restartCount"] == 0  # slow, not broken
+
+
+def test_a_busy_free_gpu_is_a_red_herring_with_no_impact_on_serving(fleet: Fleet) -> None:
+    before, slis_before = fleet.dcgm("gpu-node-2"), {m: fleet.slis(m) for m in MODELS}
+    assert "pod" not in before.select("DCGM_FI_DEV_GPU_UTIL", gpu="5")[0][0]  # nothing of Kubernetes' on it
+
+    fleet.inject("noisy_neighbor_metric", {"node": "gpu-node-2", "gpu": 5})
+    fleet.run(20)
+
+    dcgm = fleet.dcgm("gpu-node-2")
+    assert before.one("DCGM_FI_DEV_GPU_UTIL", gpu="5") < 5 <= 90 <= dcgm.one("DCGM_FI_DEV_GPU_UTIL", gpu="5")
+    assert dcgm.one("DCGM_FI_DEV_GPU_TEMP", gpu="5") >= before.one("DCGM_FI_DEV_GPU_TEMP", gpu="5") + 20
+    assert dcgm.one("DCGM_FI_DEV_POWER_USAGE", gpu="5") > 2 * before.one("DCGM_FI_DEV_POWER_USAGE", gpu="5")
+    assert "pod" not in dcgm.select("DCGM_FI_DEV_GPU_UTIL", gpu="5")[0][0]
+    for model in MODELS:
+        window = fleet.slis(model).since(slis_before[model])
+        assert window.errors == 0 and window.slow_share < PAGE_SLOW_SHARE, (model, window)
+    assert all(container(p)["restartCount"] == 0 for m in MODELS for p in fleet.pods(m))
+
+
+# -- configuration changes ------------------------------------------------------------------------------------
+def revision(obj: Obj) -> int:
+    return int(obj["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+
+
+def test_a_tighter_gpu_memory_setting_rolls_out_and_its_pods_die_of_cuda_oom(fleet: Fleet) -> None:
+    (old_rs,) = fleet.replicasets("qwen-7b")
+
+    fleet.inject("cuda_oom", {"deployment": "qwen-7b"})
+    fleet.run(5)
+
+    new_rs = next(rs for rs in fleet.replicasets("qwen-7b") if rs["metadata"]["name"] != old_rs["metadata"]["name"])
+    assert revision(new_rs) == revision(old_rs) + 1 == revision(fleet.sandbox.store.get("apps/deployments", NS,
+                                                                                          "qwen-7b"))
+    args = new_rs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--gpu-memory-utilization") + 1] == "0.98"
+
+    def oom_killed() -> list[str]:
+        return [p["metadata"]["name"] for p in fleet.pods("qwen-7b")
+                if p["metadata"]["labels"]["pod-template-hash"] == new_rs["metadata"]["labels"]["pod-template-hash"]
+                and container(p)["restartCount"] > 0
+                and "torch.OutOfMemoryError: CUDA out of memory" in fleet.logs(p["metadata"]["name"], "vllm",
+                                                                                previous=True)]
+    fleet.run_until("a pod of the new revision dies of CUDA OOM", lambda: bool(oom_killed()), within_s=30)
+    assert container(fleet.pod(oom_killed()[0]))["lastState"]["terminated"]["exitCode"] == 1
+
+
+def test_a_broken_build_rolls_out_and_fails_requests_with_a_traceback(fleet: Fleet) -> None:
+    (old_rs,) = fleet.replicasets("mistral-7b")
+    before = fleet.gateway()
+
+    fleet.inject("bad_rollout", {"deployment": "mistral-7b"})
+    fleet.run_until("the rollout completes", lambda: len(fleet.pods("mistral-7b")) == 2 and all(
+        p["metadata"]["labels"]["pod-template-hash"] != old_rs["metadata"]["labels"]["pod-template-hash"]
+        and is_ready(p) for p in fleet.pods("mistral-7b")), within_s=20)
+    fleet.run(10)
+
+    (new_rs,) = [rs for rs in fleet.replicasets("mistral-7b") if rs["metadata"]["name"] != old_rs["metadata"]["name"]]
+    assert revision(new_rs) == revision(old_rs) + 1
+    assert new_rs["spec"]["template"]["spec"]["containers"][0]["image"] != \
+        old_rs["spec"]["template"]["spec"]["containers"][0]["image"]
+    served_500 = fleet.gateway().value("gateway_requests_total", model="mistral-7b", provider="self-hosted",
+                                       code="500")
+    assert served_500 > before.value("gateway_requests_total", model="mistral-7b", code="500") == 0
+    logs = fleet.logs(fleet.pods("mistral-7b")[0]["metadata"]["name"], "vllm")
+    assert '"POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error' in logs
+    assert "Traceback (most recent call last):" in logs
+    assert all(container(p)["restartCount"] == 0 for p in fleet.pods("mistral-7b"))  # it runs; it answers badly
+
+
+# -- memory ----------------------------------------------------------------------------------------------------
+def test_a_runaway_host_process_fills_the_node_and_the_kernel_kills_containers(fleet: Fleet) -> None:
+    on_node = [p["metadata"]["name"] for m in MODELS for p in fleet.pods(m) if p["spec"]["nodeName"] == "gpu-node-3"]
+    elsewhere = [p["metadata"]["name"] for m in MODELS for p in fleet.pods(m) if p["spec"]["nodeName"] != "gpu-node-3"]
+
+    fleet.inject("host_oom", {"node": "gpu-node-3"}, fill_s=10)
+
+    def killed() -> list[str]:
+        return [name for name in on_node
+                if container(fleet.pod(name))["lastState"].get("terminated", {}).get("reason") == "OOMKilled"]
+    fleet.run_until("a container on the node is OOM-killed", lambda: bool(killed()), within_s=20)
+
+    assert container(fleet.pod(killed()[0]))["lastState"]["terminated"]["exitCode"] == 137
+    (system_oom,) = fleet.events("gpu-node-3", "SystemOOM")
+    assert system_oom["type"] == "Warning" and system_oom["message"].startswith("System OOM encountered")
+    assert condition(fleet.node("gpu-node-3"), "MemoryPressure")["status"] == "True"
+    assert fleet.events("gpu-node-3", "NodeHasInsufficientMemory")
+    memory = fleet.node_exporter("gpu-node-3")
+    assert memory.one("node_memory_MemAvailable_bytes") < 0.02 * memory.one("node_memory_MemTotal_bytes")
+    assert all(container(fleet.pod(name))["restartCount"] == 0 for name in elsewhere)
+    assert condition(fleet.node("gpu-node-2"), "MemoryPressure")["status"] == "False"
+
+
+def test_leaking_processes_grow_their_working_set_until_the_memory_limit_kills_them(fleet: Fleet) -> None:
+    pods = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in fleet.pods("mistral-7b")}
+
+    fleet.inject("memory_leak", {"deployment": "mistral-7b"}, to_limit_s=20)
+    readings = []
+    for _ in range(3):
+        readings.append({name: fleet.cadvisor(node).one("container_memory_working_set_bytes", pod=name)
+                         for name, node in pods.items()})
+        fleet.run(5)
+
+    for name, node in pods.items():
+        assert readings[0][name] < readings[1][name] < readings[2][name]
+        limit = fleet.cadvisor(node).one("container_spec_memory_limit_bytes", pod=name)
+        assert limit == 48 * 1024**3 and readings[2][name] > 0.5 * limit
+    fleet.run_until("every leaking container is killed at its limit", lambda: all(
+        container(fleet.pod(name))["lastState"].get("terminated", {}).get("reason") == "OOMKilled"
+        for name in pods), within_s=15)
+    for name, node in pods.items():
+        assert container(fleet.pod(name))["lastState"]["terminated"]["exitCode"] == 137
+        assert any("Memory cgroup out of memory" in e["message"] for e in fleet.events(node, "OOMKilling"))
+
+
+# -- one pod, one model ----------------------------------------------------------------------------------------
+def test_a_hung_engine_stops_generating_while_its_probe_passes_and_the_gateway_times_out(fleet: Fleet) -> None:
+    victim = fleet.pods("qwen-7b")[1]["metadata"]["name"]
+    peers = [p["metadata"]["name"] for p in fleet.pods("qwen-7b") if p["metadata"]["name"] != victim]
+    before = fleet.gateway()
+
+    fleet.inject("hung_pod", {"deployment": "qwen-7b", "replica": 1})
+    fleet.run(2)
+    first = {name: fleet.vllm(name) for name in [victim, *peers]}
+    fleet.run(10)
+    second = {name: fleet.vllm(name) for name in [victim, *peers]}
+
+    def tokens(page: Samples) -> float:
+        return page.value("vllm:generation_tokens_total")
+    assert tokens(second[victim]) == tokens(first[victim]) > 0
+    assert all(tokens(second[p]) > tokens(first[p]) for p in peers)
+    assert second[victim].value("vllm:num_requests_waiting") > first[victim].value("vllm:num_requests_waiting") > 0
+    pod = fleet.pod(victim)
+    assert is_ready(pod) and container(pod)["restartCount"] == 0
+    timeouts = fleet.gateway().value("gateway_requests_total", model="qwen-7b", provider="self-hosted", code="504")
+    assert timeouts > before.value("gateway_requests_total", model="qwen-7b", code="504") == 0
+
+
+def test_a_request_that_kills_the_engine_takes_down_every_replica_of_the_model(fleet: Fleet) -> None:
+    replicas = [p["metadata"]["name"] for p in fleet.pods("mistral-7b")]
+    others = [p["metadata"]["name"] for m in ("llama-70b", "qwen-7b") for p in fleet.pods(m)]
+    before = fleet.gateway()
+
+    fleet.inject("primary_outage", {"deployment": "mistral-7b"})
+    backing_off: set[str] = set()
+    for _ in range(40):
+        fleet.run(TICK_S)
+        backing_off |= {name for name in replicas if waiting_reason(fleet.pod(name)) == "CrashLoopBackOff"}
+
+    assert backing_off == set(replicas)
+    for name in replicas:
+        status = container(fleet.pod(name))
+        assert status["restartCount"] >= 3
+        assert status["lastState"]["terminated"]["exitCode"] == 1
+        assert "EngineCore encountered a fatal error" in fleet.logs(name, "vllm", previous=True)
+    assert all(container(fleet.pod(name))["restartCount"] == 0 for name in others)
+    after = fleet.gateway()
+    assert after.value("gateway_requests_total", model="mistral-7b", provider="self-hosted", code="503") > 0
+    assert after.value("gateway_requests_total", model="mistral-7b", code=FIVE_XX) > \
+        before.value("gateway_requests_total", model="mistral-7b", code=FIVE_XX)
+
+
+def test_a_traffic_surge_fills_the_queues_and_kv_caches_and_slows_first_tokens(fleet: Fleet) -> None:
+    start = fleet.slis("qwen-7b")
+    fleet.run(10)
+    steady = fleet.slis("qwen-7b").since(start)
+
+    fleet.inject("traffic_surge", {"deployment": "qwen-7b"}, factor=2)
+    fleet.run(10)
+    mid = fleet.slis("qwen-7b")
+    fleet.run(10)
+    surge = fleet.slis("qwen-7b").since(mid)
+
+    assert surge.requests > 1.6 * steady.requests
+    assert surge.slow_share > PAGE_SLOW_SHARE > steady.slow_share
+    for pod in fleet.pods("qwen-7b"):
+        page = fleet.vllm(pod["metadata"]["name"])
+        assert page.value("vllm:num_requests_waiting") > 0
+        assert page.value("vllm:kv_cache_usage_perc") >= 0.95
+        assert container(pod)["restartCount"] == 0
+
+
+# -- nodes -----------------------------------------------------------------------------------------------------
+def test_a_node_that_goes_dark_turns_unknown_gets_tainted_and_its_pods_unready(fleet: Fleet) -> None:
+    on_node = [p["metadata"]["name"] for m in MODELS for p in fleet.pods(m) if p["spec"]["nodeName"] == "gpu-node-4"]
+    assert len(on_node) == 2  # llama-70b replica 3 and mistral-7b replica 0
+    lease = fleet.sandbox.store.get("coordination.k8s.io/leases", "kube-node-lease", "gpu-node-4")
+
+    fleet.inject("node_not_ready", {"node": "gpu-node-4"})
+    fleet.run(5)
+
+    node = fleet.node("gpu-node-4")
+    ready = condition(node, "Ready")
+    assert (ready["status"], ready["reason"]) == ("Unknown", "NodeStatusUnknown")
+    assert ready["message"] == "Kubelet stopped posting node status."
+    assert {(t["key"], t["effect"]) for t in node["spec"]["taints"]} == {
+        ("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")}
+    assert fleet.events("gpu-node-4", "NodeNotReady")
+    assert not any(is_ready(fleet.pod(name)) for name in on_node)
+    assert fleet.sandbox.store.get("coordination.k8s.io/leases", "kube-node-lease", "gpu-node-4")["spec"][
+        "renewTime"] == lease["spec"]["renewTime"]
+    for exporter in ("dcgm", "node", "cadvisor"):
+        assert fleet.http.get(f"/metrics/nodes/gpu-node-4/{exporter}").status_code == 504
+    assert condition(fleet.node("gpu-node-3"), "Ready")["status"] == "True"
+
+
+# -- the gateway's backends ------------------------------------------------------------------------------------
+def test_a_failing_backup_provider_fails_the_share_routed_to_it(fleet: Fleet) -> None:
+    before = fleet.gateway()
+
+    fleet.inject("provider_outage", {"provider": "anthropic"})
+    fleet.run(15)
+    after = fleet.gateway()
+
+    def grew(name: str, **labels: LabelMatch) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+    assert grew("gateway_requests_total", model="llama-70b", provider="anthropic", code=FIVE_XX) > 0
+    assert grew("gateway_requests_total", model="llama-70b", provider="anthropic", code="200") == 0
+    assert grew("gateway_provider_responses_total", provider="anthropic", code=FIVE_XX) > 0
+    assert grew("gateway_requests_total", model="llama-70b", provider="self-hosted", code=FIVE_XX) == 0
+    assert grew("gateway_provider_responses_total", provider="openai", code="200") > 0
+
+
+def test_a_throttling_provider_answers_429_and_the_gateway_fails_those_requests(fleet: Fleet) -> None:
+    before = fleet.gateway()
+
+    fleet.inject("provider_rate_limit", {"provider": "openai"})
+    fleet.run(15)
+    after = fleet.gateway()
+
+    def grew(name: str, **labels: LabelMatch) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+    assert before.value("gateway_provider_responses_total", code="429") == 0
+    assert grew("gateway_provider_responses_total", provider="openai", code="429") > 0
+    assert grew("gateway_provider_responses_total", provider="openai", code="200") > 0  # throttled, not down
+    assert grew("gateway_requests_total", model="qwen-7b", provider="openai", code=FIVE_XX) > 0
+    assert grew("gateway_provider_responses_total", provider="anthropic", code="429") == 0
+
+
+def test_a_slow_shared_dependency_slows_every_model_at_the_gateway_but_no_engine(fleet: Fleet) -> None:
+    before = fleet.gateway()
+    engines_before = {p["metadata"]["name"]: fleet.vllm(p["metadata"]["name"]) for p in fleet.pods("llama-70b")}
+
+    fleet.inject("dependency_latency", {"dependency": "auth-service"}, added_s=0.9)
+    fleet.run(15)
+    after = fleet.gateway()
+
+    upstream = "gateway_upstream_request_duration_seconds"
+    assert mean(before, Samples([]), upstream, dependency="auth-service") < 0.05
+    assert mean(after, before, upstream, dependency="auth-service") > 0.5
+    assert mean(after, before, upstream, dependency="tokenizer-service") < 0.05
+    for model in MODELS:
+        assert Slis.of(after, model).since(Slis.of(before, model)).slow_share > PAGE_SLOW_SHARE, model
+    for name, page in engines_before.items():
+        assert mean(fleet.vllm(name), page, "vllm:time_to_first_token_seconds") < 0.6
+    assert all(container(p)["restartCount"] == 0 for m in MODELS for p in fleet.pods(m))
+
+
+# -- across every kind: what a scenario shows, and what it must not show -------------------------------------
+SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {  # kind: target, params, the model it hurts
+    "gpu_xid": ({"node": "gpu-node-2", "gpu": 1}, {"xid": 79}, "llama-70b"),
+    "gpu_thermal_throttle": ({"node": "gpu-node-3", "gpu": 2}, {}, "qwen-7b"),
+    "cuda_oom": ({"deployment": "qwen-7b"}, {}, "qwen-7b"),
+    "host_oom": ({"node": "gpu-node-3"}, {"fill_s": 10}, "llama-70b"),
+    "memory_leak": ({"deployment": "mistral-7b"}, {"to_limit_s": 20}, "mistral-7b"),
+    "hung_pod": ({"deployment": "qwen-7b", "replica": 1}, {}, "qwen-7b"),
+    "bad_rollout": ({"deployment": "mistral-7b"}, {}, "mistral-7b"),
+    "traffic_surge": ({"deployment": "qwen-7b"}, {"factor": 2}, "qwen-7b"),
+    "node_not_ready": ({"node": "gpu-node-4"}, {}, "mistral-7b"),
+    "provider_outage": ({"provider": "anthropic"}, {}, "llama-70b"),
+    "primary_outage": ({"deployment": "mistral-7b"}, {}, "mistral-7b"),
+    "provider_rate_limit": ({"provider": "openai"}, {}, "qwen-7b"),
+    "dependency_latency": ({"dependency": "auth-service"}, {}, "llama-70b"),
+    "noisy_neighbor_metric": ({"node": "gpu-node-2", "gpu": 5}, {}, "llama-70b"),
+}
+FAULT_WINDOW_S = 30.0
+
+
+@dataclass
+class FaultRun:
+    result: str  # the injector's own description of what it did
+    before: dict[str, Slis]  # per model, over the warm-up
+    after: dict[str, Slis]  # per model, from the injection on
+    surfaces: list[tuple[str, str]]  # (where, text) of everything the fleet exposes, a few seconds in and at the end
+
+
+@functools.cache
+def outcome(kind: str) -> FaultRun:
+    """One run per kind, shared by the specs below (they only read it)."""
+    target, params, _ = SCENARIOS[kind]
+    with Fleet() as fleet:
+        start = {m: fleet.slis(m) for m in MODELS}
+        fleet.run(WARMUP_S)
+        injected = {m: fleet.slis(m) for m in MODELS}
+        result = fleet.inject(kind, target, **params)
+        fleet.run(5)
+        surfaces = everything_exposed(fleet)
+        fleet.run(FAULT_WINDOW_S - 5 - TICK_S)
+        surfaces += everything_exposed(fleet)
+        end = {m: fleet.slis(m) for m in MODELS}
+    return FaultRun(result, {m: injected[m].since(start[m]) for m in MODELS},
+                   {m: end[m].since(injected[m]) for m in MODELS}, surfaces)
+
+
+def everything_exposed(fleet: Fleet) -> list[tuple[str, str]]:
+    """Every object of every kind (events, annotations and labels included), every container's current and
+    previous log, every metrics page Prometheus would scrape, and the gateway's admin view."""
+    surfaces = []
+    for res in RESOURCES:
+        for obj in fleet.sandbox.store.objects(res.key):
+            surfaces.append((f"{res.key}/{obj['metadata']['name']}", json.dumps(obj)))
+    for pod in fleet.sandbox.store.objects("pods"):
+        meta = pod["metadata"]
+        for spec in pod["spec"]["containers"]:
+            for previous in (False, True):
+                try:
+                    text = fleet.logs(meta["name"], spec["name"], previous=previous, namespace=meta["namespace"])
+                except ApiError:
+                    continue  # no previous incarnation
+                surfaces.append((f"logs {meta['name']}/{spec['name']} previous={previous}", text))
+    targets = fleet.targets()
+    surfaces.append(("/sd", json.dumps(targets)))
+    for target in targets:
+        path = target["labels"]["__metrics_path__"]
+        surfaces.append((path, fleet.http.get(path).text))
+    surfaces.append(("gateway admin", json.dumps(fleet.sandbox.gateway.snapshot())))
+    return surfaces
+
+
+def names_of(kind: str) -> set[str]:
+    words = kind.split("_")
+    names = {kind, " ".join(words), "-".join(words), "".join(w.title() for w in words)}
+    return names - {"NodeNotReady"}  # Kubernetes' own word for that node event: real evidence, not a label
+
+
+# Obvious paraphrases of the kinds. ("surge" alone is not one: every Deployment has a maxSurge.)
+PARAPHRASES = {"xid fault", "gpu fault", "thermal_throttle", "thermal throttle", "overheat", "memory_leak",
+               "memory leak", "leaking", "hung pod", "deadlock", "red herring", "noisy neighbor", "noisy neighbour",
+               "inject", "fault kind", "outage", "rate_limit", "bad build", "broken build", "runaway"}
+
+
+def test_every_fault_kind_is_specified_here() -> None:
+    assert set(SCENARIOS) == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(SCENARIOS))
+def test_no_evidence_names_the_fault(kind: str) -> None:
+    run = outcome(kind)
+    forbidden = {n.lower() for k in KINDS for n in names_of(k)} | PARAPHRASES | {run.result.lower()}
+    leaks = [(where, word) for where, text in run.surfaces for word in forbidden if word in text.lower()]
+    assert not leaks, leaks[:10]
+
+
+PAGING = sorted(set(SCENARIOS) - {"noisy_neighbor_metric"})
+
+
+@pytest.mark.parametrize("kind", PAGING)
+def test_the_fault_burns_its_models_error_budget_fast_enough_to_page(kind: str) -> None:
+    run, model = outcome(kind), SCENARIOS[kind][2]
+    assert not run.before[model].pages, run.before[model]
+    assert run.after[model].pages, run.after[model]
+
+
+def test_the_red_herring_burns_no_budget() -> None:
+    run = outcome("noisy_neighbor_metric")
+    for model in MODELS:
+        assert not run.after[model].pages, (model, run.after[model])
+        assert run.after[model].errors == 0
+
+
+def test_a_steady_fleet_burns_no_budget() -> None:
+    """Over two wall minutes (two fleet hours) every model stays inside both objectives, not just under a page."""
+    with Fleet() as fleet:
+        start = {m: fleet.slis(m) for m in MODELS}
+        fleet.run(120)
+        end = {m: fleet.slis(m) for m in MODELS}
+    for model in MODELS:
+        window = end[model].since(start[model])
+        assert window.requests > 1000
+        assert window.error_ratio < 0.001 and window.slow_share < 0.01, (model, window)
