@@ -58,7 +58,7 @@ def _gpu_readings(gpu: Gpu, f: dict[str, Family], busy: float, container: str | 
     clock = SM_CLOCK_MAX if util > 5 else 345
     if gpu.thermal_slowdown:
         clock = int(SM_CLOCK_MAX * 0.55)
-    fb_used = 0 if not gpu.pod or gpu.lost else int(HBM_MIB * 0.9)
+    fb_used = _fb_used(gpu)
     f["DCGM_FI_DEV_SM_CLOCK"].set(clock, **labels)
     f["DCGM_FI_DEV_MEM_CLOCK"].set(MEM_CLOCK, **labels)
     f["DCGM_FI_DEV_GPU_TEMP"].set(round(temp), **labels)
@@ -75,6 +75,14 @@ def _gpu_readings(gpu: Gpu, f: dict[str, Family], busy: float, container: str | 
     f["DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"].set(gpu.ecc_dbe_total, **labels)
     f["DCGM_FI_DEV_THERMAL_VIOLATION"].set(int(gpu.thermal_violation_us), **labels)
     f["DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"].set(SW_THERMAL | HW_THERMAL if gpu.thermal_slowdown else 0, **labels)
+
+
+def _fb_used(gpu: Gpu) -> int:
+    """MiB in use: vLLM preallocates most of the memory of its GPUs; a process outside Kubernetes holds its own."""
+    if gpu.lost:
+        return 0
+    used = (0.9 if gpu.pod else 0.0) + (0.3 if gpu.stray_utilisation else 0.0)
+    return int(HBM_MIB * min(0.99, used))
 
 
 def node_exporter(host: Host, world: World) -> str:

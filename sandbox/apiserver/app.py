@@ -48,24 +48,24 @@ class BearerAuth:
         await error_response(unauthorized)(scope, receive, send)
 
 
-def _health(request: Request) -> Response:
+async def _health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def _version(request: Request) -> Response:
+async def _version(request: Request) -> Response:
     return json_response(discovery.VERSION)
 
 
-def _api(request: Request) -> Response:
+async def _api(request: Request) -> Response:
     host = request.url.netloc or "127.0.0.1"
     return json_response(discovery.api_versions(host))
 
 
-def _apis(request: Request) -> Response:
+async def _apis(request: Request) -> Response:
     return json_response(discovery.api_group_list())
 
 
-def _group(request: Request) -> Response:
+async def _group(request: Request) -> Response:
     group = request.path_params["group"]
     if group not in {g for g, _ in discovery.group_versions()}:
         raise path_not_found()
@@ -85,8 +85,8 @@ async def _review(request: Request, review: reviews.Review) -> Response:
     return json_response(reviews.answer(review, await read_body(request)), 201)
 
 
-def _openapi_v3(request: Request) -> Response:
-    parts = [p for p in request.path_params["rest"].split("/") if p]
+async def _openapi_v3(request: Request) -> Response:
+    parts = [p for p in request.path_params.get("rest", "").split("/") if p]
     if not parts:
         return json_response(openapi.root())
     if parts[0] == "api" and len(parts) == 2:
@@ -100,7 +100,7 @@ def _openapi_v3(request: Request) -> Response:
     return json_response(doc)
 
 
-def _openapi_v2(request: Request) -> Response:
+async def _openapi_v2(request: Request) -> Response:
     raise path_not_found()  # no schemas; see openapi.py for why v3's skeleton is enough
 
 
@@ -123,6 +123,12 @@ def build_app(store: Store, token: str, logs: LogReader) -> Starlette:
             return await _review(request, review)
         return await _resources(request, parse_resource_path(group, version, rest))
 
+    async def core_version(request: Request) -> Response:
+        return _group_version("", "v1")
+
+    async def named_version(request: Request) -> Response:
+        return _group_version(request.path_params["group"], request.path_params["version"])
+
     async def _resources(request: Request, target: Target) -> Reply:
         try:
             return await handle(api, request, target)
@@ -133,37 +139,37 @@ def build_app(store: Store, token: str, logs: LogReader) -> Starlette:
         Route("/version", _version, methods=["GET"]),
         *(Route(p, _health, methods=["GET"]) for p in ("/healthz", "/livez", "/readyz")),
         Route("/api", _api, methods=["GET"]),
-        Route("/api/v1", lambda r: _group_version("", "v1"), methods=["GET"]),
+        Route("/api/v1", core_version, methods=["GET"]),
         Route("/api/v1/{rest:path}", core, methods=METHODS),
         Route("/apis", _apis, methods=["GET"]),
         Route("/apis/{group}", _group, methods=["GET"]),
-        Route("/apis/{group}/{version}", lambda r: _group_version(r.path_params["group"], r.path_params["version"]),
-              methods=["GET"]),
+        Route("/apis/{group}/{version}", named_version, methods=["GET"]),
         Route("/apis/{group}/{version}/{rest:path}", named, methods=METHODS),
         Route("/openapi/v2", _openapi_v2, methods=["GET"]),
-        Route("/openapi/v3", lambda r: json_response(openapi.root()), methods=["GET"]),
+        Route("/openapi/v3", _openapi_v3, methods=["GET"]),
         Route("/openapi/v3/{rest:path}", _openapi_v3, methods=["GET"]),
     ]
+    # Every endpoint is async: the store lives on the event loop, and nothing here may run in a thread.
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, Exception: _internal_error,
                                                        404: _not_found, 405: _not_allowed})
     app.add_middleware(BearerAuth, token=token)
     return app
 
 
-def _api_error(request: Request, exc: Exception) -> Response:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc)
 
 
-def _internal_error(request: Request, exc: Exception) -> Response:
+async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("API request %s %s failed", request.method, request.url.path, exc_info=exc)
     return json_response(status_object(ApiError(500, "InternalError", f"Internal error occurred: {exc}")), 500)
 
 
-def _not_found(request: Request, exc: Exception) -> Response:
+async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response(path_not_found())
 
 
-def _not_allowed(request: Request, exc: Exception) -> Response:
+async def _not_allowed(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(405, "MethodNotAllowed",
                                    "the server does not allow this method on the requested resource"))

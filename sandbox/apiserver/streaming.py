@@ -28,7 +28,6 @@ class StreamResponse:
             pump.cancel()
             gone.cancel()
             outcome, _ = await asyncio.gather(pump, gone, return_exceptions=True)
-            import time; open("/tmp/stream.log","a").write(f"{time.monotonic():.3f} STREAM END {scope.get('query_string')} {'pump done' if pump.done() else ''} {outcome!r} {_!r}\n")
             closer = getattr(self.chunks, "aclose", None)
             if closer is not None:
                 await closer()

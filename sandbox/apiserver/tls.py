@@ -38,8 +38,11 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+Extensions = list[tuple[x509.ExtensionType, bool]]  # (extension, critical)
+
+
 def _sign(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
-          signing_key: ec.EllipticCurvePrivateKey, extensions: list[tuple[x509.ExtensionType, bool]]) -> x509.Certificate:
+          signing_key: ec.EllipticCurvePrivateKey, extensions: Extensions) -> x509.Certificate:
     now = datetime.now(UTC)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
                .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))

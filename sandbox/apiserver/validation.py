@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -21,13 +22,19 @@ LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric
              "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
              "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
 LABEL_NAMED = {"namespaces", "services"}  # names that become DNS labels
-POD_MUTABLE = ("spec.containers[*].image", "spec.initContainers[*].image", "spec.activeDeadlineSeconds",
-               "spec.tolerations (only additions to existing tolerations)",
-               "spec.terminationGracePeriodSeconds (allow it to be set to 1 if it was previously negative)")
+POD_UPDATE_FORBIDDEN = (
+    "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+    "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")
 
 
 def _value(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else str(value)
+    """Scalars as Go prints them; structures as compact JSON (Go would print its struct syntax)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict | list | bool) or value is None:
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def _bad_value(field: str, value: Any, detail: str) -> Cause:
@@ -86,7 +93,7 @@ def _workload(obj: Obj) -> list[Cause]:
         causes.append(_bad_value("spec.selector", selector, "empty selector is invalid for deployment"))
     elif not selector_matches(selector, labels):
         causes.append(("FieldValueInvalid", "spec.template.metadata.labels",
-                       f"Invalid value: {labels}: `selector` does not match template `labels`"))
+                       f"Invalid value: {_value(labels)}: `selector` does not match template `labels`"))
     causes += _containers(template.get("spec") or {}, "spec.template.spec")
     return causes
 
@@ -120,9 +127,9 @@ def _pod_spec_without_mutable(spec: Obj) -> Obj:
 def update_causes(key: str, old: Obj, new: Obj) -> list[Cause]:
     """Fields the real server will not let an update change."""
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
-    if key == "apps/deployments" or key == "apps/replicasets":
-        if old_spec.get("selector") != new_spec.get("selector"):
-            return [_bad_value("spec.selector", new_spec.get("selector"), "field is immutable")]
+    workload = key in ("apps/deployments", "apps/replicasets")
+    if workload and old_spec.get("selector") != new_spec.get("selector"):
+        return [_bad_value("spec.selector", new_spec.get("selector"), "field is immutable")]
     if key == "pods":
         # nodeName is set once, by binding; the other fields are fixed at creation.
         old_view = _pod_spec_without_mutable(old_spec)
@@ -130,9 +137,7 @@ def update_causes(key: str, old: Obj, new: Obj) -> list[Cause]:
         if not old_view.get("nodeName"):
             new_view.pop("nodeName", None)
         if old_view != new_view:
-            return [("FieldValueForbidden", "spec",
-                     "Forbidden: pod updates may not change fields other than " + ",".join(f"`{f}`" if "(" not in f
-                     else f"`{f.split(' ', 1)[0]}` {f.split(' ', 1)[1]}" for f in POD_MUTABLE))]
+            return [("FieldValueForbidden", "spec", POD_UPDATE_FORBIDDEN)]
     return []
 
 

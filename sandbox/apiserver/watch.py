@@ -18,7 +18,7 @@ from typing import Any
 from sandbox.apiserver.listing import ListQuery, select
 from sandbox.apiserver.negotiation import As
 from sandbox.apiserver.status import bad_request, status_object
-from sandbox.apiserver.tables import table
+from sandbox.apiserver.tables import partial_metadata, table
 from sandbox.apiserver.views import View
 from sandbox.errors import ApiError
 from sandbox.selectors import matches_fields, matches_labels
@@ -77,15 +77,17 @@ class WatchStream:
                                        since=None if from_now else request.resource_version)
         except ApiError as err:
             self.watcher, self.error = None, err
-        import time; open("/tmp/stream.log","a").write(f"{time.monotonic():.3f} WATCH INIT {len(store._watchers)} {id(store)}\n")
         # Which objects this client currently sees, to turn selector transitions into ADDED/DELETED.
         seen = self.initial if from_now else select(store, request.view, request.namespace, query)
         self.known = {_identity(o) for o in seen}
 
     def _line(self, kind: str, obj: Obj) -> bytes:
-        if self.request.shape is As.TABLE and kind in ("ADDED", "MODIFIED", "DELETED"):
-            obj = table(self.request.view, self.request.res.key, [obj], self.request.include,
-                        {"resourceVersion": obj["metadata"].get("resourceVersion", "")})
+        if kind in ("ADDED", "MODIFIED", "DELETED"):  # objects take the shape the client asked for
+            if self.request.shape is As.TABLE:
+                obj = table(self.request.view, self.request.res.key, [obj], self.request.include,
+                            {"resourceVersion": obj["metadata"].get("resourceVersion", "")})
+            elif self.request.shape is As.METADATA:
+                obj = partial_metadata(obj)
         return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
     def _bookmark(self, initial_end: bool = False) -> bytes:
@@ -120,7 +122,6 @@ class WatchStream:
             async for chunk in self._follow():
                 yield chunk
         finally:
-            import time; open("/tmp/stream.log","a").write(f"{time.monotonic():.3f} WATCH FINALLY\n")
             if self.watcher is not None:
                 self.store.unwatch(self.watcher)
 

@@ -15,6 +15,7 @@ from sandbox.world import Host, World
 Obj = dict[str, Any]
 LEASE_RENEW_S, NODE_GRACE_S = 10.0, 40.0  # fleet seconds, the kubelet's and the controller's defaults
 UNREACHABLE = {"key": "node.kubernetes.io/unreachable"}
+MEMORY_PRESSURE = {"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule"}
 LEASE_NAMESPACE = "kube-node-lease"
 
 
@@ -44,8 +45,8 @@ class NodeHealth:
         healthy = str(sum(not g.lost for g in host.gpus))
         pressure = host.system_memory_bytes + sum(p.memory_bytes for p in self.world.processes.values()
                                                   if p.node == name) > 0.95 * host.memory_bytes
-        wanted = {"Ready": "True", "MemoryPressure": "True" if pressure else "False",
-                  "DiskPressure": "False", "PIDPressure": "False"}
+        wanted = {"MemoryPressure": "True" if pressure else "False", "DiskPressure": "False", "PIDPressure": "False",
+                  "Ready": "True"}  # in the order the kubelet reports them
         current = {c["type"]: c["status"] for c in node["status"]["conditions"]}
         stale_taint = any(t["key"] == UNREACHABLE["key"] for t in node["spec"].get("taints", []))
         if current != wanted or node["status"]["allocatable"].get(GPU) != healthy or stale_taint:
@@ -123,7 +124,11 @@ def _report(node: Obj, conditions: dict[str, str], healthy_gpus: str) -> None:
             "lastTransitionTime": previous["lastTransitionTime"] if previous.get("status") == status
             else now_rfc3339()})
     node["status"]["allocatable"][GPU] = healthy_gpus
-    kept = [t for t in node["spec"].get("taints", []) if t["key"] != UNREACHABLE["key"]]
+    # A kubelet that reports again clears the unreachable taints; the memory-pressure one follows its condition
+    # (TaintNodesByCondition), so no new pod lands on a node that is running out of memory.
+    kept = [t for t in node["spec"].get("taints", []) if t["key"] not in (UNREACHABLE["key"], MEMORY_PRESSURE["key"])]
+    if conditions["MemoryPressure"] == "True":
+        kept.append(dict(MEMORY_PRESSURE))
     if kept:
         node["spec"]["taints"] = kept
     else:

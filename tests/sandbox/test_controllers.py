@@ -28,7 +28,7 @@ REVISION = "deployment.kubernetes.io/revision"
 class Cluster:
     def __init__(self) -> None:
         self.clock = ManualClock(time_scale=60)
-        self.sandbox = Sandbox(default_fleet(), clock=self.clock, seed=2)
+        self.sandbox = Sandbox(default_fleet(), clock=self.clock, seed=7)
         self.sandbox.boot()
         self.store = self.sandbox.store
 

@@ -116,7 +116,7 @@ class Slis:
 class Fleet:
     """The default fleet, stepped by hand and observed only through the surfaces a real fleet offers."""
 
-    def __init__(self, seed: int = 2) -> None:
+    def __init__(self, seed: int = 7) -> None:
         self.clock = ManualClock(time_scale=60)
         self.sandbox = Sandbox(default_fleet(), clock=self.clock, seed=seed)
         self.sandbox.boot()
@@ -304,6 +304,7 @@ def test_a_busy_free_gpu_is_a_red_herring_with_no_impact_on_serving(fleet: Fleet
     assert before.one("DCGM_FI_DEV_GPU_UTIL", gpu="5") < 5 <= 90 <= dcgm.one("DCGM_FI_DEV_GPU_UTIL", gpu="5")
     assert dcgm.one("DCGM_FI_DEV_GPU_TEMP", gpu="5") >= before.one("DCGM_FI_DEV_GPU_TEMP", gpu="5") + 20
     assert dcgm.one("DCGM_FI_DEV_POWER_USAGE", gpu="5") > 2 * before.one("DCGM_FI_DEV_POWER_USAGE", gpu="5")
+    assert before.one("DCGM_FI_DEV_FB_USED", gpu="5") == 0 < dcgm.one("DCGM_FI_DEV_FB_USED", gpu="5")
     assert "pod" not in dcgm.select("DCGM_FI_DEV_GPU_UTIL", gpu="5")[0][0]
     for model in MODELS:
         window = fleet.slis(model).since(slis_before[model])
@@ -376,7 +377,9 @@ def test_a_runaway_host_process_fills_the_node_and_the_kernel_kills_containers(f
     assert container(fleet.pod(killed()[0]))["lastState"]["terminated"]["exitCode"] == 137
     (system_oom,) = fleet.events("gpu-node-3", "SystemOOM")
     assert system_oom["type"] == "Warning" and system_oom["message"].startswith("System OOM encountered")
-    assert condition(fleet.node("gpu-node-3"), "MemoryPressure")["status"] == "True"
+    node = fleet.node("gpu-node-3")
+    assert condition(node, "MemoryPressure")["status"] == "True"
+    assert {"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule"} in node["spec"]["taints"]
     assert fleet.events("gpu-node-3", "NodeHasInsufficientMemory")
     memory = fleet.node_exporter("gpu-node-3")
     assert memory.one("node_memory_MemAvailable_bytes") < 0.02 * memory.one("node_memory_MemTotal_bytes")
