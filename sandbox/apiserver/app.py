@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from starlette.applications import Starlette
@@ -41,7 +42,8 @@ class BearerAuth:
             return
         header = dict(scope.get("headers") or []).get(b"authorization")
         public = any(scope["path"] == p or scope["path"].startswith(p + "/") for p in PUBLIC)
-        if header == self.expected or (header is None and public):
+        valid = header is not None and hmac.compare_digest(header, self.expected)
+        if valid or (header is None and public):
             await self.app(scope, receive, send)
             return
         unauthorized = ApiError(401, "Unauthorized", "Unauthorized")
@@ -171,5 +173,4 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    return error_response(ApiError(405, "MethodNotAllowed",
-                                   "the server does not allow this method on the requested resource"))
+    return error_response(method_not_allowed())
