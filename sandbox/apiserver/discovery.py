@@ -20,7 +20,8 @@ VERSION: Obj = {
     "platform": "linux/amd64",
 }
 
-CATEGORIES = {"pods": ["all"], "deployments": ["all"], "replicasets": ["all"], "services": ["all"]}
+CATEGORIES = {"pods": ["all"], "deployments": ["all"], "replicasets": ["all"], "daemonsets": ["all"],
+              "services": ["all"]}
 UNSCOPED_VERBS_ORDER = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 

@@ -7,6 +7,7 @@ The server runs on its own event loop in a background thread; every store access
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import os
 import queue
@@ -27,9 +28,9 @@ import uvicorn
 import yaml
 
 from sandbox.apiserver import build_app
-from sandbox.apiserver.tls import create_serving_cert
 from sandbox.errors import ApiError
 from sandbox.store import Store
+from sandbox.tls import issue
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -127,8 +128,7 @@ def pod_template(image: str, hash_label: str | None = None) -> Obj:
 
 
 def owner(kind: str, obj: Obj) -> list[Obj]:
-    api_version = "apps/v1"
-    return [{"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"],
+    return [{"apiVersion": "apps/v1", "kind": kind, "name": obj["metadata"]["name"], "uid": obj["metadata"]["uid"],
              "controller": True, "blockOwnerDeletion": True}]
 
 
@@ -186,7 +186,7 @@ def populate(store: Store, logs: MemoryLogs) -> None:
                                    "message": "Deployment has minimum availability.",
                                    "lastUpdateTime": ago(600), "lastTransitionTime": ago(600)}]},
     })
-    old_rs = store.create("apps/replicasets", {
+    store.create("apps/replicasets", {
         "metadata": {"name": "qwen-7b-5d9c7b8f6", "namespace": NS, "creationTimestamp": ago(7200),
                      "labels": {"app": "qwen-7b", "pod-template-hash": "5d9c7b8f6"},
                      "annotations": {"deployment.kubernetes.io/revision": "1",
@@ -207,7 +207,6 @@ def populate(store: Store, logs: MemoryLogs) -> None:
         "status": {"replicas": 3, "fullyLabeledReplicas": 3, "readyReplicas": 2, "availableReplicas": 2,
                    "observedGeneration": 1},
     })
-    assert old_rs["metadata"]["uid"]
     running = {"phase": "Running", "conditions": conditions(True),
                "containerStatuses": [container_status({"running": {"startedAt": ago(3500)}}, True)]}
     crashing = {"phase": "Running", "conditions": conditions(False), "containerStatuses": [container_status(
@@ -250,7 +249,8 @@ class ApiServer:
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
         # HTTPS because client-go sends a kubeconfig's token to https:// servers only.
-        self.cert = create_serving_cert(tmp / "pki")
+        self.cert = issue(tmp / "pki")
+        ca_data = base64.b64encode(self.cert.ca_pem).decode()
         self.ca_file = tmp / "pki" / "ca.crt"
         self.ca_file.write_bytes(self.cert.ca_pem)
         config = uvicorn.Config(build_app(self.store, TOKEN, self.logs), log_level="warning", lifespan="off",
@@ -263,7 +263,7 @@ class ApiServer:
         self.kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config",
             "clusters": [{"name": "sandbox", "cluster": {"server": self.url,
-                                                          "certificate-authority-data": self.cert.ca_data}}],
+                                                          "certificate-authority-data": ca_data}}],
             "users": [{"name": "sre", "user": {"token": TOKEN}}],
             "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sre", "namespace": NS}}],
             "current-context": "sandbox"}))

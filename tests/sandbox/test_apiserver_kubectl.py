@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from conftest import NS, TOKEN, ApiServer, Lines
@@ -113,6 +114,29 @@ def test_cordon_and_uncordon(api: ApiServer) -> None:
     assert rows(api.kubectl("get", "nodes").stdout)["gpu-node-1"][1] == "Ready,SchedulingDisabled"
     api.kubectl("uncordon", "gpu-node-1")
     assert not api.get("nodes", "gpu-node-1", namespace=None)["spec"].get("unschedulable")
+
+
+def test_drain_evicts_the_nodes_pods(api: ApiServer) -> None:
+    stop = threading.Event()
+
+    def kubelet() -> None:
+        """Finish graceful deletions at once, as the sandbox's kubelet would after the grace period."""
+        def finish() -> None:
+            for pod in list(api.store.objects("pods")):
+                if pod["metadata"].get("deletionTimestamp"):
+                    api.store.delete("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        while not stop.wait(0.1):
+            api.call(finish)
+
+    threading.Thread(target=kubelet, daemon=True).start()
+    try:
+        drained = api.kubectl("drain", "gpu-node-2", "--ignore-daemonsets", "--timeout=20s")
+    finally:
+        stop.set()
+    assert "evicting pod inference/qwen-7b-7f8d9c6b5-d3e4f" in drained.stderr + drained.stdout
+    assert drained.stdout.strip().endswith("node/gpu-node-2 drained")
+    assert api.get("nodes", "gpu-node-2", namespace=None)["spec"]["unschedulable"] is True
+    assert {p["spec"]["nodeName"] for p in api.call(lambda: list(api.store.list("pods", NS)))} == {"gpu-node-1"}
 
 
 def test_rollout_restart_stamps_the_template(api: ApiServer) -> None:

@@ -642,6 +642,10 @@ def test_every_fault_kind_is_specified_here() -> None:
 @pytest.mark.parametrize("kind", sorted(SCENARIOS))
 def test_no_evidence_names_the_fault(kind: str) -> None:
     run = outcome(kind)
+    looked_at = {where.rsplit("/", 1)[0] if where.startswith("/") else where.split("/")[0].split(" ")[0]
+                 for where, _ in run.surfaces}
+    assert {"pods", "events", "nodes", "apps", "configmaps", "logs", "/metrics/pods/inference"} <= looked_at
+    assert {f"/metrics/nodes/gpu-node-{i}" for i in range(1, 5)} <= looked_at, looked_at
     forbidden = {n.lower() for k in KINDS for n in names_of(k)} | PARAPHRASES | {run.result.lower()}
     leaks = [(where, word) for where, text in run.surfaces for word in forbidden if word in text.lower()]
     assert not leaks, leaks[:10]

@@ -16,6 +16,7 @@ PRINTERS: dict[str, Printer] = {
     "serviceaccounts": misc.SERVICEACCOUNT,
     "apps/deployments": workloads.DEPLOYMENT,
     "apps/replicasets": workloads.REPLICASET,
+    "apps/daemonsets": workloads.DAEMONSET,  # served once the store lists DaemonSets
     "coordination.k8s.io/leases": misc.LEASE,
     "policy/poddisruptionbudgets": misc.PDB,
 }

@@ -32,6 +32,21 @@ REPLICASET_COLUMNS = (
 )
 
 
+DAEMONSET_COLUMNS = (
+    NAME,
+    Column("Desired", "The total number of nodes that should be running the daemon pod.", type="integer"),
+    Column("Current", "The number of nodes that are running at least 1 daemon pod and are supposed to run the "
+                      "daemon pod.", type="integer"),
+    Column("Ready", "The number of nodes that should be running the daemon pod and have one or more of the "
+                    "daemon pod running and ready.", type="integer"),
+    Column("Up-to-date", "The total number of nodes that are running updated daemon pod", type="integer"),
+    Column("Available", "The number of nodes that should be running the daemon pod and have one or more of the "
+                        "daemon pod running and available.", type="integer"),
+    Column("Node Selector", "NodeSelector is a selector which must be true for the pod to fit on a node."),
+    AGE, *WIDE,
+)
+
+
 def _wide(obj: Obj) -> list[Cell]:
     spec = obj.get("spec") or {}
     containers, images = container_cells((spec.get("template") or {}).get("spec") or {})
@@ -51,5 +66,15 @@ def replicaset_cells(obj: Obj, now: datetime) -> list[Cell]:
             since(meta.get("creationTimestamp"), now), *_wide(obj)]
 
 
+def daemonset_cells(obj: Obj, now: datetime) -> list[Cell]:
+    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
+    node_selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    return [meta.get("name"), status.get("desiredNumberScheduled", 0), status.get("currentNumberScheduled", 0),
+            status.get("numberReady", 0), status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0),
+            ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>",
+            since(meta.get("creationTimestamp"), now), *_wide(obj)]
+
+
+DAEMONSET = Printer(DAEMONSET_COLUMNS, daemonset_cells)
 DEPLOYMENT = Printer(DEPLOYMENT_COLUMNS, deployment_cells)
 REPLICASET = Printer(REPLICASET_COLUMNS, replicaset_cells)
