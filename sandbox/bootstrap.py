@@ -4,11 +4,11 @@ the per-node GPU daemons, written the way a cluster that has been up for days wo
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.fleet import FleetSpec, ModelSpec
 from sandbox.gateway import GATEWAY_APP, ROUTES_CONFIGMAP, ROUTES_KEY, default_routes, render_routes
+from sandbox.kubetime import ago, now_micro
 from sandbox.names import pod_suffix
 from sandbox.store import Store
 
@@ -17,13 +17,9 @@ PLATFORM, GPU_OPERATOR, LEASES = "platform", "gpu-operator", "kube-node-lease"
 KUBELET_VERSION = "v1.31.4"
 
 
-def _ago(days: float) -> str:
-    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
     for ns in ("default", "kube-system", "kube-public", LEASES, fleet.namespace, PLATFORM, GPU_OPERATOR):
-        store.create("namespaces", {"metadata": {"name": ns, "creationTimestamp": _ago(30),
+        store.create("namespaces", {"metadata": {"name": ns, "creationTimestamp": ago(30),
                                                  "labels": {"kubernetes.io/metadata.name": ns}},
                                     "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
     for index, node in enumerate(fleet.nodes, start=1):
@@ -31,7 +27,7 @@ def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
         store.create("coordination.k8s.io/leases", {
             "metadata": {"name": node.name, "namespace": LEASES},
             "spec": {"holderIdentity": node.name, "leaseDurationSeconds": 40,
-                     "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
+                     "renewTime": now_micro()}})
     for model in fleet.models:
         store.create("apps/deployments", _vllm_deployment(fleet, model))
         store.create("services", _service(fleet.namespace, model.name, 8000))
@@ -58,16 +54,16 @@ def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
 def _node(name: str, index: int, gpus: int, memory_gib: int, cpus: int, gpu_model: str) -> Obj:
     resources = {"cpu": str(cpus), "memory": f"{memory_gib}Gi", "nvidia.com/gpu": str(gpus), "pods": "110",
                  "ephemeral-storage": "3748905792Ki"}
-    now = _ago(0)
+    now = ago(0)
     conditions = [
-        {"type": t, "status": s, "reason": r, "message": m, "lastHeartbeatTime": now, "lastTransitionTime": _ago(3)}
+        {"type": t, "status": s, "reason": r, "message": m, "lastHeartbeatTime": now, "lastTransitionTime": ago(3)}
         for t, s, r, m in (("MemoryPressure", "False", "KubeletHasSufficientMemory",
                             "kubelet has sufficient memory available"),
                            ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                            ("Ready", "True", "KubeletReady", "kubelet is posting ready status"))]
     return {
-        "metadata": {"name": name, "creationTimestamp": _ago(21), "labels": {
+        "metadata": {"name": name, "creationTimestamp": ago(21), "labels": {
             "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "node.kubernetes.io/instance-type": "p5.48xlarge", "nvidia.com/gpu.product": gpu_model.replace(" ", "-"),
             "nvidia.com/gpu.count": str(gpus), "nvidia.com/gpu.present": "true"}},
@@ -120,7 +116,7 @@ def _deployment(namespace: str, name: str, replicas: int, container: Obj, extra_
                 ) -> Obj:
     labels = {"app": name, **(extra_labels or {})}
     return {
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "creationTimestamp": _ago(14)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "creationTimestamp": ago(14)},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "revisionHistoryLimit": 10,
                  "progressDeadlineSeconds": 600,
                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},

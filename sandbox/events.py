@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sandbox.store import Store, now_rfc3339
+from sandbox.kubetime import now_rfc3339
+from sandbox.store import Store
 
 MAX_EVENTS = 3000  # the real API server expires events after an hour; we keep the newest ones
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sandbox.errors import ApiError
+from sandbox.kubetime import micro_time
 
 MAX_LINES = 4000  # per container incarnation, like a rotated log file
 
@@ -59,7 +60,9 @@ class LogStore:
             lines = [entry for entry in lines if entry[0] >= cutoff]
         if tail_lines is not None:
             lines = lines[-tail_lines:] if tail_lines > 0 else []
-        return "".join(f"{_rfc3339(at)} {text}\n" if timestamps else f"{text}\n" for at, text in lines)
+        if timestamps:
+            return "".join(f"{micro_time(datetime.fromtimestamp(at, UTC))} {text}\n" for at, text in lines)
+        return "".join(f"{text}\n" for _, text in lines)
 
     async def follow(self, namespace: str, pod: str, container: str | None) -> AsyncIterator[str]:
         log = self._current.setdefault((namespace, pod, container or self._only_container(namespace, pod)), _Log())
@@ -74,7 +77,3 @@ class LogStore:
     def _only_container(self, namespace: str, pod: str) -> str:
         names = {k[2] for k in self._current | self._previous if k[:2] == (namespace, pod)}
         return names.pop() if len(names) == 1 else ""
-
-
-def _rfc3339(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

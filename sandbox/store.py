@@ -12,18 +12,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.errors import ApiError, not_found
+from sandbox.kubetime import now_rfc3339
 from sandbox.selectors import matches_fields, matches_labels
 
 Obj = dict[str, Any]
 HISTORY = 2000  # watch events kept for `watch` from an older resourceVersion
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

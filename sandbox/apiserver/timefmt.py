@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sandbox.kubetime import micro_time, rfc3339, utcnow
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def micro_time(moment: datetime) -> str:
-    """`metav1.MicroTime`, the format of `eventTime`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+__all__ = ["human_duration", "later", "micro_time", "parse_time", "rfc3339", "since", "utcnow"]
 
 
 def parse_time(value: object) -> datetime | None:

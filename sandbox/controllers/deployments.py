@@ -7,8 +7,9 @@ import math
 from typing import Any
 
 from sandbox.events import EventRecorder
+from sandbox.kubetime import now_rfc3339
 from sandbox.names import pod_template_hash
-from sandbox.store import Store, now_rfc3339
+from sandbox.store import Store
 
 Obj = dict[str, Any]
 REVISION = "deployment.kubernetes.io/revision"

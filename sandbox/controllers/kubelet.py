@@ -14,9 +14,10 @@ from typing import Any
 from sandbox.clock import Clock
 from sandbox.events import EventRecorder
 from sandbox.fleet import FleetSpec
+from sandbox.kubetime import now_rfc3339
 from sandbox.logs import LogStore
 from sandbox.names import pod_key
-from sandbox.store import Store, now_rfc3339
+from sandbox.store import Store
 from sandbox.workloads import Termination, Workload, workload_for
 from sandbox.world import Process, World
 

@@ -3,13 +3,13 @@ node lifecycle controller marks a node whose Lease goes stale NotReady, taints i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.clock import Clock
 from sandbox.controllers.pods import GPU, begin_pod_deletion
 from sandbox.events import EventRecorder
-from sandbox.store import Store, now_rfc3339
+from sandbox.kubetime import now_micro, now_rfc3339
+from sandbox.store import Store
 from sandbox.world import Host, World
 
 Obj = dict[str, Any]
@@ -38,7 +38,7 @@ class NodeHealth:
         if now - self._renewed.get(name, -1e9) >= self.clock.wall(LEASE_RENEW_S):
             self._renewed[name] = now
             self.store.mutate("coordination.k8s.io/leases", LEASE_NAMESPACE, name,
-                              lambda lease: lease["spec"].update(renewTime=_micro_now()))
+                              lambda lease: lease["spec"].update(renewTime=now_micro()))
         node = self.store.find("nodes", None, name)
         if node is None:
             return
@@ -141,7 +141,3 @@ def _pod_not_ready(pod: Obj) -> None:
             condition.update(status="False", lastTransitionTime=now_rfc3339())
     for status in pod["status"].get("containerStatuses", []):
         status["ready"] = False
-
-
-def _micro_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

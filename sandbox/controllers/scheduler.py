@@ -11,8 +11,9 @@ from typing import Any
 
 from sandbox.controllers.pods import GPU, gpu_request
 from sandbox.events import EventRecorder
+from sandbox.kubetime import now_rfc3339
 from sandbox.names import pod_key
-from sandbox.store import Store, now_rfc3339
+from sandbox.store import Store
 from sandbox.world import Gpu, World
 
 Obj = dict[str, Any]
