@@ -70,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     rules.add_argument("--time-scale", type=float, default=1.0, help="divide every window by this (default: 1)")
     rules.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
     rules.set_defaults(run=_slo_rules)
+
+    mcp = commands.add_parser("mcp", help="run an MCP server (prometheus|kubernetes|gpu|logs|gateway|all)",
+                              description="Runs one of Firebreak's MCP servers, or all of them composed into one. "
+                              "Configuration from KUBECONFIG, PROMETHEUS_URL, ALERTMANAGER_URL, GATEWAY_URL, "
+                              "LOKI_URL (with *_BEARER_TOKEN, *_USERNAME/*_PASSWORD, *_CA_FILE) or --config.")
+    mcp.add_argument("server", choices=["prometheus", "kubernetes", "gpu", "logs", "gateway", "all"])
+    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                     help="stdio (default) or streamable HTTP with bearer-token auth")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8765, help="HTTP port (default: 8765)")
+    mcp.add_argument("--token-file", type=Path, help="file holding the HTTP bearer token "
+                     "(default: $FIREBREAK_MCP_TOKEN)")
+    mcp.add_argument("--config", type=Path, help="YAML settings file; environment variables override it")
+    mcp.add_argument("--read-only", action="store_true", help="remove every tool that changes the fleet")
+    mcp.set_defaults(run=_mcp)
     return parser
 
 
@@ -116,6 +131,19 @@ def _sandbox_inject(args: argparse.Namespace) -> int:
                 print(f"scheduled {entry['kind']} {entry['target']} in {entry['in_s']}s")
     except urllib.error.HTTPError as error:
         raise ValueError(f"the sandbox refused the faults: {error.read().decode()}") from None
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from mcp_servers.compose import build
+    from mcp_servers.serve import read_token, serve
+    from mcp_servers.settings import Settings
+
+    settings = Settings.load(config_file=args.config)
+    if args.read_only:
+        settings = settings.model_copy(update={"read_only": True})
+    token = read_token(args.token_file) if args.transport == "http" else None
+    serve(build(args.server, settings), args.transport, host=args.host, port=args.port, token=token)
     return 0
 
 
