@@ -59,6 +59,8 @@ class Settings(BaseModel):
     gateway_url: str | None = None
     gateway_routes_configmap: str = "gateway-routes"
     gateway_namespace: str | None = None  # the ConfigMap's namespace; default: `namespace`
+    gateway_backends: tuple[str, ...] = ("self-hosted", "anthropic", "openai", "google")
+    max_replicas: int = Field(default=32, ge=1, description="scale_deployment refuses more replicas than this")
     read_only: bool = False
     nvml: bool = Field(default=False, description="read GPUs through local NVML instead of DCGM metrics")
 

@@ -33,6 +33,11 @@ def _wait_for_first_scrapes(sandbox: RunningSandbox, timeout_s: float = 30.0) ->
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def fleet() -> Iterator[RunningSandbox]:
     with RunningSandbox() as sandbox:
         _wait_for_first_scrapes(sandbox)
