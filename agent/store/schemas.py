@@ -1,0 +1,332 @@
+"""The store's edges: pydantic models for what goes in (validated before any write) and what comes out.
+
+Callers never hold ORM rows, so nothing they keep can lazily reach back into a closed session, and the
+views are plain data for the CLI, Slack and the graph's state. Incidents and actions are named by short
+readable ids (`INC-0007`, `ACT-0012`) made from their integer keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from agent.store import models
+
+IncidentStatus = Literal["open", "investigating", "awaiting_approval", "mitigating", "resolved", "escalated"]
+DetectedBy = Literal["alertmanager", "watcher", "chat"]
+TimelineKind = Literal[
+    "alert", "status", "evidence", "hypothesis", "decision", "approval", "action", "verification", "escalation", "note"
+]
+ActionKind = Literal[
+    "scale_deployment",
+    "restart_deployment",
+    "delete_pod",
+    "cordon_node",
+    "drain_node",
+    "rollback_deployment",
+    "failover_provider",
+    "set_route_weights",
+    "escalate",
+]
+PolicyDecision = Literal["allow", "require_approval", "deny"]
+ActionStatus = Literal[
+    "decided", "awaiting_approval", "approved", "denied", "executing", "succeeded", "failed", "reverted", "expired"
+]
+ApprovalDecision = Literal["approve", "deny", "timeout"]
+AlertOutcomeKind = Literal["opened", "joined", "duplicate", "resolved"]
+
+# Statuses of actions that touched (or may have touched) the world: what rate limits count.
+EXECUTED_STATUSES: tuple[ActionStatus, ...] = ("executing", "succeeded", "failed", "reverted")
+INCIDENT_PREFIX = "INC"
+ACTION_PREFIX = "ACT"
+
+
+def make_ref(prefix: str, number: int) -> str:
+    return f"{prefix}-{number:04d}"
+
+
+def parse_ref(prefix: str, ref: str | int) -> int:
+    """`INC-0007`, `inc-7`, `7` or 7 -> 7; anything else is a ValueError naming what was expected."""
+    if isinstance(ref, int):
+        return ref
+    text = ref.strip().upper()
+    number = text.removeprefix(f"{prefix}-")
+    if not number.isdigit():
+        raise ValueError(f"{ref!r} is not an id like {make_ref(prefix, 7)}")
+    return int(number)
+
+
+def group_key(slo: str, model: str | None) -> str:
+    """Alerts and watcher findings of one SLO instance share an incident (Alertmanager's group_by)."""
+    return f"{slo}/{model}" if model else slo
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AlertIn(BaseModel):
+    """One alert of Alertmanager's webhook payload (version 4); unknown fields are ignored."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: AwareDatetime = Field(alias="startsAt")
+    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
+    fingerprint: str = Field(min_length=1, max_length=64)
+
+    @field_validator("labels")
+    @classmethod
+    def _has_alertname(cls, labels: dict[str, str]) -> dict[str, str]:
+        if not labels.get("alertname"):
+            raise ValueError("labels must include alertname")
+        return labels
+
+    @field_validator("ends_at")
+    @classmethod
+    def _zero_time_is_unset(cls, value: datetime | None) -> datetime | None:
+        # Alertmanager sends Go's zero time (0001-01-01) for a firing alert's endsAt.
+        return None if value is not None and value.year <= 1 else value
+
+    @property
+    def alertname(self) -> str:
+        return self.labels["alertname"]
+
+    @property
+    def slo(self) -> str:
+        return self.labels.get("slo") or self.alertname
+
+    @property
+    def group_key(self) -> str:
+        return group_key(self.slo, self.labels.get("model"))
+
+
+class IncidentOpen(_In):
+    """An incident as a detector reports it; it joins the active incident of its group when there is one."""
+
+    slo: str = Field(min_length=1, max_length=100)
+    model: str | None = Field(default=None, max_length=100)
+    service: str | None = Field(default=None, max_length=100)
+    severity: str = Field(default="page", min_length=1, max_length=32)
+    title: str = Field(min_length=1, max_length=300)
+    detected_by: DetectedBy
+
+    @property
+    def group_key(self) -> str:
+        return group_key(self.slo, self.model)
+
+
+class Diagnosis(_In):
+    root_cause: str = Field(min_length=1)
+    component: str = Field(min_length=1)
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: list[str] = Field(default_factory=list)
+    runbook: str | None = None
+
+
+class ActionDecision(_In):
+    """A policy decision about one remediation; its idempotency key makes it executable at most once."""
+
+    incident_id: str
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    kind: ActionKind
+    target: str = Field(min_length=1, max_length=300)
+    params: dict[str, Any] = Field(default_factory=dict)
+    decision: PolicyDecision
+    reasons: list[str] = Field(default_factory=list)
+
+    @field_validator("incident_id", mode="before")
+    @classmethod
+    def _canonical_incident_id(cls, value: str | int) -> str:
+        return make_ref(INCIDENT_PREFIX, parse_ref(INCIDENT_PREFIX, value))
+
+
+class IncidentView(_Out):
+    id: str
+    group_key: str
+    slo: str
+    model: str | None
+    service: str | None
+    severity: str
+    status: IncidentStatus
+    title: str
+    detected_by: DetectedBy
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    diagnosis: Diagnosis | None
+    summary: str | None
+
+    @classmethod
+    def of(cls, row: models.Incident) -> IncidentView:
+        return cls(
+            id=make_ref(INCIDENT_PREFIX, row.id),
+            group_key=row.group_key,
+            slo=row.slo,
+            model=row.model,
+            service=row.service,
+            severity=row.severity,
+            status=row.status,
+            title=row.title,
+            detected_by=row.detected_by,
+            opened_at=row.opened_at,
+            updated_at=row.updated_at,
+            resolved_at=row.resolved_at,
+            diagnosis=Diagnosis.model_validate(row.diagnosis) if row.diagnosis else None,
+            summary=row.summary,
+        )
+
+
+class IncidentOpened(_Out):
+    incident: IncidentView
+    created: bool
+
+
+class AlertView(_Out):
+    id: int
+    incident_id: str | None
+    fingerprint: str
+    alertname: str
+    labels: dict[str, Any]
+    annotations: dict[str, Any]
+    status: Literal["firing", "resolved"]
+    starts_at: datetime
+    ends_at: datetime | None
+    received_at: datetime
+
+    @classmethod
+    def of(cls, row: models.Alert) -> AlertView:
+        return cls(
+            id=row.id,
+            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id) if row.incident_id is not None else None,
+            fingerprint=row.fingerprint,
+            alertname=row.alertname,
+            labels=row.labels,
+            annotations=row.annotations,
+            status=row.status,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            received_at=row.received_at,
+        )
+
+
+class AlertOutcome(_Out):
+    """What one ingested alert did: opened or joined an incident, resolved a stored alert, or nothing."""
+
+    fingerprint: str
+    alert_id: int
+    incident_id: str | None
+    outcome: AlertOutcomeKind
+
+
+class TimelineView(_Out):
+    incident_id: str
+    at: datetime
+    kind: TimelineKind
+    message: str
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: models.TimelineEntry) -> TimelineView:
+        return cls(
+            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id),
+            at=row.at,
+            kind=row.kind,
+            message=row.message,
+            data=row.data,
+        )
+
+
+class ApprovalView(_Out):
+    action_id: str
+    decision: ApprovalDecision
+    decided_by: str
+    via: str
+    at: datetime
+    comment: str | None
+
+    @classmethod
+    def of(cls, row: models.Approval) -> ApprovalView:
+        return cls(
+            action_id=make_ref(ACTION_PREFIX, row.action_id),
+            decision=row.decision,
+            decided_by=row.decided_by,
+            via=row.via,
+            at=row.at,
+            comment=row.comment,
+        )
+
+
+class ActionView(_Out):
+    id: str
+    incident_id: str
+    idempotency_key: str
+    kind: ActionKind
+    target: str
+    params: dict[str, Any]
+    decision: PolicyDecision
+    reasons: list[str]
+    status: ActionStatus
+    result: dict[str, Any] | None
+    decided_at: datetime
+    executed_at: datetime | None
+    finished_at: datetime | None
+    approval: ApprovalView | None
+
+    @classmethod
+    def of(cls, row: models.Action) -> ActionView:
+        return cls(
+            id=make_ref(ACTION_PREFIX, row.id),
+            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id),
+            idempotency_key=row.idempotency_key,
+            kind=row.kind,
+            target=row.target,
+            params=row.params,
+            decision=row.decision,
+            reasons=row.reasons,
+            status=row.status,
+            result=row.result,
+            decided_at=row.decided_at,
+            executed_at=row.executed_at,
+            finished_at=row.finished_at,
+            approval=ApprovalView.of(row.approval) if row.approval is not None else None,
+        )
+
+
+class IncidentDetail(_Out):
+    incident: IncidentView
+    alerts: list[AlertView]
+    timeline: list[TimelineView]
+    actions: list[ActionView]
+
+
+class AuditEntryView(_Out):
+    seq: int
+    at: datetime
+    actor: str
+    event: str
+    incident_id: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, row: models.AuditEntry) -> AuditEntryView:
+        return cls(
+            seq=row.seq,
+            at=row.at,
+            actor=row.actor,
+            event=row.event,
+            incident_id=row.incident_id,
+            data=row.data,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
