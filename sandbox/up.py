@@ -74,8 +74,10 @@ async def run(options: UpOptions, stop: asyncio.Event) -> None:
             (telemetry_app(sandbox, f"{LOOPBACK}:{telemetry_port}"), telemetry_port),
             (gateway_app(sandbox), gateway_port), (control_app(sandbox, control_token), control_port)]
     tls = issue(state / "pki")
+    # A client's idle keep-alive connection must not hold the shutdown up: one second of grace is plenty.
     servers = [_Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off",
-                                      access_log=False, **(_tls_options(tls) if port == kube_port else {})))
+                                      timeout_graceful_shutdown=1, access_log=False,
+                                      **(_tls_options(tls) if port == kube_port else {})))
                for app, port in apps]
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     simulation = asyncio.create_task(sandbox.run(stop))
