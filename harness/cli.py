@@ -85,6 +85,42 @@ def _parser() -> argparse.ArgumentParser:
     mcp.add_argument("--config", type=Path, help="YAML settings file; environment variables override it")
     mcp.add_argument("--read-only", action="store_true", help="remove every tool that changes the fleet")
     mcp.set_defaults(run=_mcp)
+
+    scenario = commands.add_parser("scenario", help="fault scenarios").add_subparsers(title="scenario")
+    run = scenario.add_parser("run", help="run one scenario end to end and write its result",
+                              description="Starts a fresh sandbox, Prometheus, Alertmanager and agent, injects the "
+                              "scenario's faults, lets the agent work, and writes the (graded) result.")
+    run.add_argument("file", type=Path, help="scenario YAML")
+    run.add_argument("--json", type=Path, help="write the result here (default: standard output)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(run=_scenario_run)
+
+    evaluation = commands.add_parser("eval", help="run every scenario of a directory and summarise",
+                                     description="Runs each scenario in turn; writes {results, summary}.")
+    evaluation.add_argument("directory", type=Path)
+    evaluation.add_argument("--json", type=Path, help="write the results here (default: standard output)")
+    evaluation.add_argument("--report", type=Path, help="also write a Markdown report with a chart here")
+    evaluation.set_defaults(run=_eval)
+
+    serve = commands.add_parser("serve", help="the agent service against a real cluster",
+                                description="Alertmanager webhook, burn-rate watcher and incident graph. The webhook "
+                                "token comes from $FIREBREAK_WEBHOOK_TOKEN (or the env var the config names).")
+    serve.add_argument("--config", type=Path, required=True, help="agent YAML (see deploy/agent.example.yaml)")
+    serve.set_defaults(run=_serve)
+
+    incidents = commands.add_parser("incidents", help="list incidents, or show one")
+    incidents.add_argument("id", nargs="?", help="an incident (INC-0003) to show in full")
+    incidents.add_argument("--db", default=os.environ.get("FIREBREAK_DB_URL", "sqlite:///firebreak.db"),
+                           help="database URL (default: $FIREBREAK_DB_URL or sqlite:///firebreak.db)")
+    incidents.add_argument("--status", help="only incidents in this status")
+    incidents.set_defaults(run=_incidents)
+    for verb in ("approve", "deny"):
+        decide = commands.add_parser(verb, help=f"{verb} an action waiting for a person")
+        decide.add_argument("id", help="the action (ACT-0004) or its incident (INC-0003) when it has one pending")
+        decide.add_argument("--db", default=os.environ.get("FIREBREAK_DB_URL", "sqlite:///firebreak.db"))
+        decide.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decides (default: $USER)")
+        decide.add_argument("--comment")
+        decide.set_defaults(run=_decide, approve=verb == "approve")
     return parser
 
 
@@ -144,6 +180,78 @@ def _mcp(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"read_only": True})
     token = read_token(args.token_file) if args.transport == "http" else None
     serve(build(args.server, settings), args.transport, host=args.host, port=args.port, token=token)
+    return 0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _write_json(data: object, path: Path | None) -> None:
+    text = json.dumps(data, indent=2)
+    if path is None:
+        print(text)
+    else:
+        path.write_text(text + "\n")
+
+
+def _scenario_run(args: argparse.Namespace) -> int:
+    from harness.scenario import run_scenario
+    from harness.scenario_spec import Scenario
+
+    result = asyncio.run(run_scenario(Scenario.load(args.file), say=None if args.quiet else _say))
+    _write_json(result.dump(), args.json)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from harness.evaluate import run_eval, write_report
+
+    report = run_eval(args.directory, _say)
+    _write_json(report, args.json)
+    if args.report:
+        _say(f"report: {write_report(report, args.report)}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from agent.boot import mcp_client, open_agent
+    from agent.config import AgentConfig
+
+    config = AgentConfig.load(args.config)
+    token = os.environ.get(config.webhook.token_env, "")
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_agent(config, mcp_client(config.mcp), webhook_token=token) as service:
+            await service.run(stop)
+
+    asyncio.run(serve())
+    return 0
+
+
+def _incidents(args: argparse.Namespace) -> int:
+    from agent.store import Store
+    from harness.views import incident_detail, incident_table
+
+    with Store.open(args.db) as store:
+        if args.id:
+            print(incident_detail(store.get_incident(args.id)))
+        else:
+            print(incident_table(store.list_incidents(status=args.status, limit=50)))
+    return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from agent.store import Store
+
+    with Store.open(args.db) as store:
+        action = store.decide_approval(args.id, args.approve, decided_by=args.by, via="cli", comment=args.comment)
+    print(f"{action.id} {action.kind} {action.target}: {action.status} by {args.by}; the agent resumes on its "
+          "next tick")
     return 0
 
 

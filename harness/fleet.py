@@ -7,6 +7,7 @@ injection (`inject`) goes through the sandbox's own control API, which only the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tempfile
 import threading
@@ -61,6 +62,18 @@ class RunningSandbox:
             time.sleep(0.05)
         self.endpoints = json.loads(endpoints.read_text())
         return self
+
+    def wait_for_first_scrapes(self, timeout_s: float = 30.0) -> None:
+        """Prometheus refreshes http_sd every 5 s: a run starts once every target has been scraped."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError, KeyError):
+                targets = httpx.get(f"{self.endpoints['prometheus']}/api/v1/targets", timeout=5).json()
+                active = targets["data"]["activeTargets"]
+                if active and all(t["health"] == "up" for t in active):
+                    return
+            time.sleep(0.5)
+        raise RuntimeError("Prometheus did not scrape every sandbox target in time")
 
     def stop(self) -> None:
         if self._stop is not None:

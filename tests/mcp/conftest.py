@@ -5,11 +5,9 @@ The shared `fleet` is for reads; a test that writes or injects a fault takes `fr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 
-import httpx
 import pytest
 from fastmcp import Client
 
@@ -20,18 +18,6 @@ from mcp_servers.settings import Settings
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]
 
 
-def _wait_for_first_scrapes(sandbox: RunningSandbox, timeout_s: float = 30.0) -> None:
-    """Prometheus refreshes http_sd every 5 s: tests start once every target has been scraped."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        targets = httpx.get(f"{sandbox.endpoints['prometheus']}/api/v1/targets", timeout=5).json()
-        active = targets["data"]["activeTargets"]
-        if active and all(t["health"] == "up" for t in active):
-            return
-        time.sleep(0.5)
-    raise RuntimeError("Prometheus did not scrape every sandbox target in time")
-
-
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
@@ -40,14 +26,14 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def fleet() -> Iterator[RunningSandbox]:
     with RunningSandbox() as sandbox:
-        _wait_for_first_scrapes(sandbox)
+        sandbox.wait_for_first_scrapes()
         yield sandbox
 
 
 @pytest.fixture
 def fresh_fleet() -> Iterator[RunningSandbox]:
     with RunningSandbox() as sandbox:
-        _wait_for_first_scrapes(sandbox)
+        sandbox.wait_for_first_scrapes()
         yield sandbox
 
 

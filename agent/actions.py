@@ -1,0 +1,37 @@
+"""From a decided action (kind, target, params) to the MCP write tool that carries it out.
+
+`escalate` has no tool: paging a person is the service's job (Slack, the incident's status), recorded as an
+action like any other. Targets are KIND/NAME as the policy reads them; a gateway failover names the backend
+it moves traffic away from (`provider/self-hosted`, `provider/openai`) with the model and destination in params.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class UnknownAction(ValueError):
+    pass
+
+
+def tool_call(kind: str, target: str, params: dict[str, Any], key: str, reason: str) -> tuple[str, dict[str, Any]]:
+    _, _, name = target.partition("/")
+    namespace = params.get("namespace")
+    common: dict[str, Any] = {"reason": reason, "idempotency_key": key}
+    scoped = {**common, **({"namespace": namespace} if namespace else {})}
+    if kind == "scale_deployment":
+        return kind, {**scoped, "deployment": name, "replicas": int(params["replicas"])}
+    if kind == "restart_deployment":
+        return kind, {**scoped, "deployment": name}
+    if kind == "rollback_deployment":
+        revision = params.get("to_revision")
+        return kind, {**scoped, "deployment": name, **({"to_revision": int(revision)} if revision else {})}
+    if kind == "delete_pod":
+        return kind, {**scoped, "pod": name}
+    if kind in ("cordon_node", "uncordon_node", "drain_node"):
+        return kind, {**common, "node": name}
+    if kind == "failover_provider":
+        return kind, {**common, "model": params["model"], "from_backend": name, "to_backend": params["to"]}
+    if kind == "set_route_weights":
+        return kind, {**common, "model": name, "weights": dict(params["weights"])}
+    raise UnknownAction(f"no MCP tool carries out {kind!r}")

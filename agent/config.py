@@ -1,0 +1,62 @@
+"""The agent service's configuration (`firebreak serve --config FILE`): YAML, validated, with defaults that
+suit a real cluster. The harness passes the same model with the sandbox's endpoints and time scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class McpConnection(BaseModel):
+    """How the agent reaches its tools: `firebreak mcp all` over stdio (default) or a streamable-HTTP URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transport: Literal["stdio", "http"] = "stdio"
+    command: list[str] = Field(default_factory=lambda: ["firebreak", "mcp", "all", "--transport", "stdio"])
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment for the stdio server")
+    url: str = ""
+    token_env: str = "FIREBREAK_MCP_TOKEN"
+
+
+class WebhookConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_env: str = "FIREBREAK_WEBHOOK_TOKEN"  # Alertmanager sends it as a bearer token
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    database_url: str = "sqlite:///firebreak.db"
+    namespace: str = "inference"
+    runbooks: Path = REPO / "runbooks"
+    policies: Path = REPO / "policies"
+    mcp: McpConnection = Field(default_factory=McpConnection)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    time_scale: float = Field(default=1.0, gt=0, description="fleet seconds per wall second (sandbox: 60)")
+    watch_interval_s: float = Field(default=5.0, gt=0, description="how often the watcher reads burn rates")
+    verify_window_s: float = Field(default=300.0, gt=0, description="fleet seconds the burn must stay below 1")
+    verify_timeout_s: float = Field(default=900.0, gt=0, description="fleet seconds to wait for the burn to stop")
+    approval_timeout_s: float = Field(default=900.0, gt=0, description="wall seconds before an approval escalates")
+    max_actions_per_incident: int = Field(default=3, ge=1)
+    min_confidence: float = Field(default=0.5, ge=0, le=1, description="below it a hypothesis is not acted on")
+
+    def wall(self, fleet_seconds: float) -> float:
+        """Fleet seconds (runbooks, SLO windows) as wall seconds on this fleet."""
+        return fleet_seconds / self.time_scale
+
+    @classmethod
+    def load(cls, path: Path) -> AgentConfig:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+            return cls.model_validate(data)
+        except (yaml.YAMLError, ValidationError) as error:
+            raise ValueError(f"{path}: invalid agent configuration: {error}") from None

@@ -1,0 +1,44 @@
+"""What every node of the incident graph works with: its tools, store, policy gate, runbooks and clock.
+
+Passed to the graph as LangGraph's run context, never checkpointed: after a restart the service builds a
+new one and the graph resumes from its stored state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.config import AgentConfig
+from agent.policy import PolicyGate
+from agent.runbooks import IncidentContext, RunbookSet
+from agent.state import IncidentState
+from agent.store import Store
+from agent.tools import FleetTools
+
+
+@dataclass
+class LlmCounters:
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class AgentContext:
+    config: AgentConfig
+    tools: FleetTools
+    store: Store
+    gate: PolicyGate
+    runbooks: RunbookSet
+    claude: Any = None  # agent.llm.ClaudeDiagnoser when ANTHROPIC_API_KEY is set
+    llm: LlmCounters = field(default_factory=LlmCounters)
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def incident(self, state: IncidentState) -> IncidentContext:
+        return IncidentContext(model=state.get("model") or "", namespace=state.get("namespace")
+                               or self.config.namespace, slo=state.get("slo"))

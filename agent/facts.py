@@ -1,0 +1,85 @@
+"""What the policy gate needs to know about an action's target, read through the MCP tools just before the
+decision: replicas and readiness of the deployments it disrupts, and the routes it would change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.policy_input import FleetFacts, PodDisruption
+from agent.tools import FleetTools
+
+ROLLING = 1  # a rolling restart or rollback takes down one pod at a time (maxUnavailable 1 in the fleet)
+
+
+async def fleet_facts(tools: FleetTools, action: str, target: str, namespace: str) -> FleetFacts:
+    kind, _, name = target.partition("/")
+    if kind == "deployment":
+        return await _deployment_facts(tools, name, namespace, action)
+    if kind == "pod" and action == "delete_pod":
+        return await _pod_facts(tools, name, namespace)
+    if kind == "node" and action == "drain_node":
+        return await _drain_facts(tools, name)
+    if kind == "model" and action == "set_route_weights":
+        return await _route_facts(tools, name)
+    return FleetFacts()
+
+
+async def _deployment(tools: FleetTools, name: str, namespace: str) -> dict[str, Any] | None:
+    result = await tools.call("describe_deployment", {"name": name, "namespace": namespace})
+    return result.data.get("deployment") if result.ok else None
+
+
+async def _deployment_facts(tools: FleetTools, name: str, namespace: str, action: str) -> FleetFacts:
+    row = await _deployment(tools, name, namespace)
+    if row is None:
+        return FleetFacts()
+    disrupted = ROLLING if action in ("restart_deployment", "rollback_deployment") else 0
+    return FleetFacts(replicas=row["desired"], disruptions=[PodDisruption(
+        deployment=name, replicas=row["desired"], ready=row["ready"], disrupted=disrupted)])
+
+
+async def _pod_facts(tools: FleetTools, pod: str, namespace: str) -> FleetFacts:
+    detail = await tools.call("describe_pod", {"name": pod, "namespace": namespace})
+    owner = _deployment_of(detail.data.get("owner") or "", pod) if detail.ok else None
+    row = await _deployment(tools, owner, namespace) if owner else None
+    if row is None:
+        return FleetFacts()
+    return FleetFacts(disruptions=[PodDisruption(deployment=owner, replicas=row["desired"], ready=row["ready"],
+                                                 disrupted=1)])
+
+
+def _deployment_of(owner: str, pod: str) -> str | None:
+    """A pod's deployment from its owner (Deployment/x, or ReplicaSet/x-<hash> as Kubernetes names them)."""
+    kind, _, name = owner.partition("/")
+    if kind == "Deployment":
+        return name
+    if kind == "ReplicaSet" and "-" in name:
+        return name.rsplit("-", 1)[0]
+    return pod.rsplit("-", 2)[0] if pod.count("-") >= 2 else None
+
+
+async def _drain_facts(tools: FleetTools, node: str) -> FleetFacts:
+    pods = await tools.call("list_pods", {"node": node, "limit": 200})
+    if not pods.ok:
+        return FleetFacts()
+    on_node: dict[tuple[str, str], int] = {}
+    for pod in pods.data["pods"]["items"]:
+        deployment = _deployment_of("", pod["name"])
+        if deployment:
+            key = (pod["namespace"], deployment)
+            on_node[key] = on_node.get(key, 0) + 1
+    disruptions = []
+    for (namespace, deployment), count in sorted(on_node.items()):
+        row = await _deployment(tools, deployment, namespace)
+        if row is not None:
+            disruptions.append(PodDisruption(deployment=deployment, replicas=row["desired"], ready=row["ready"],
+                                             disrupted=count))
+    return FleetFacts(disruptions=disruptions)
+
+
+async def _route_facts(tools: FleetTools, model: str) -> FleetFacts:
+    routes = await tools.call("gateway_routes", {})
+    for route in routes.data.get("models", []) if routes.ok else []:
+        if route["model"] == model:
+            return FleetFacts(route_weights=route["weights"])
+    return FleetFacts()

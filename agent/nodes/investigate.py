@@ -1,0 +1,34 @@
+"""Investigate: the evidence every applicable runbook asks for, plus the SLOs' burn, through MCP tools only.
+
+Calls run concurrently and each failure is kept as evidence of its own. If the burn rates cannot be read
+because Prometheus is unreachable, the agent is blind: it must not act on what it cannot verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from langgraph.runtime import Runtime
+
+from agent.burn import readings
+from agent.context import AgentContext
+from agent.runbooks import ToolCall
+from agent.state import IncidentState
+
+
+async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
+    ctx = runtime.context
+    incident = ctx.incident(state)
+    slo_call = ToolCall(tool="slo_status", args={"model": incident.model})
+    calls = [slo_call, *(c for c in ctx.runbooks.evidence_calls(incident) if c.key != slo_call.key)]
+    results = await asyncio.gather(*(ctx.tools.call(call.tool, call.args) for call in calls))
+    evidence = {call.key: result.data if result.ok else {"error": result.error}
+                for call, result in zip(calls, results, strict=True)}
+    slo = results[0]
+    blind = f"cannot read the SLOs' burn rates: {slo.error}" if slo.blind else ""
+    burning = slo.ok and any(r.burning for r in readings(slo.data) if r.model == incident.model)
+    failed = [c.key for c, r in zip(calls, results, strict=True) if not r.ok]
+    ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"
+                           + (f"; blind: {blind}" if blind else ""), {"calls": [c.key for c in calls],
+                                                                      "failed": failed})
+    return {"evidence": evidence, "blind": blind, "burning": burning}

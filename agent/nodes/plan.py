@@ -1,0 +1,35 @@
+"""Plan: the next remediation step to carry out, from the best hypothesis not yet tried.
+
+Steps whose preconditions did not hold (`ready` false) are skipped with a note; a hypothesis with nothing
+left to do gives way to the next. With none left, or the incident's action cap reached, the agent escalates.
+"""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from agent.context import AgentContext
+from agent.state import IncidentState
+
+
+async def plan(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
+    ctx = runtime.context
+    hypotheses = state.get("hypotheses") or []
+    attempt, index = state.get("attempt", 0), state.get("step_index", 0)
+    if state.get("actions_taken", 0) >= ctx.config.max_actions_per_incident:
+        return {"escalation": f"the cap of {ctx.config.max_actions_per_incident} actions per incident is reached"}
+    while attempt < len(hypotheses):
+        steps = hypotheses[attempt]["remediation"]
+        while index < len(steps) and not steps[index]["ready"]:
+            ctx.store.add_timeline(state["incident_id"], "note", f"skipped {steps[index]['action']} of runbook "
+                                   f"{hypotheses[attempt]['runbook']}: {'; '.join(steps[index]['blocked_by'])}")
+            index += 1
+        if index < len(steps):
+            return {"attempt": attempt, "step_index": index, "decision": None}
+        attempt, index = attempt + 1, 0
+    tried = ", ".join(h["runbook"] for h in hypotheses) or "none"
+    return {"attempt": attempt, "step_index": 0, "escalation": f"no remediation left to try (runbooks tried: {tried})"}
+
+
+def current_step(state: IncidentState) -> dict[str, object]:
+    return dict(state["hypotheses"][state["attempt"]]["remediation"][state["step_index"]])

@@ -1,0 +1,51 @@
+"""Verify: the model's SLOs must burn below the runbook's threshold for its whole window, and the runbook's
+own checks must pass, before the verification timeout. Losing sight of the SLOs here escalates."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from agent.burn import readings
+from agent.context import AgentContext
+from agent.diagnosis import PlannedCheck
+from agent.state import IncidentState
+
+
+async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
+    ctx, config = runtime.context, runtime.context.config
+    hypothesis = state["hypotheses"][state["attempt"]]
+    verification = hypothesis.get("verification") or {}
+    threshold = float(verification.get("slo_burn_below") or 1.0)
+    window = config.wall(float(verification.get("window_s") or config.verify_window_s))
+    checks = [PlannedCheck.model_validate(c) for c in verification.get("checks") or []]
+    deadline = ctx.clock() + config.wall(config.verify_timeout_s) + window
+    calm_since: float | None = None
+    while ctx.clock() < deadline:
+        status = await ctx.tools.call("slo_status", {"model": state["model"]})
+        if status.blind:
+            return _failed(ctx, state, f"lost sight of the SLOs while verifying: {status.error}", blind=True)
+        burns = [r.short_burn or 0.0 for r in readings(status.data) if r.model == state["model"]]
+        calm = status.ok and all(b < threshold for b in burns)
+        calm_since = (calm_since or ctx.clock()) if calm else None
+        if calm_since is not None and ctx.clock() - calm_since >= window and await _checks_pass(ctx, checks):
+            ctx.store.add_timeline(state["incident_id"], "verification", f"verified: burn below {threshold:g} for "
+                                   f"{window:.0f}s and {len(checks)} runbook checks pass")
+            return {"verified": True}
+        await ctx.sleep(max(0.5, min(5.0, window / 4)))
+    return _failed(ctx, state, f"the burn did not stay below {threshold:g} for {window:.0f}s in time")
+
+
+async def _checks_pass(ctx: AgentContext, checks: list[PlannedCheck]) -> bool:
+    for check in checks:
+        result = await ctx.tools.call(check.call.tool, check.call.args)
+        if not (result.ok and check.passes(result.data)):
+            return False
+    return True
+
+
+def _failed(ctx: AgentContext, state: IncidentState, why: str, *, blind: bool = False) -> IncidentState:
+    ctx.store.add_timeline(state["incident_id"], "verification", f"not verified: {why}")
+    changes: IncidentState = {"verified": False, "attempt": state["attempt"] + 1, "step_index": 0}
+    if blind:
+        changes.update(blind=why, escalation=why)
+    return changes

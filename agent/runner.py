@@ -1,0 +1,78 @@
+"""Runs the incident graph for each incident: one graph thread per incident, resumable after an approval or
+a restart, and one incident at a time per model, so two SLOs burning for one cause get one remediation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from agent.context import AgentContext
+from agent.store import IncidentView
+
+log = logging.getLogger("firebreak.agent")
+
+ACTIVE = ("open", "investigating", "mitigating", "awaiting_approval")
+
+
+class IncidentRunner:
+    def __init__(self, graph: CompiledStateGraph, context: AgentContext) -> None:
+        self.graph = graph
+        self.context = context
+        self._per_model: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._running: set[str] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, incident: IncidentView) -> None:
+        """Runs (or resumes) the incident's graph in the background unless it is already running."""
+        if incident.id in self._running:
+            return
+        self._running.add(incident.id)
+        task = asyncio.create_task(self._run(incident), name=f"incident {incident.id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, incident: IncidentView) -> None:
+        try:
+            async with self._per_model[incident.model or incident.slo]:
+                await self.advance(incident)
+        except Exception:
+            log.exception("the graph of %s failed", incident.id)
+            self.context.store.add_timeline(incident.id, "note", "the agent's graph failed; see the service log")
+        finally:
+            self._running.discard(incident.id)
+
+    async def advance(self, incident: IncidentView) -> dict[str, Any]:
+        """Starts the graph, resumes it after a restart or an approval, or leaves a finished one alone."""
+        config = {"configurable": {"thread_id": incident.id}}
+        snapshot = await self.graph.aget_state(config)
+        if snapshot.values and not snapshot.next:
+            return dict(snapshot.values)
+        if snapshot.interrupts:
+            if not self._approval_decided(incident):
+                return dict(snapshot.values)
+            payload: Any = Command(resume=True)
+        elif snapshot.values:
+            log.info("%s: resuming the graph where it stopped (%s)", incident.id, ", ".join(snapshot.next))
+            payload = None
+        else:
+            log.info("%s: %s of %s is burning; investigating", incident.id, incident.slo, incident.model)
+            payload = {"incident_id": incident.id, "slo": incident.slo, "model": incident.model or ""}
+        result = await self.graph.ainvoke(payload, config, context=self.context)
+        return dict(result)
+
+    def _approval_decided(self, incident: IncidentView) -> bool:
+        return not self.context.store.pending_approvals(incident.id)
+
+    def recover(self) -> None:
+        """After a restart: every incident the agent had not finished continues."""
+        for incident in self.context.store.list_incidents(status=list(ACTIVE), limit=500):
+            self.start(incident)
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)

@@ -1,0 +1,97 @@
+"""The agent service: Alertmanager's webhook, the burn-rate watcher and the approval clock, all feeding the
+incident runner. `firebreak serve` runs it against a real cluster; the harness runs it on the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from datetime import UTC, datetime, timedelta
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from agent.alerts import WebhookPayload
+from agent.runner import IncidentRunner
+from agent.store import StoreError
+from agent.watcher import BurnWatcher
+
+log = logging.getLogger("firebreak.service")
+
+
+class AgentService:
+    def __init__(self, runner: IncidentRunner, webhook_token: str) -> None:
+        if not webhook_token:
+            raise ValueError("the webhook needs a bearer token: Alertmanager must authenticate")
+        self.runner = runner
+        self.store = runner.context.store
+        self.config = runner.context.config
+        self.watcher = BurnWatcher(runner.context.tools, self.store)
+        self._token = webhook_token
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/webhook/alertmanager", self._webhook, methods=["POST"]),
+                                 Route("/healthz", self._health)])
+
+    async def _health(self, request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True, "blind": self.watcher.blind})
+
+    async def _webhook(self, request: Request) -> JSONResponse:
+        supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(supplied.encode(), self._token.encode()):
+            return JSONResponse({"error": "a valid bearer token is required"}, status_code=401)
+        try:
+            payload = WebhookPayload.model_validate_json(await request.body())
+            outcomes = self.store.ingest_alerts(payload.for_store())
+        except ValidationError as error:
+            detail = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:10]]
+            return JSONResponse({"error": "not an Alertmanager v4 webhook payload", "detail": detail},
+                                status_code=400)
+        except StoreError as error:
+            return JSONResponse({"error": str(error)}, status_code=409)
+        for incident_id in {o.incident_id for o in outcomes if o.outcome in ("opened", "joined") and o.incident_id}:
+            self.runner.start(self.store.get_incident(incident_id).incident)
+        return JSONResponse({"stored": [o.model_dump(mode="json") for o in outcomes]})
+
+    async def watch(self) -> None:
+        for incident in await self.watcher.check():
+            self.runner.start(incident)
+
+    async def tick_approvals(self) -> None:
+        """Resumes graphs whose approval was decided, and expires the ones nobody decided in time."""
+        waited_out = datetime.now(UTC) - timedelta(seconds=self.config.approval_timeout_s)
+        for incident in self.store.list_incidents(status="awaiting_approval", limit=500):
+            for action in self.store.pending_approvals(incident.id):
+                if action.decided_at <= waited_out:
+                    self.store.expire_approval(action.id)
+            if not self.store.pending_approvals(incident.id):
+                self.runner.start(incident)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(self.watch, "interval", seconds=self.config.watch_interval_s, max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(UTC))
+        scheduler.add_job(self.tick_approvals, "interval", seconds=2, max_instances=1, coalesce=True)
+        server = uvicorn.Server(uvicorn.Config(self.app(), host=self.config.webhook.host,
+                                               port=self.config.webhook.port, log_level="warning"))
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        self.runner.recover()
+        scheduler.start()
+        serving = asyncio.create_task(server.serve())
+        log.info("agent service up: webhook http://%s:%d/webhook/alertmanager, watching burn rates every %gs",
+                 self.config.webhook.host, self.config.webhook.port, self.config.watch_interval_s)
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            server.should_exit = True
+            await serving
+            for task in list(self.runner.tasks):
+                task.cancel()
+            await asyncio.gather(*self.runner.tasks, return_exceptions=True)

@@ -1,0 +1,41 @@
+"""The incident graph's state: plain JSON-able data, so the checkpointer can store it and a restart resumes.
+
+Hypotheses are `agent.diagnosis.Hypothesis` dumped to JSON (ranked, best first); their `remediation` steps
+are the runbook's planned actions with every template filled.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+Outcome = Literal["resolved", "escalated", "nothing-to-do"]
+
+
+class Decision(TypedDict):
+    key: str  # the idempotency key: one per policy decision, also the MCP write's idempotency key
+    action: str
+    target: str
+    params: dict[str, Any]
+    decision: Literal["allow", "require_approval", "deny"]
+    reasons: list[str]
+
+
+class IncidentState(TypedDict, total=False):
+    incident_id: str
+    slo: str
+    model: str
+    namespace: str
+    evidence: dict[str, Any]  # ToolCall.key -> the tool's structured result, or {"error": text}
+    burning: bool
+    blind: str  # why the agent cannot see the fleet; empty when it can
+    diagnosis: str  # diagnosed | none | unexplained
+    hypotheses: list[dict[str, Any]]
+    attempt: int  # index of the hypothesis being tried
+    step_index: int  # index of its remediation step being carried out
+    decision: Decision | None
+    approved: bool
+    action_ok: bool
+    actions_taken: int
+    verified: bool
+    escalation: str  # why the agent hands over to a person
+    outcome: Outcome

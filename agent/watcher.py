@@ -1,0 +1,58 @@
+"""The agent's own burn-rate watch: reads `slo_status` through the MCP tools every few seconds, opens the
+incidents Alertmanager has not (yet) sent, and notes when a burn stops."""
+
+from __future__ import annotations
+
+import logging
+
+from agent.burn import SloReading, readings
+from agent.store import IncidentOpen, IncidentView, Store
+from agent.tools import FleetTools
+
+log = logging.getLogger("firebreak.watcher")
+
+
+class BurnWatcher:
+    def __init__(self, tools: FleetTools, store: Store) -> None:
+        self.tools = tools
+        self.store = store
+        self.blind = ""
+        self._calm_noted: set[str] = set()
+
+    async def check(self) -> list[IncidentView]:
+        """One pass: returns the incidents it opened."""
+        status = await self.tools.call("slo_status", {})
+        if not status.ok:
+            if status.error != self.blind:
+                log.warning("watcher cannot read the burn rates: %s", status.error)
+            self.blind = status.error
+            return []
+        self.blind = ""
+        opened = []
+        for reading in readings(status.data):
+            if reading.status != "ok":
+                incident = self._open(reading)
+                if incident is not None:
+                    opened.append(incident)
+            else:
+                self._note_calm(reading)
+        return opened
+
+    def _open(self, reading: SloReading) -> IncidentView | None:
+        result = self.store.open_incident(IncidentOpen(
+            slo=reading.slo, model=reading.model or None, severity=reading.status.removeprefix("burning-"),
+            title=f"{reading.model} {reading.slo} SLO is burning ({reading.status})", detected_by="watcher"),
+            actor="watcher")
+        if result.created:
+            log.info("watcher opened %s: %s %s %s", result.incident.id, reading.model, reading.slo, reading.status)
+            self._calm_noted.discard(result.incident.id)
+            return result.incident
+        return None
+
+    def _note_calm(self, reading: SloReading) -> None:
+        incident = self.store.active_incident(reading.slo, reading.model or None)
+        if incident is None or incident.id in self._calm_noted or (reading.short_burn or 0.0) >= 1.0:
+            return
+        self._calm_noted.add(incident.id)
+        self.store.add_timeline(incident.id, "note", f"watcher: {reading.model} {reading.slo} is no longer "
+                                "burning", actor="watcher")

@@ -1,0 +1,165 @@
+"""`firebreak scenario run`: a fresh sandbox, Prometheus, Alertmanager and agent; the scenario's faults on
+schedule; the agent left to work until its incidents close or `duration_s` ends; the result, graded.
+
+The agent runs exactly as against a real cluster: its MCP servers get the sandbox's kubeconfig and endpoints,
+Alertmanager calls its webhook, and it never sees the scenario. Only the harness reads Prometheus directly,
+to judge whether the SLOs really recovered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from fastmcp import Client
+
+from agent.boot import open_agent
+from agent.config import AgentConfig, WebhookConfig
+from agent.service import AgentService
+from agent.store import IncidentView
+from harness.fleet import RunningSandbox
+from harness.scenario_spec import ActionOut, DiagnosisOut, LlmOut, Scenario, ScenarioResult, grade
+from mcp_servers.compose import build
+from mcp_servers.settings import Settings
+from sandbox.supervisor import free_ports
+
+log = logging.getLogger("firebreak.harness")
+
+TIME_SCALE = 60.0
+VERIFY_S = 5.0  # wall seconds the burned SLOs must stay under burn rate 1 to count as mitigated
+BURN_QUERY = "slo:burn_rate:ratio_rate5m"
+CLOSED = ("resolved", "escalated")
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class BurnTracker:
+    """The harness's own reading of the SLOs: which burned since the fault, and since when all are calm."""
+
+    prometheus: str
+    burned: set[str] = field(default_factory=set)
+    calm_since: float | None = None
+    worst: dict[str, float] = field(default_factory=dict)
+
+    async def sample(self, client: httpx.AsyncClient, now: float) -> None:
+        try:
+            response = await client.get(f"{self.prometheus}/api/v1/query", params={"query": BURN_QUERY})
+            series = response.json()["data"]["result"]
+        except (httpx.HTTPError, KeyError, ValueError):
+            return
+        current = {f"{s['metric'].get('model')}/{s['metric'].get('slo')}": float(s["value"][1]) for s in series}
+        current = {k: v for k, v in current.items() if v == v}  # NaN: no traffic in the window
+        self.worst = current
+        self.burned |= {k for k, v in current.items() if v >= 1.0}
+        calm = all(current.get(k, 0.0) < 1.0 for k in self.burned)
+        self.calm_since = (self.calm_since or now) if calm and self.burned else None
+
+    def mitigated(self, now: float) -> bool:
+        return not self.burned or (self.calm_since is not None and now - self.calm_since >= VERIFY_S)
+
+
+async def run_scenario(scenario: Scenario, say: Say | None = None) -> ScenarioResult:
+    say = say or (lambda message: None)
+    token = secrets.token_urlsafe(16)
+    (hook_port,) = free_ports(1)
+    sandbox = RunningSandbox(profile=scenario.fleet, seed=scenario.seed, time_scale=TIME_SCALE,
+                             webhook_url=f"http://127.0.0.1:{hook_port}/webhook/alertmanager", webhook_token=token)
+    with tempfile.TemporaryDirectory(prefix="firebreak-scenario-") as tmp, sandbox:
+        await asyncio.to_thread(sandbox.wait_for_first_scrapes)
+        config = AgentConfig(database_url=f"sqlite:///{tmp}/firebreak.db", time_scale=TIME_SCALE,
+                             webhook=WebhookConfig(port=hook_port), watch_interval_s=1.0,
+                             verify_window_s=VERIFY_S * TIME_SCALE, approval_timeout_s=30)
+        client = Client(build("all", Settings.load(env=sandbox.agent_env())))
+        async with open_agent(config, client, webhook_token=token) as service:
+            return await _drive(scenario, sandbox, service, say)
+
+
+async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentService, say: Say) -> ScenarioResult:
+    stop = asyncio.Event()
+    agent = asyncio.create_task(service.run(stop))
+    started = time.monotonic()
+    if scenario.faults:
+        sandbox.inject([fault.model_dump() for fault in scenario.faults])
+        say(f"faults scheduled: {', '.join(f'{f.kind} at {f.at_s:g}s' for f in scenario.faults)}")
+    origin = started + scenario.first_fault_s
+    tracker = BurnTracker(sandbox.endpoints["prometheus"])
+    seen = 0
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            while time.monotonic() - started < scenario.duration_s:
+                await asyncio.sleep(1.0)
+                now = time.monotonic()
+                if now >= origin:
+                    await tracker.sample(http, now)
+                seen = _report_progress(service, seen, now - origin, say)
+                if _settled(service, tracker, now):
+                    break
+    finally:
+        stop.set()
+        await agent
+    return _result(scenario, service, tracker, origin, started)
+
+
+def _settled(service: AgentService, tracker: BurnTracker, now: float) -> bool:
+    incidents = service.store.list_incidents(limit=100)
+    return bool(incidents) and all(i.status in CLOSED for i in incidents) and tracker.mitigated(now)
+
+
+def _report_progress(service: AgentService, seen: int, at_s: float, say: Say) -> int:
+    entries = [entry for incident in reversed(service.store.list_incidents(limit=100))
+               for entry in service.store.get_incident(incident.id).timeline]
+    for entry in entries[seen:]:
+        say(f"+{at_s:5.1f}s {entry.incident_id} {entry.kind}: {entry.message}")
+    return len(entries)
+
+
+def _result(scenario: Scenario, service: AgentService, tracker: BurnTracker, origin: float,
+            started: float) -> ScenarioResult:
+    store = service.store
+    incidents = sorted(store.list_incidents(limit=100), key=lambda i: i.opened_at)
+    wall_offset = time.time() - time.monotonic()  # store times are wall clock; the run is timed monotonically
+    origin_wall = origin + wall_offset
+
+    def at(moment: float) -> float:
+        return round(moment - origin_wall, 1)
+
+    actions = [ActionOut(kind=a.kind, target=a.target, decision=a.decision, at_s=at(a.decided_at.timestamp()),
+                         ok=a.status == "succeeded")
+               for incident in incidents for a in store.get_incident(incident.id).actions]
+    first = incidents[0] if incidents else None
+    now = time.monotonic()
+    mitigated = tracker.mitigated(now) if tracker.burned else True
+    mitigated_at = tracker.calm_since if tracker.burned and mitigated else None
+    result = ScenarioResult(
+        scenario=scenario.name, detected=first is not None,
+        time_to_detect_s=at(first.opened_at.timestamp()) if first else None,
+        diagnosis=_diagnosis(first), actions=sorted(actions, key=lambda a: a.at_s), mitigated=mitigated,
+        time_to_mitigate_s=round(mitigated_at - origin, 1) if mitigated_at is not None else None,
+        escalated=any(i.status == "escalated" for i in incidents),
+        llm=LlmOut(**vars(service.runner.context.llm)), tool_calls=service.runner.context.tools.calls,
+        notes=[f"SLOs that burned: {', '.join(sorted(tracker.burned)) or 'none'}",
+               f"run took {now - started:.0f}s of {scenario.duration_s:g}s"])
+    if scenario.expect is not None:
+        result.graded = grade(scenario.expect, result)
+    return result
+
+
+def _diagnosis(incident: IncidentView | None) -> DiagnosisOut | None:
+    if incident is None or incident.diagnosis is None:
+        return DiagnosisOut(root_cause="none", component=None, confidence=1.0, evidence=["no incident opened"]) \
+            if incident is None else None
+    d = incident.diagnosis
+    return DiagnosisOut(root_cause=d.root_cause, component=None if d.component == "-" else d.component,
+                        confidence=d.confidence, evidence=d.evidence)
+
+
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None

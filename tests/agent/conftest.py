@@ -1,0 +1,72 @@
+"""The agent's graph on a scripted fleet: a real store (SQLite file), the shipped Rego policy, a test runbook
+and the LangGraph checkpointer in the same database, so restarts can be simulated by building anew."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastmcp import Client
+from langgraph.graph.state import CompiledStateGraph
+
+from agent.checkpoints import checkpointer
+from agent.config import REPO, AgentConfig
+from agent.context import AgentContext
+from agent.graph import build_graph
+from agent.policy import PolicyGate
+from agent.runbooks import load_runbooks
+from agent.runner import IncidentRunner
+from agent.store import IncidentOpen, IncidentView, Store
+from agent.tools import FleetTools
+from tests.agent.scripted_fleet import RUNBOOK, Fleet
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Agent:
+    context: AgentContext
+    graph: CompiledStateGraph
+    runner: IncidentRunner
+
+    @property
+    def store(self) -> Store:
+        return self.context.store
+
+    def open_incident(self) -> IncidentView:
+        return self.store.open_incident(IncidentOpen(slo="availability", model="llama-70b", severity="page",
+                                                     title="llama-70b availability burning",
+                                                     detected_by="watcher")).incident
+
+
+@pytest.fixture
+def runbook_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "runbooks"
+    directory.mkdir()
+    (directory / "test-xid.md").write_text(RUNBOOK)
+    return directory
+
+
+@contextlib.asynccontextmanager
+async def running_agent(tmp_path: Path, runbooks: Path, fleet: Fleet, *, policy: Mapping[str, Any] | None = None,
+                        interrupt_after: list[str] | None = None) -> AsyncIterator[Agent]:
+    """An agent process: build it twice on the same tmp_path to simulate a restart."""
+    config = AgentConfig(database_url=f"sqlite:///{tmp_path}/firebreak.db", runbooks=runbooks,
+                         policies=REPO / "policies", time_scale=60, verify_window_s=60, verify_timeout_s=120,
+                         approval_timeout_s=30)
+    store = Store.open(config.database_url)
+    try:
+        async with FleetTools(Client(fleet.server())) as tools, checkpointer(config.database_url) as saver:
+            context = AgentContext(config=config, tools=tools, store=store,
+                                   gate=PolicyGate.load(config.policies, policy), runbooks=load_runbooks(runbooks))
+            graph = build_graph(saver, interrupt_after=interrupt_after)
+            yield Agent(context, graph, IncidentRunner(graph, context))
+    finally:
+        store.close()

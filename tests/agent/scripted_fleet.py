@@ -1,0 +1,88 @@
+"""A small, scripted fleet behind real MCP tools, for testing the agent's graph without a sandbox.
+
+It answers the handful of tools the test runbook reads, and its write tools change the script the way the
+real fleet would change (cordoning the bad node stops the burn). Writes remember their idempotency keys,
+as the real servers do, so a repeated key is a replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastmcp import FastMCP
+
+from mcp_servers.toolkit import WriteResult, fail, read_tool, write_tool
+
+
+@dataclass
+class Fleet:
+    burn: float = 20.0  # the model's short-window burn rate
+    blind: bool = False  # Prometheus unreachable
+    bad_gpu: bool = True
+    cordoned: set[str] = field(default_factory=set)
+    applied: list[tuple[str, str]] = field(default_factory=list)  # (tool, idempotency key) that changed something
+    keys: set[str] = field(default_factory=set)
+
+    def server(self) -> FastMCP:
+        mcp = FastMCP("scripted-fleet")
+
+        @read_tool(mcp, "SLO status")
+        def slo_status(slo: str | None = None, model: str | None = None) -> dict[str, Any]:
+            if self.blind:
+                raise fail("Prometheus at http://127.0.0.1:1 is unreachable: connection refused")
+            status = "burning-page" if self.burn >= 14.4 else "ok"
+            items = [{"slo": "availability", "model": "llama-70b", "status": status,
+                      "windows": [{"window": "5m", "burn_rate": self.burn}]}]
+            return {"slos": {"items": items, "total": 1, "truncated": False}}
+
+        @read_tool(mcp, "Unhealthy GPUs")
+        def unhealthy_gpus() -> dict[str, Any]:
+            gpus = [{"node": "gpu-node-2", "gpu": 1, "xid": 79, "pod": "llama-70b-abc-1"}] if self.bad_gpu else []
+            return {"gpus": {"items": gpus, "total": len(gpus), "truncated": False}}
+
+        @write_tool(mcp, "Cordon a node", destructive=False, idempotent=True)
+        def cordon_node(node: str, reason: str, idempotency_key: str, dry_run: bool = False) -> WriteResult:
+            return self._write("cordon_node", f"node/{node}", reason, idempotency_key, lambda: self._cordon(node))
+
+        return mcp
+
+    def _cordon(self, node: str) -> None:
+        self.cordoned.add(node)
+        self.burn = 0.0
+
+    def _write(self, tool: str, target: str, reason: str, key: str, change: Any) -> WriteResult:
+        replayed = key in self.keys
+        if not replayed:
+            self.keys.add(key)
+            self.applied.append((tool, key))
+            change()
+        return WriteResult(action=tool, target=target, dry_run=False, reason=reason, idempotency_key=key,
+                           replayed=replayed, before={}, after={}, message="replayed" if replayed else "done")
+
+
+RUNBOOK = """---
+id: test-xid
+title: Hardware Xid under the model
+root_cause: gpu_xid
+applies_to: {slos: [availability]}
+component: "node/{gpu.node}"
+evidence_calls:
+  - {id: gpus, tool: unhealthy_gpus, args: {}}
+signals:
+  - id: xid
+    description: a GPU under the model reports Xid 79
+    required: true
+    weight: 1.0
+    when: {from: gpus, path: "gpus.items[*]", where: {xid: 79}}
+    bind: {gpu: "$"}
+    evidence: "{$.node} GPU {$.gpu} Xid {$.xid}"
+remediation:
+  - action: cordon_node
+    target: "node/{gpu.node}"
+verification:
+  slo_burn_below: 1.0
+  window_s: 60
+---
+# Test runbook
+"""

@@ -1,0 +1,149 @@
+"""The incident graph end to end on a scripted fleet: it diagnoses from evidence, acts once per decision
+(also across restarts), verifies through the burn rate, pauses for people, and escalates when blind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.agent.conftest import running_agent
+from tests.agent.scripted_fleet import Fleet
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_diagnosed_incident_is_remediated_verified_and_resolved(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        detail = agent.store.get_incident(incident.id)
+    assert state["outcome"] == "resolved"
+    assert fleet.applied == [("cordon_node", f"{incident.id}/h0/s0")]
+    assert detail.incident.status == "resolved"
+    assert detail.incident.diagnosis is not None and detail.incident.diagnosis.root_cause == "gpu_xid"
+    assert detail.incident.diagnosis.component == "node/gpu-node-2"
+    [action] = detail.actions
+    assert (action.kind, action.target, action.decision, action.status) == (
+        "cordon_node", "node/gpu-node-2", "allow", "succeeded")
+    kinds = [entry.kind for entry in detail.timeline]
+    assert kinds.index("decision") < kinds.index("action") < kinds.index("verification")
+
+
+async def test_nothing_burning_means_nothing_is_done(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = Fleet(burn=0.2)
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        detail = agent.store.get_incident(incident.id)
+    assert state["outcome"] == "nothing-to-do"
+    assert fleet.applied == [] and detail.actions == []
+    assert detail.incident.status == "resolved"
+
+
+async def test_an_incident_no_runbook_explains_is_escalated_with_its_evidence(tmp_path: Path,
+                                                                              runbook_dir: Path) -> None:
+    fleet = Fleet(bad_gpu=False)
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        detail = agent.store.get_incident(incident.id)
+    assert state["outcome"] == "escalated"
+    assert fleet.applied == []
+    assert [a.kind for a in detail.actions] == ["escalate"]
+    assert detail.incident.status == "escalated"
+    assert detail.incident.diagnosis is not None and detail.incident.diagnosis.root_cause == "unknown"
+
+
+async def test_blind_agent_escalates_instead_of_acting(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = Fleet(blind=True)
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        detail = agent.store.get_incident(incident.id)
+    assert state["outcome"] == "escalated"
+    assert "unreachable" in state["escalation"]
+    assert fleet.applied == []
+    assert [a.kind for a in detail.actions] == ["escalate"]
+
+
+async def test_prometheus_lost_while_verifying_escalates(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["act"]) as agent:
+        incident = agent.open_incident()
+        await agent.runner.advance(incident)  # stops after acting
+    fleet.blind = True
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        state = await agent.runner.advance(incident)
+    assert state["outcome"] == "escalated"
+    assert "lost sight of the SLOs" in state["escalation"]
+
+
+@pytest.mark.parametrize("stopped_after", ["policy", "act"])
+async def test_a_restart_resumes_without_acting_twice(tmp_path: Path, runbook_dir: Path, stopped_after: str) -> None:
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=[stopped_after]) as agent:
+        incident = agent.open_incident()
+        await agent.runner.advance(incident)
+        assert agent.store.get_incident(incident.id).incident.status != "resolved"
+    applied_before_restart = list(fleet.applied)
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:  # a new process on the same database
+        state = await agent.runner.advance(incident)
+        actions = agent.store.get_incident(incident.id).actions
+    assert state["outcome"] == "resolved"
+    assert len(fleet.applied) == 1
+    assert applied_before_restart == ([] if stopped_after == "policy" else fleet.applied)
+    assert [a.status for a in actions] == ["succeeded"]
+
+
+async def test_dying_mid_call_replays_the_write_with_the_same_key(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["policy"]) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        key = state["decision"]["key"]
+        # The process claimed the decision and the tool applied it, then the process died before recording it.
+        assert agent.store.claim_for_execution(key)
+        await agent.context.tools.call("cordon_node", {"node": "gpu-node-2", "reason": "x", "idempotency_key": key})
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        state = await agent.runner.advance(incident)
+        action = agent.store.get_action(key)
+    assert state["outcome"] == "resolved"
+    assert fleet.applied == [("cordon_node", key)]
+    assert action is not None and action.status == "succeeded" and action.result["replayed"] is True
+
+
+async def test_an_action_needing_approval_waits_for_a_person(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = Fleet()
+    needs_approval = {"kinds": {"auto_allowed": ["scale_deployment", "escalate"], "require_approval": ["cordon_node"]}}
+    async with running_agent(tmp_path, runbook_dir, fleet, policy=needs_approval) as agent:
+        incident = agent.open_incident()
+        await agent.runner.advance(incident)
+        [pending] = agent.store.pending_approvals(incident.id)
+        assert fleet.applied == []
+        assert agent.store.get_incident(incident.id).incident.status == "awaiting_approval"
+        agent.store.decide_approval(pending.id, True, decided_by="alice", via="cli")
+        state = await agent.runner.advance(incident)
+        action = agent.store.get_action(pending.idempotency_key)
+    assert state["outcome"] == "resolved"
+    assert len(fleet.applied) == 1
+    assert action is not None and action.approval is not None and action.approval.decided_by == "alice"
+
+
+@pytest.mark.parametrize(("verdict", "expected"), [("deny", "escalated"), ("timeout", "escalated")])
+async def test_a_denied_or_expired_approval_does_nothing_and_escalates(tmp_path: Path, runbook_dir: Path,
+                                                                     verdict: str, expected: str) -> None:
+    fleet = Fleet()
+    needs_approval = {"kinds": {"auto_allowed": ["scale_deployment", "escalate"], "require_approval": ["cordon_node"]}}
+    async with running_agent(tmp_path, runbook_dir, fleet, policy=needs_approval) as agent:
+        incident = agent.open_incident()
+        await agent.runner.advance(incident)
+        [pending] = agent.store.pending_approvals(incident.id)
+        if verdict == "deny":
+            agent.store.decide_approval(pending.id, False, decided_by="bob", via="cli")
+        else:
+            agent.store.expire_approval(pending.id)
+        state = await agent.runner.advance(incident)
+    assert state["outcome"] == expected
+    assert fleet.applied == []

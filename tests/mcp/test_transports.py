@@ -1,0 +1,117 @@
+"""`firebreak mcp` as an MCP host meets it: the reference `mcp` SDK client over stdio and streamable HTTP,
+and an HTTP server that refuses every request without the right bearer token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import httpx2
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from harness.fleet import RunningSandbox
+from sandbox.supervisor import free_ports
+
+pytestmark = pytest.mark.anyio
+
+FIREBREAK = str(Path(sys.executable).with_name("firebreak"))
+TOKEN = "test-token-5f1c"
+
+
+def _env(fleet: RunningSandbox, **extra: str) -> dict[str, str]:
+    return {**os.environ, **fleet.agent_env(), **extra}
+
+
+def _start_http(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """Starts `firebreak mcp ... --transport http` and waits until its port answers."""
+    (port,) = free_ports(1)
+    process = subprocess.Popen([FIREBREAK, "mcp", *args, "--transport", "http", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return process, url
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"firebreak mcp did not start: {process.communicate()[0]}") from None
+            time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.terminate()
+    return process.communicate(timeout=10)[0]
+
+
+@pytest.fixture
+def http_server(fleet: RunningSandbox) -> Iterator[str]:
+    process, url = _start_http(["all"], _env(fleet, FIREBREAK_MCP_TOKEN=TOKEN))
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+async def _list_and_call(session: ClientSession) -> tuple[set[str], bool]:
+    await session.initialize()
+    names = {tool.name for tool in (await session.list_tools()).tools}
+    result = await session.call_tool("list_nodes", {})
+    return names, bool(result.is_error)
+
+
+async def test_stdio_serves_every_tool_to_the_reference_client(fleet: RunningSandbox) -> None:
+    params = StdioServerParameters(command=FIREBREAK, args=["mcp", "all", "--transport", "stdio"], env=_env(fleet))
+    with open(os.devnull, "w") as quiet:
+        async with stdio_client(params, errlog=quiet) as (read, write), ClientSession(read, write) as session:
+            names, failed = await _list_and_call(session)
+    assert {"query", "slo_status", "list_pods", "scale_deployment", "unhealthy_gpus", "search_logs",
+            "gateway_routes", "set_route_weights"} <= names
+    assert not failed
+
+
+async def test_http_with_the_token_serves_the_reference_client(http_server: str) -> None:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as http, \
+            streamable_http_client(http_server, http_client=http) as (read, write), \
+            ClientSession(read, write) as session:
+        names, failed = await _list_and_call(session)
+    assert "list_nodes" in names
+    assert not failed
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic eDp5"}])
+def test_http_without_the_right_token_is_refused(http_server: str, headers: dict[str, str]) -> None:
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "probe", "version": "0"}}}
+    response = httpx.post(http_server, json=initialize, timeout=10,
+                          headers={**headers, "Accept": "application/json, text/event-stream"})
+    assert response.status_code == 401
+
+
+def test_http_refuses_to_start_without_a_token(fleet: RunningSandbox) -> None:
+    env = _env(fleet)
+    env.pop("FIREBREAK_MCP_TOKEN", None)
+    done = subprocess.run([FIREBREAK, "mcp", "kubernetes", "--transport", "http", "--port", "0"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "needs a bearer token" in done.stderr
+
+
+def test_token_is_never_logged(fleet: RunningSandbox, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("secret-should-not-appear\n")
+    process, url = _start_http(["prometheus", "--token-file", str(token_file)], _env(fleet))
+    httpx.post(url, json={}, headers={"Authorization": "Bearer secret-should-not-appear"}, timeout=10)
+    output = _stop(process)
+    assert "bearer token required" in output
+    assert "secret-should-not-appear" not in output
