@@ -39,10 +39,11 @@ def _parser() -> argparse.ArgumentParser:
                                      "fleets, and the simulated fleet it is tested on.")
     commands = parser.add_subparsers(title="commands")
 
-    demo = commands.add_parser("demo", help="sandbox + Prometheus + Alertmanager; inject a fault; watch it heal",
-                               description="Brings up the sandbox, injects a bad rollout, shows burn rates live, "
-                               "and exits 0 once the page alert has fired and resolved.")
-    demo.add_argument("--time-scale", type=float, default=60.0)
+    demo = commands.add_parser("demo", help="sandbox + Prometheus + Alertmanager + agent; inject; heal; report",
+                               description="Brings up the sandbox and the agent, injects a scenario's faults, shows "
+                               "the burn rates and the incident live, and exits 0 once the fleet healed.")
+    demo.add_argument("--scenario", default="bad-rollout", help="a scenario in scenarios/ (default: bad-rollout)")
+    demo.add_argument("--no-ui", action="store_true", help="plain progress lines instead of the live view")
     demo.set_defaults(run=_demo)
 
     sandbox = commands.add_parser("sandbox", help="the simulated inference fleet").add_subparsers(title="sandbox")
@@ -127,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace) -> int:
     from harness.demo import demo
 
-    return asyncio.run(demo(args.time_scale))
+    return demo(args.scenario, ui=not args.no_ui)
 
 
 def _sandbox_up(args: argparse.Namespace) -> int:
@@ -196,10 +197,11 @@ def _write_json(data: object, path: Path | None) -> None:
 
 
 def _scenario_run(args: argparse.Namespace) -> int:
-    from harness.scenario import run_scenario
+    from harness.scenario import Progress, run_scenario
     from harness.scenario_spec import Scenario
 
-    result = asyncio.run(run_scenario(Scenario.load(args.file), say=None if args.quiet else _say))
+    progress = Progress() if args.quiet else Progress(say=_say)
+    result = asyncio.run(run_scenario(Scenario.load(args.file), progress))
     _write_json(result.dump(), args.json)
     return 0
 

@@ -1,144 +1,95 @@
-"""`firebreak demo`: the sandbox, a fault, the burn-rate alert firing and resolving, shown live.
+"""`firebreak demo`: the whole self-healing loop on the sandbox, live: a fault, the SLO burning, the agent
+detecting, diagnosing, acting through the policy gate and verifying, and the burn stopping.
 
-The agent is not wired in yet, so after the page reaches the webhook the demo plays the on-call engineer with
-the real `kubectl rollout undo`, then watches the alert resolve. Exits 0 when the fleet is healthy again.
+Exits 0 when the fleet healed (every SLO that burned is back under burn rate 1 and the incident resolved).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import tempfile
 import time
-from dataclasses import dataclass, field
+from collections import deque
 from pathlib import Path
-from typing import Any
 
-import httpx
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
 
-from agent.slo.alertmanager import render_alertmanager_config
-from agent.slo.deploy import slo_rules_command
-from sandbox.supervisor import LOOPBACK, free_ports
-from sandbox.up import UpOptions, run
+from harness.scenario import Progress, run_scenario
+from harness.scenario_spec import Scenario, ScenarioResult
 
-SLO_SPECS = Path(__file__).resolve().parent.parent / "deploy" / "slo"
-FAULT = {"kind": "bad_rollout", "at_s": 5, "target": {"deployment": "qwen-7b"}, "params": {"error_share": 0.4}}
-MODEL = FAULT["target"]["deployment"]
-SLO = "availability"  # a bad build fails requests: the availability SLO pages
-TIMEOUT_S = 240
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+DEFAULT_SCENARIO = "bad-rollout"
 
 
-@dataclass
-class Notifications:
-    """What Alertmanager's webhook delivered: (status, alertname, labels) in arrival order."""
-
-    received: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def webhook(request: Request) -> JSONResponse:
-            payload = await request.json()
-            for alert in payload.get("alerts", []):
-                labels = alert.get("labels", {})
-                self.received.append((alert.get("status", ""), labels.get("alertname", ""), labels))
-                _say(f"webhook <- Alertmanager: {alert.get('status')} {labels.get('alertname')} "
-                     f"slo={labels.get('slo')} model={labels.get('model')} severity={labels.get('severity')}")
-            return JSONResponse({"ok": True})
-        return Starlette(routes=[Route("/webhook/alertmanager", webhook, methods=["POST"])])
-
-    def has(self, status: str, model: str, slo: str) -> bool:
-        return any(s == status and labels.get("model") == model and labels.get("slo") == slo
-                   and labels.get("severity") == "page" for s, _, labels in self.received)
+def scenario_path(name: str) -> Path:
+    path = Path(name) if name.endswith(".yaml") else SCENARIOS / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in SCENARIOS.glob("*.yaml")))
+        raise ValueError(f"no scenario {name!r}; known: {known}")
+    return path
 
 
-def _say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+class LiveView:
+    """Burn rates per SLO, coloured by severity, above the incident's steps as they happen."""
+
+    def __init__(self, scenario: Scenario, console: Console) -> None:
+        self.scenario = scenario
+        self.steps: deque[str] = deque(maxlen=14)
+        self.burn: dict[str, float] = {}
+        self.at_s = 0.0
+        self.started = time.monotonic()
+        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=False)
+
+    def say(self, message: str) -> None:
+        self.steps.append(message)
+        self.live.update(self.render())
+
+    def burns(self, burn: dict[str, float], at_s: float) -> None:
+        self.burn, self.at_s = burn, at_s
+        self.live.update(self.render())
+
+    def render(self) -> Group:
+        table = Table(title=f"SLO burn rate (5m window), {self.at_s:5.1f}s after the fault", expand=True)
+        table.add_column("model/SLO")
+        table.add_column("burn", justify="right")
+        table.add_column("")
+        for key in sorted(self.burn):
+            value = self.burn[key]
+            style = "bold red" if value >= 14.4 else "yellow" if value >= 1 else "green"
+            table.add_row(key, f"[{style}]{value:6.2f}x[/]", f"[{style}]" + "█" * min(40, int(value)) + "[/]")
+        steps = Panel("\n".join(self.steps) or "waiting for the fault…", title="incident", border_style="cyan")
+        header = f"[bold]{self.scenario.name}[/]: {self.scenario.description}"
+        return Group(header, table, steps)
 
 
-async def demo(time_scale: float = 60.0) -> int:
-    notifications = Notifications()
-    (hook_port,) = free_ports(1)
-    hook = uvicorn.Server(uvicorn.Config(notifications.app(), host=LOOPBACK, port=hook_port, log_level="warning"))
-    hook.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    with tempfile.TemporaryDirectory(prefix="firebreak-demo-") as tmp:
-        state = Path(tmp)
-        rules = state / "slo-rules.yml"
-        slo_rules_command(SLO_SPECS, time_scale, rules)
-        options = UpOptions(state_dir=state, rule_files=[rules], time_scale=time_scale, alertmanager_config=(
-            render_alertmanager_config(f"http://{LOOPBACK}:{hook_port}/webhook/alertmanager", None, time_scale)))
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(hook.serve()), asyncio.create_task(run(options, stop))]
-        try:
-            return await _story(state, notifications, tasks)
-        finally:
-            stop.set()
-            hook.should_exit = True
-            await asyncio.gather(*tasks, return_exceptions=True)
+def summary(result: ScenarioResult) -> Table:
+    table = Table(title="what happened", show_header=False)
+    diagnosis = result.diagnosis
+    rows = [("detected", f"{result.time_to_detect_s}s after the fault" if result.detected else "no"),
+            ("diagnosis", f"{diagnosis.root_cause} on {diagnosis.component} (confidence {diagnosis.confidence:.2f})"
+             if diagnosis else "-"),
+            *((f"action at {a.at_s}s", f"{a.kind} {a.target}: {a.decision}, {'ok' if a.ok else 'not done'}")
+              for a in result.actions),
+            ("mitigated", f"yes, {result.time_to_mitigate_s}s after the fault" if result.mitigated else "NO"),
+            ("escalated", "yes" if result.escalated else "no"),
+            ("tool calls", str(result.tool_calls))]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
 
 
-async def _story(state: Path, notifications: Notifications, tasks: list[asyncio.Task[Any]]) -> int:
-    endpoints = await _wait_for_endpoints(state, tasks)
-    kubeconfig = str(state / "kubeconfig")
-    _say(f"sandbox up: {json.dumps(endpoints)}")
-    print(await _kubectl(kubeconfig, "get", "pods", "-n", "inference", "-o", "wide"), flush=True)
-    control = json.loads((state / "control.json").read_text())
-    async with httpx.AsyncClient(timeout=10) as client:
-        await client.post(f"{control['url']}/faults", json=[FAULT],
-                          headers={"Authorization": f"Bearer {control['token']}"})
-        _say(f"fault scheduled: {FAULT['kind']} on {MODEL} in {FAULT['at_s']}s")
-        started = time.monotonic()
-        undone = False
-        while time.monotonic() - started < TIMEOUT_S:
-            await asyncio.sleep(3)
-            print(await _burn_table(client, endpoints["prometheus"]), flush=True)
-            if notifications.has("firing", MODEL, SLO) and not undone:
-                _say(f"{SLO} page received; on-call runs: kubectl rollout undo deployment/{MODEL}")
-                print(await _kubectl(kubeconfig, "rollout", "history", f"deployment/{MODEL}", "-n", "inference"))
-                print(await _kubectl(kubeconfig, "rollout", "undo", f"deployment/{MODEL}", "-n", "inference"))
-                undone = True
-            if undone and notifications.has("resolved", MODEL, SLO):
-                _say(f"healed: the page for {MODEL} resolved {time.monotonic() - started:.0f}s after the fault "
-                     "was scheduled")
-                return 0
-    _say("the alert did not fire and resolve in time")
-    return 1
-
-
-async def _wait_for_endpoints(state: Path, tasks: list[asyncio.Task[Any]]) -> dict[str, str]:
-    for _ in range(600):
-        if (state / "endpoints.json").exists():
-            return dict(json.loads((state / "endpoints.json").read_text()))
-        for task in tasks:
-            if task.done() and task.exception():
-                raise RuntimeError(f"the sandbox failed to start: {task.exception()}")
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the sandbox gave no endpoints.json in 60 s")
-
-
-async def _burn_table(client: httpx.AsyncClient, prometheus: str) -> str:
-    async def query(expr: str) -> list[dict[str, Any]]:
-        response = await client.get(f"{prometheus}/api/v1/query", params={"query": expr})
-        return list(response.json()["data"]["result"])
-    short = {(r["metric"]["slo"], r["metric"]["model"]): float(r["value"][1])
-             for r in await query("slo:burn_rate:ratio_rate5m")}
-    long = {(r["metric"]["slo"], r["metric"]["model"]): float(r["value"][1])
-            for r in await query("slo:burn_rate:ratio_rate1h")}
-    firing = {(r["metric"].get("slo"), r["metric"].get("model")): r["metric"].get("severity")
-              for r in await query('ALERTS{alertstate="firing"}')}
-    rows = [f"  {'SLO':<14}{'model':<12}{'burn 5m':>9}{'burn 1h':>9}  alert"]
-    for key in sorted(short):
-        rows.append(f"  {key[0]:<14}{key[1]:<12}{short[key]:>9.2f}{long.get(key, 0.0):>9.2f}  {firing.get(key, '')}")
-    return "\n".join(rows)
-
-
-async def _kubectl(kubeconfig: str, *args: str) -> str:
-    """The real kubectl, run without blocking the loop that also serves the sandbox's API."""
-    process = await asyncio.create_subprocess_exec("kubectl", "--kubeconfig", kubeconfig, *args,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output, _ = await asyncio.wait_for(process.communicate(), 30)
-    return output.decode().rstrip()
+def demo(scenario_name: str = DEFAULT_SCENARIO, ui: bool = True) -> int:
+    scenario = Scenario.load(scenario_path(scenario_name))
+    console = Console()
+    if ui:
+        view = LiveView(scenario, console)
+        with view.live:
+            result = asyncio.run(run_scenario(scenario, Progress(say=view.say, burns=view.burns)))
+    else:
+        result = asyncio.run(run_scenario(scenario, Progress(say=lambda m: console.print(m, highlight=False))))
+    console.print(summary(result))
+    healed = result.mitigated and result.detected and not result.escalated
+    console.print("[bold green]healed[/]" if healed else "[bold red]not healed[/]")
+    return 0 if healed else 1

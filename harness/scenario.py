@@ -41,6 +41,14 @@ Say = Callable[[str], None]
 
 
 @dataclass
+class Progress:
+    """Who watches a run: `say` gets the incidents' steps as they happen, `burns` each burn-rate sample."""
+
+    say: Say = lambda message: None
+    burns: Callable[[dict[str, float], float], None] = lambda burns, at_s: None
+
+
+@dataclass
 class BurnTracker:
     """The harness's own reading of the SLOs: which burned since the fault, and since when all are calm."""
 
@@ -66,8 +74,8 @@ class BurnTracker:
         return not self.burned or (self.calm_since is not None and now - self.calm_since >= VERIFY_S)
 
 
-async def run_scenario(scenario: Scenario, say: Say | None = None) -> ScenarioResult:
-    say = say or (lambda message: None)
+async def run_scenario(scenario: Scenario, progress: Progress | None = None) -> ScenarioResult:
+    progress = progress or Progress()
     token = secrets.token_urlsafe(16)
     (hook_port,) = free_ports(1)
     sandbox = RunningSandbox(profile=scenario.fleet, seed=scenario.seed, time_scale=TIME_SCALE,
@@ -79,16 +87,17 @@ async def run_scenario(scenario: Scenario, say: Say | None = None) -> ScenarioRe
                              verify_window_s=VERIFY_S * TIME_SCALE, approval_timeout_s=30)
         client = Client(build("all", Settings.load(env=sandbox.agent_env())))
         async with open_agent(config, client, webhook_token=token) as service:
-            return await _drive(scenario, sandbox, service, say)
+            return await _drive(scenario, sandbox, service, progress)
 
 
-async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentService, say: Say) -> ScenarioResult:
+async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentService,
+                 progress: Progress) -> ScenarioResult:
     stop = asyncio.Event()
     agent = asyncio.create_task(service.run(stop))
     started = time.monotonic()
     if scenario.faults:
         sandbox.inject([fault.model_dump() for fault in scenario.faults])
-        say(f"faults scheduled: {', '.join(f'{f.kind} at {f.at_s:g}s' for f in scenario.faults)}")
+        progress.say(f"faults scheduled: {', '.join(f'{f.kind} at {f.at_s:g}s' for f in scenario.faults)}")
     origin = started + scenario.first_fault_s
     tracker = BurnTracker(sandbox.endpoints["prometheus"])
     seen = 0
@@ -99,7 +108,8 @@ async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentServ
                 now = time.monotonic()
                 if now >= origin:
                     await tracker.sample(http, now)
-                seen = _report_progress(service, seen, now - origin, say)
+                    progress.burns(tracker.worst, now - origin)
+                seen = _report_progress(service, seen, now - origin, progress.say)
                 if _settled(service, tracker, now):
                     break
     finally:

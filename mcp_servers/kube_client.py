@@ -1,0 +1,174 @@
+"""The Kubernetes API as the kubernetes server's tools use it: one lazily made client, answers as plain JSON.
+
+Responses are read raw (`_preload_content=False`) and parsed as the API's own JSON: the tools summarise a few
+fields of many objects, and building the client's typed models for every pod would cost more than the call.
+Every failure becomes a sentence a person understands: a missing object by its name, an unreachable server by
+its URL, anything else with the API server's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from fastmcp.exceptions import ToolError
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from mcp_servers.settings import Settings
+
+Obj = dict[str, Any]
+GPU = "nvidia.com/gpu"
+TIMEOUT = (5, 30)  # seconds to connect, to read
+
+
+class KubeRefusal(ToolError):
+    """The API server answered with an error; `status` lets a caller tell a PDB refusal (429) from the rest."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Kube:
+    """The cluster of one server's settings; the client is made on the first call, so a server builds without one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._api: client.ApiClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> client.ApiClient:
+        with self._lock:
+            if self._api is None:
+                self._api = client.ApiClient(_configuration(self.settings))
+            return self._api
+
+    @property
+    def url(self) -> str:
+        return str(self.api.configuration.host)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    @property
+    def policy(self) -> client.PolicyV1Api:
+        return client.PolicyV1Api(self.api)
+
+    def namespace(self, requested: str | None) -> str | None:
+        """The settings' namespace by default; None (every namespace) for "*" or "all"."""
+        if requested in ("*", "all"):
+            return None
+        return requested or self.settings.namespace
+
+    def call(self, method: Callable[..., Any], *args: Any, missing: str | None = None, **kwargs: Any) -> Obj:
+        """Calls one API method; `missing` is the message for a 404 ("pod X not found in namespace Y")."""
+        data = self._raw(method, *args, missing=missing, **kwargs)
+        return json.loads(data) if data else {}
+
+    def text(self, method: Callable[..., Any], *args: Any, missing: str | None = None, **kwargs: Any) -> str:
+        """Like `call`, for the few endpoints that answer plain text (pod logs)."""
+        return self._raw(method, *args, missing=missing, **kwargs).decode("utf-8", errors="replace")
+
+    def _raw(self, method: Callable[..., Any], *args: Any, missing: str | None, **kwargs: Any) -> bytes:
+        try:
+            response = method(*args, _preload_content=False, _request_timeout=TIMEOUT, **kwargs)
+        except ApiException as error:
+            if error.status == 404 and missing:
+                raise KubeRefusal(missing, 404) from None
+            raise KubeRefusal(api_message(error), int(error.status or 0)) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ToolError(f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") from None
+        return bytes(response.data or b"")
+
+
+def _configuration(settings: Settings) -> client.Configuration:
+    """The kubeconfig of the settings ($KUBECONFIG), else ~/.kube/config, else the pod's service account."""
+    configuration = client.Configuration()
+    try:
+        kubeconfig = settings.kubeconfig or (str(Path.home() / ".kube" / "config")
+                                             if (Path.home() / ".kube" / "config").exists() else None)
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig, context=settings.kube_context,
+                                    client_configuration=configuration)
+        else:
+            config.load_incluster_config(client_configuration=configuration)
+    except (ConfigException, OSError) as error:
+        raise ToolError(f"no usable Kubernetes configuration (set KUBECONFIG or run in a cluster): {error}") from None
+    configuration.retries = 1  # an unreachable server is reported in seconds, not after urllib3's three retries
+    return configuration
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own message (its Status object), with the HTTP status as a fallback."""
+    try:
+        message = json.loads(error.body or "").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"the Kubernetes API refused ({error.status}): {message or error.reason}"
+
+
+def _reason(error: BaseException) -> str:
+    """urllib3 wraps the socket error in object reprs; keep the part a person reads."""
+    text = str(getattr(error, "reason", None) or error)
+    return re.sub(r"<[^>]*>:?\s*", "", text).strip() or type(error).__name__
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def age(value: str | None, now: datetime | None = None) -> str:
+    """kubectl's AGE column: 45s, 12m, 3h, 5d."""
+    moment = parse_time(value)
+    if moment is None:
+        return "unknown"
+    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def gpus_of(pod: Obj) -> int:
+    """GPUs a pod holds: the extended resource is requested in whole devices, limits equal to requests."""
+    total = 0
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        resources = container.get("resources") or {}
+        wanted = (resources.get("requests") or {}).get(GPU) or (resources.get("limits") or {}).get(GPU) or 0
+        total += int(wanted)
+    return total
+
+
+def holds_resources(pod: Obj) -> bool:
+    """A finished pod frees its node's GPUs; a scheduled running or pending one holds them."""
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def controller_of(obj: Obj) -> Obj | None:
+    return next((ref for ref in obj["metadata"].get("ownerReferences") or [] if ref.get("controller")), None)
+
+
+def selector_string(selector: Obj | None) -> str:
+    """A LabelSelector object as the `labelSelector` query parameter."""
+    terms = [f"{key}={value}" for key, value in sorted(((selector or {}).get("matchLabels") or {}).items())]
+    for expression in (selector or {}).get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        terms.append({"In": f"{key} in ({','.join(values)})", "NotIn": f"{key} notin ({','.join(values)})",
+                      "Exists": key, "DoesNotExist": f"!{key}"}[operator])
+    return ",".join(terms)
