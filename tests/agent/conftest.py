@@ -56,9 +56,10 @@ def runbook_dir(tmp_path: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def running_agent(tmp_path: Path, runbooks: Path, fleet: Fleet, *, policy: Mapping[str, Any] | None = None,
-                        interrupt_after: list[str] | None = None) -> AsyncIterator[Agent]:
-    """An agent process: build it twice on the same tmp_path to simulate a restart."""
-    config = AgentConfig(database_url=f"sqlite:///{tmp_path}/firebreak.db", runbooks=runbooks,
+                        interrupt_after: list[str] | None = None, database_url: str | None = None,
+                        ) -> AsyncIterator[Agent]:
+    """An agent process: build it twice on the same database to simulate a restart."""
+    config = AgentConfig(database_url=database_url or f"sqlite:///{tmp_path}/firebreak.db", runbooks=runbooks,
                          policies=REPO / "policies", time_scale=60, verify_window_s=60, verify_timeout_s=120,
                          approval_timeout_s=30)
     store = Store.open(config.database_url)

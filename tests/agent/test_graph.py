@@ -147,3 +147,18 @@ async def test_a_denied_or_expired_approval_does_nothing_and_escalates(tmp_path:
         state = await agent.runner.advance(incident)
     assert state["outcome"] == expected
     assert fleet.applied == []
+
+
+async def test_on_postgresql_a_restart_resumes_from_the_same_database(tmp_path: Path, runbook_dir: Path,
+                                                                       postgres_url: str) -> None:
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["policy"],
+                             database_url=postgres_url) as agent:
+        incident = agent.open_incident()
+        await agent.runner.advance(incident)
+    async with running_agent(tmp_path, runbook_dir, fleet, database_url=postgres_url) as agent:
+        state = await agent.runner.advance(incident)
+        actions = agent.store.get_incident(incident.id).actions
+    assert state["outcome"] == "resolved"
+    assert len(fleet.applied) == 1
+    assert [a.status for a in actions] == ["succeeded"]

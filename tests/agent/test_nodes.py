@@ -1,0 +1,109 @@
+"""Nodes and pieces of the graph alone: routing, planning, the action-to-tool mapping, reading burn rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.runtime import Runtime
+
+from agent.actions import UnknownAction, tool_call
+from agent.burn import readings
+from agent.graph import after_act, after_diagnose, after_policy, after_verify
+from agent.nodes.plan import plan
+from tests.agent.conftest import running_agent
+from tests.agent.scripted_fleet import Fleet
+
+pytestmark = pytest.mark.anyio
+
+
+def _step(action: str, ready: bool = True) -> dict[str, Any]:
+    return {"action": action, "target": "node/gpu-node-2", "params": {}, "reversible": False, "revert": None,
+            "ready": ready, "blocked_by": [] if ready else ["the node is cordoned already"]}
+
+
+def _hypothesis(runbook: str, *steps: dict[str, Any]) -> dict[str, Any]:
+    return {"runbook": runbook, "root_cause": "gpu_xid", "component": "node/gpu-node-2", "remediation": list(steps)}
+
+
+def test_routing_after_diagnosis() -> None:
+    assert after_diagnose({"blind": "Prometheus unreachable", "hypotheses": [{}]}) == "escalate"
+    assert after_diagnose({"diagnosis": "none"}) == "resolve"
+    assert after_diagnose({"diagnosis": "unexplained", "hypotheses": []}) == "escalate"
+    assert after_diagnose({"diagnosis": "diagnosed", "hypotheses": [{}]}) == "plan"
+
+
+def test_routing_after_policy_act_and_verify() -> None:
+    decision = {"key": "k", "action": "cordon_node", "target": "node/x", "params": {}, "reasons": []}
+    assert after_policy({"decision": {**decision, "decision": "allow"}}) == "act"
+    assert after_policy({"decision": {**decision, "decision": "require_approval"}}) == "approval"
+    assert after_policy({"decision": {**decision, "decision": "deny"}}) == "plan"
+    two_steps = [_hypothesis("r", _step("cordon_node"), _step("delete_pod"))]
+    assert after_act({"action_ok": True, "hypotheses": two_steps, "attempt": 0, "step_index": 1}) == "plan"
+    assert after_act({"action_ok": True, "hypotheses": two_steps, "attempt": 0, "step_index": 2}) == "verify"
+    assert after_act({"action_ok": False}) == "plan"
+    assert after_verify({"verified": True}) == "resolve"
+    assert after_verify({"verified": False, "escalation": "blind"}) == "escalate"
+    assert after_verify({"verified": False}) == "plan"
+
+
+async def test_plan_skips_steps_whose_preconditions_failed_and_moves_to_the_next_hypothesis(
+        tmp_path: Path, runbook_dir: Path) -> None:
+    hypotheses = [_hypothesis("first", _step("cordon_node", ready=False)),
+                  _hypothesis("second", _step("cordon_node", ready=False), _step("delete_pod"))]
+    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+        incident = agent.open_incident()
+        state = {"incident_id": incident.id, "hypotheses": hypotheses, "attempt": 0, "step_index": 0}
+        changes = await plan(state, Runtime(context=agent.context))
+        notes = [e.message for e in agent.store.get_incident(incident.id).timeline if e.kind == "note"]
+    assert (changes["attempt"], changes["step_index"]) == (1, 1)
+    assert not changes.get("escalation")
+    assert len(notes) == 2 and all("the node is cordoned already" in n for n in notes)
+
+
+async def test_plan_escalates_when_nothing_is_left_or_the_action_cap_is_reached(tmp_path: Path,
+                                                                                 runbook_dir: Path) -> None:
+    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+        incident = agent.open_incident()
+        runtime = Runtime(context=agent.context)
+        exhausted = await plan({"incident_id": incident.id, "hypotheses": [_hypothesis("only", _step("x"))],
+                                "attempt": 1, "step_index": 0}, runtime)
+        capped = await plan({"incident_id": incident.id, "hypotheses": [_hypothesis("only", _step("x"))],
+                             "attempt": 0, "step_index": 0, "actions_taken": 3}, runtime)
+    assert "no remediation left" in exhausted["escalation"]
+    assert "cap of 3 actions" in capped["escalation"]
+
+
+@pytest.mark.parametrize(("kind", "target", "params", "tool", "expected"), [
+    ("scale_deployment", "deployment/qwen-7b", {"replicas": 5, "namespace": "inference"}, "scale_deployment",
+     {"deployment": "qwen-7b", "replicas": 5, "namespace": "inference"}),
+    ("rollback_deployment", "deployment/qwen-7b", {}, "rollback_deployment", {"deployment": "qwen-7b"}),
+    ("delete_pod", "pod/llama-70b-abc-1", {"namespace": "inference"}, "delete_pod",
+     {"pod": "llama-70b-abc-1", "namespace": "inference"}),
+    ("cordon_node", "node/gpu-node-2", {}, "cordon_node", {"node": "gpu-node-2"}),
+    ("failover_provider", "provider/self-hosted", {"model": "qwen-7b", "to": "openai"}, "failover_provider",
+     {"model": "qwen-7b", "from_backend": "self-hosted", "to_backend": "openai"}),
+    ("set_route_weights", "model/qwen-7b", {"weights": {"self-hosted": 50, "openai": 50}}, "set_route_weights",
+     {"model": "qwen-7b", "weights": {"self-hosted": 50, "openai": 50}}),
+])
+def test_each_action_kind_maps_to_its_mcp_write_tool_with_the_decision_key(
+        kind: str, target: str, params: dict[str, Any], tool: str, expected: dict[str, Any]) -> None:
+    name, args = tool_call(kind, target, params, "INC-0001/h0/s0", "why")
+    assert name == tool
+    assert args == {**expected, "reason": "why", "idempotency_key": "INC-0001/h0/s0"}
+
+
+def test_an_action_without_a_tool_is_refused() -> None:
+    with pytest.raises(UnknownAction):
+        tool_call("escalate", "incident/INC-0001", {}, "k", "why")
+
+
+def test_burn_readings_from_slo_status() -> None:
+    report = {"slos": {"items": [
+        {"slo": "availability", "model": "qwen-7b", "status": "ok", "windows": [{"window": "5m", "burn_rate": 3.0}]},
+        {"slo": "latency", "model": "qwen-7b", "status": "ok", "windows": [{"window": "5m", "burn_rate": None}]},
+        {"slo": "latency", "model": "llama-70b", "status": "burning-page", "windows": []}]}}
+    burning = {(r.model, r.slo): r.burning for r in readings(report)}
+    assert burning == {("qwen-7b", "availability"): True, ("qwen-7b", "latency"): False,
+                       ("llama-70b", "latency"): True}
