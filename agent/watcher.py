@@ -30,7 +30,7 @@ class BurnWatcher:
         self.blind = ""
         opened = []
         for reading in readings(status.data):
-            if reading.status != "ok":
+            if reading.status != "ok" and (reading.short_burn or 0.0) >= 1.0:  # still burning, not an echo
                 incident = self._open(reading)
                 if incident is not None:
                     opened.append(incident)

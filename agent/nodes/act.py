@@ -42,9 +42,9 @@ async def _execute(ctx: AgentContext, state: IncidentState, decision: Decision) 
     result = await ctx.tools.call(tool, args)
     outcome = result.data if result.ok else {"error": result.error}
     ctx.store.finish_action(decision["key"], result.ok, outcome)
-    word = "replayed" if result.data.get("replayed") else "done" if result.ok else "failed"
-    ctx.store.add_timeline(state["incident_id"], "action", f"{decision['action']} {decision['target']}: {word}"
-                           + (f": {result.error}" if not result.ok else ""), {"key": decision["key"]})
+    if not result.ok or result.data.get("replayed"):  # the store notes plain success itself
+        why = result.error if not result.ok else "the tool had applied this key already (a replay)"
+        ctx.store.add_timeline(state["incident_id"], "action", f"{decision['action']} {decision['target']}: {why}")
     return result.ok
 
 

@@ -50,6 +50,4 @@ async def _decide(ctx: AgentContext, state: IncidentState, step: dict[str, objec
     recorded = ctx.store.record_decision({
         "incident_id": state["incident_id"], "idempotency_key": key, "kind": action, "target": target,
         "params": {**params, "namespace": namespace}, "decision": verdict.decision, "reasons": verdict.reasons})
-    ctx.store.add_timeline(state["incident_id"], "decision", f"policy: {verdict.decision} {action} {target}: "
-                           + "; ".join(verdict.reasons), {"key": key, "policy_version": verdict.policy_version})
     return recorded

@@ -16,7 +16,9 @@ async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     hypothesis = state["hypotheses"][state["attempt"]]
     verification = hypothesis.get("verification") or {}
     threshold = float(verification.get("slo_burn_below") or 1.0)
-    window = config.wall(float(verification.get("window_s") or config.verify_window_s))
+    # The runbook may ask for a longer calm than the service's floor, never a shorter one: a burn rate over
+    # short windows dips below 1 for a moment while a rollout is still replacing bad pods.
+    window = config.wall(max(float(verification.get("window_s") or 0), config.verify_window_s))
     checks = [PlannedCheck.model_validate(c) for c in verification.get("checks") or []]
     deadline = ctx.clock() + config.wall(config.verify_timeout_s) + window
     calm_since: float | None = None

@@ -347,7 +347,7 @@ class Store:
                 session,
                 incident.id,
                 "decision",
-                f"{decision.decision}: {decision.kind} {decision.target}",
+                f"{decision.decision}: {decision.kind} {decision.target}: {'; '.join(decision.reasons) or '-'}",
                 action=_ref(action.id, ACTION_PREFIX),
                 reasons=decision.reasons,
             )
