@@ -44,8 +44,15 @@ async def _pod_facts(tools: FleetTools, pod: str, namespace: str) -> FleetFacts:
     row = await _deployment(tools, owner, namespace) if owner else None
     if row is None:
         return FleetFacts()
+    serving = _ready(detail.data.get("ready", ""))  # deleting a pod that serves nothing disrupts nothing
     return FleetFacts(disruptions=[PodDisruption(deployment=owner, replicas=row["desired"], ready=row["ready"],
-                                                 disrupted=1)])
+                                                 disrupted=1 if serving else 0)])
+
+
+def _ready(ready: str) -> bool:
+    """kubectl's READY column, "1/1": every container ready."""
+    done, _, total = ready.partition("/")
+    return bool(total) and done == total and total != "0"
 
 
 def _deployment_of(owner: str, pod: str) -> str | None:

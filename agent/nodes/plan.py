@@ -1,7 +1,8 @@
 """Plan: the next remediation step to carry out, from the best hypothesis not yet tried.
 
 Steps whose preconditions did not hold (`ready` false) are skipped with a note; a hypothesis with nothing
-left to do gives way to the next. With none left, or the incident's action cap reached, the agent escalates.
+left to do gives way to the next. A hypothesis whose runbook plans no step at all (no safe automatic fix),
+none left, or the incident's action cap reached: the agent escalates.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ async def plan(state: IncidentState, runtime: Runtime[AgentContext]) -> Incident
         return {"escalation": f"the cap of {ctx.config.max_actions_per_incident} actions per incident is reached"}
     while attempt < len(hypotheses):
         steps = hypotheses[attempt]["remediation"]
+        if not steps:  # the runbook's answer to this cause is a person (no safe automatic fix)
+            escalation = hypotheses[attempt].get("escalation") or {}
+            return {"attempt": attempt, "step_index": 0, "escalation": escalation.get("message")
+                    or f"runbook {hypotheses[attempt]['runbook']} has no safe automatic fix"}
         while index < len(steps) and not steps[index]["ready"]:
             ctx.store.add_timeline(state["incident_id"], "note", f"skipped {steps[index]['action']} of runbook "
                                    f"{hypotheses[attempt]['runbook']}: {'; '.join(steps[index]['blocked_by'])}")

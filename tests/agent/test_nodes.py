@@ -75,6 +75,16 @@ async def test_plan_escalates_when_nothing_is_left_or_the_action_cap_is_reached(
     assert "cap of 3 actions" in capped["escalation"]
 
 
+async def test_plan_escalates_when_the_best_explanation_has_no_safe_automatic_fix(tmp_path: Path,
+                                                                                   runbook_dir: Path) -> None:
+    no_fix = {**_hypothesis("dependency-latency"), "escalation": {"to": "on-call", "message": "auth is slow"}}
+    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+        incident = agent.open_incident()
+        changes = await plan({"incident_id": incident.id, "hypotheses": [no_fix, _hypothesis("other", _step("x"))],
+                              "attempt": 0, "step_index": 0}, Runtime(context=agent.context))
+    assert changes["escalation"] == "auth is slow"
+
+
 @pytest.mark.parametrize(("kind", "target", "params", "tool", "expected"), [
     ("scale_deployment", "deployment/qwen-7b", {"replicas": 5, "namespace": "inference"}, "scale_deployment",
      {"deployment": "qwen-7b", "replicas": 5, "namespace": "inference"}),

@@ -1,0 +1,99 @@
+"""Offline diagnosis on the real thing: for each fault kind, a fresh sandbox with Prometheus, the fault from its
+scenario, the evidence gathered exactly as the agent's investigate step gathers it (slo_status plus every
+applicable runbook's evidence calls, through the composed MCP servers), and `diagnose` must name the scenario's
+root cause and component. The agent sees tool results only; the scenario is read here, by the test."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastmcp import Client
+
+from agent.burn import readings
+from agent.diagnosis import Diagnosis, diagnose
+from agent.runbooks import IncidentContext, RunbookSet, ToolCall, load_runbooks
+from agent.tools import FleetTools
+from harness.fleet import RunningSandbox
+from harness.scenario_spec import Scenario
+from mcp_servers.compose import build
+from mcp_servers.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+EVIDENCE_WAIT_S = 60.0  # wall seconds at time scale 60: an SLO hour, enough for every fault to burn
+POLL_S = 1.0
+SETTLE_S = 4.0  # an alert reaches the agent a few seconds after the burn starts; so does its investigation
+
+# The model whose incident the agent would open for each scenario: the one whose SLO the fault burns.
+CASES = {
+    "gpu-xid": "llama-70b", "gpu-thermal-throttle": "qwen-7b", "cuda-oom": "mistral-7b", "host-oom": "llama-70b",
+    "memory-leak": "qwen-7b", "hung-pod": "llama-70b", "bad-rollout": "qwen-7b", "traffic-surge": "mistral-7b",
+    "node-not-ready": "llama-70b", "provider-outage": "llama-70b", "primary-outage": "mistral-7b",
+    "provider-rate-limit": "qwen-7b", "dependency-latency": "qwen-7b", "noisy-neighbor-metric": "llama-70b",
+}
+
+
+def _wait_for_first_scrapes(sandbox: RunningSandbox, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        active = httpx.get(f"{sandbox.endpoints['prometheus']}/api/v1/targets", timeout=5).json()["data"][
+            "activeTargets"]
+        if active and all(t["health"] == "up" for t in active):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("Prometheus did not scrape every sandbox target in time")
+
+
+async def _investigate(tools: FleetTools, library: RunbookSet, incident: IncidentContext) -> dict[str, Any]:
+    """What agent.nodes.investigate collects: the burn first, then each distinct runbook call once."""
+    slo_call = ToolCall(tool="slo_status", args={"model": incident.model})
+    calls = [slo_call, *(c for c in library.evidence_calls(incident) if c.key != slo_call.key)]
+    results = await asyncio.gather(*(tools.call(c.tool, c.args) for c in calls))
+    return {c.key: r.data if r.ok else {"error": r.error} for c, r in zip(calls, results, strict=True)}
+
+
+def _burning(evidence: dict[str, Any], model: str) -> bool:
+    burn = evidence[ToolCall(tool="slo_status", args={"model": model}).key]
+    return any(r.burning for r in readings(burn) if r.model == model)
+
+
+async def _diagnose_after_fault(sandbox: RunningSandbox, library: RunbookSet, incident: IncidentContext,
+                                expect_burn: bool) -> tuple[Diagnosis, bool]:
+    """Polls the burn until the SLO burns (when an alert would open the incident), then investigates as the agent
+    would a few seconds later; a scenario that should not burn is investigated once the wait is over."""
+    client = Client(build("all", Settings.load(env=sandbox.agent_env())))
+    slo_call = ToolCall(tool="slo_status", args={"model": incident.model})
+    async with FleetTools(client) as tools:
+        deadline = time.monotonic() + EVIDENCE_WAIT_S
+        burning = False
+        while not (expect_burn and burning) and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_S)
+            burn = await tools.call(slo_call.tool, slo_call.args)
+            burning = burn.ok and _burning({slo_call.key: burn.data}, incident.model)
+        if burning:
+            await asyncio.sleep(SETTLE_S)
+        evidence = await _investigate(tools, library, incident)
+    return diagnose(library.applicable(incident), incident, evidence, burning=burning), burning
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_offline_diagnosis_names_the_injected_fault(name: str) -> None:
+    scenario = Scenario.load(ROOT / "scenarios" / f"{name}.yaml")
+    assert scenario.expect is not None
+    library = load_runbooks(ROOT / "runbooks")
+    incident = IncidentContext(model=CASES[name], slo=None)
+    expected = scenario.expect.root_cause
+    with RunningSandbox(seed=scenario.seed) as sandbox:
+        _wait_for_first_scrapes(sandbox)
+        sandbox.inject([{**fault.model_dump(), "at_s": 0} for fault in scenario.faults])
+        diagnosis, burning = asyncio.run(_diagnose_after_fault(sandbox, library, incident, expected != "none"))
+    ranked = [(h.runbook, h.confidence) for h in diagnosis.hypotheses]
+    assert burning == (expected != "none"), ranked
+    assert diagnosis.root_cause == expected, (ranked, diagnosis.evidence)
+    assert diagnosis.component == scenario.expect.component, (ranked, diagnosis.evidence)
