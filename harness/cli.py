@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for chatty in ("httpx", "apscheduler", "mcp", "fastmcp"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2

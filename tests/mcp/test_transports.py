@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,48 +16,17 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from harness.fleet import RunningSandbox
-from sandbox.supervisor import free_ports
+from tests.mcp.processes import FIREBREAK, TOKEN, env_for, start_http, stop
 
 pytestmark = pytest.mark.anyio
 
-FIREBREAK = str(Path(sys.executable).with_name("firebreak"))
-TOKEN = "test-token-5f1c"
-
-
-def _env(fleet: RunningSandbox, **extra: str) -> dict[str, str]:
-    return {**os.environ, **fleet.agent_env(), **extra}
-
-
-def _start_http(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """Starts `firebreak mcp ... --transport http` and waits until its port answers."""
-    (port,) = free_ports(1)
-    process = subprocess.Popen([FIREBREAK, "mcp", *args, "--transport", "http", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return process, url
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"firebreak mcp did not start: {process.communicate()[0]}") from None
-            time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.terminate()
-    return process.communicate(timeout=10)[0]
-
-
 @pytest.fixture
 def http_server(fleet: RunningSandbox) -> Iterator[str]:
-    process, url = _start_http(["all"], _env(fleet, FIREBREAK_MCP_TOKEN=TOKEN))
+    process, url = start_http(["all"], env_for(fleet, FIREBREAK_MCP_TOKEN=TOKEN))
     try:
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 async def _list_and_call(session: ClientSession) -> tuple[set[str], bool]:
@@ -70,7 +37,7 @@ async def _list_and_call(session: ClientSession) -> tuple[set[str], bool]:
 
 
 async def test_stdio_serves_every_tool_to_the_reference_client(fleet: RunningSandbox) -> None:
-    params = StdioServerParameters(command=FIREBREAK, args=["mcp", "all", "--transport", "stdio"], env=_env(fleet))
+    params = StdioServerParameters(command=FIREBREAK, args=["mcp", "all", "--transport", "stdio"], env=env_for(fleet))
     with open(os.devnull, "w") as quiet:
         async with stdio_client(params, errlog=quiet) as (read, write), ClientSession(read, write) as session:
             names, failed = await _list_and_call(session)
@@ -99,7 +66,7 @@ def test_http_without_the_right_token_is_refused(http_server: str, headers: dict
 
 
 def test_http_refuses_to_start_without_a_token(fleet: RunningSandbox) -> None:
-    env = _env(fleet)
+    env = env_for(fleet)
     env.pop("FIREBREAK_MCP_TOKEN", None)
     done = subprocess.run([FIREBREAK, "mcp", "kubernetes", "--transport", "http", "--port", "0"], env=env,
                           capture_output=True, text=True, timeout=30)
@@ -110,8 +77,8 @@ def test_http_refuses_to_start_without_a_token(fleet: RunningSandbox) -> None:
 def test_token_is_never_logged(fleet: RunningSandbox, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("secret-should-not-appear\n")
-    process, url = _start_http(["prometheus", "--token-file", str(token_file)], _env(fleet))
+    process, url = start_http(["prometheus", "--token-file", str(token_file)], env_for(fleet))
     httpx.post(url, json={}, headers={"Authorization": "Bearer secret-should-not-appear"}, timeout=10)
-    output = _stop(process)
+    output = stop(process)
     assert "bearer token required" in output
     assert "secret-should-not-appear" not in output
