@@ -18,7 +18,13 @@ class SloReading:
     @property
     def burning(self) -> bool:
         """Alerting thresholds crossed, or the budget spent faster than it accrues right now."""
-        return self.status != "ok" or (self.short_burn is not None and self.short_burn >= 1.0)
+        return self.status != "ok" or self.burning_now
+
+    @property
+    def burning_now(self) -> bool:
+        """The shortest window spends the budget faster than it accrues. The long windows of a status keep
+        burning for an hour after a fix; only this says whether there is still something to fix."""
+        return self.short_burn is not None and self.short_burn >= 1.0
 
 
 def readings(slo_status: dict[str, Any]) -> list[SloReading]:

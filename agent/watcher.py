@@ -30,7 +30,7 @@ class BurnWatcher:
         self.blind = ""
         opened = []
         for reading in readings(status.data):
-            if reading.status != "ok" and (reading.short_burn or 0.0) >= 1.0:  # still burning, not an echo
+            if reading.status != "ok" and reading.burning_now:  # still burning, not the echo of a stopped burn
                 incident = self._open(reading)
                 if incident is not None:
                     opened.append(incident)
@@ -51,7 +51,7 @@ class BurnWatcher:
 
     def _note_calm(self, reading: SloReading) -> None:
         incident = self.store.active_incident(reading.slo, reading.model or None)
-        if incident is None or incident.id in self._calm_noted or (reading.short_burn or 0.0) >= 1.0:
+        if incident is None or incident.id in self._calm_noted or reading.burning_now:
             return
         self._calm_noted.add(incident.id)
         self.store.add_timeline(incident.id, "note", f"watcher: {reading.model} {reading.slo} is no longer "

@@ -26,7 +26,7 @@ async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> I
                 for call, result in zip(calls, results, strict=True)}
     slo = results[0]
     blind = f"cannot read the SLOs' burn rates: {slo.error}" if slo.blind else ""
-    burning = slo.ok and any(r.burning for r in readings(slo.data) if r.model == incident.model)
+    burning = slo.ok and any(r.burning_now for r in readings(slo.data) if r.model == incident.model)
     failed = [c.key for c, r in zip(calls, results, strict=True) if not r.ok]
     ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"
                            + (f"; blind: {blind}" if blind else ""), {"calls": [c.key for c in calls],

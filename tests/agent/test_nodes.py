@@ -114,6 +114,6 @@ def test_burn_readings_from_slo_status() -> None:
         {"slo": "availability", "model": "qwen-7b", "status": "ok", "windows": [{"window": "5m", "burn_rate": 3.0}]},
         {"slo": "latency", "model": "qwen-7b", "status": "ok", "windows": [{"window": "5m", "burn_rate": None}]},
         {"slo": "latency", "model": "llama-70b", "status": "burning-page", "windows": []}]}}
-    burning = {(r.model, r.slo): r.burning for r in readings(report)}
-    assert burning == {("qwen-7b", "availability"): True, ("qwen-7b", "latency"): False,
-                       ("llama-70b", "latency"): True}
+    burning = {(r.model, r.slo): (r.burning, r.burning_now) for r in readings(report)}
+    assert burning == {("qwen-7b", "availability"): (True, True), ("qwen-7b", "latency"): (False, False),
+                       ("llama-70b", "latency"): (True, False)}  # its alert's long window outlives the burn
