@@ -8,7 +8,7 @@ from typing import Any
 from agent.policy_input import FleetFacts, PodDisruption
 from agent.tools import FleetTools
 
-ROLLING = 1  # a rolling restart or rollback takes down one pod at a time (maxUnavailable 1 in the fleet)
+ROLLOUTS = ("restart_deployment", "rollback_deployment")  # they replace pods as the deployment's strategy says
 
 
 async def fleet_facts(tools: FleetTools, action: str, target: str, namespace: str) -> FleetFacts:
@@ -24,18 +24,25 @@ async def fleet_facts(tools: FleetTools, action: str, target: str, namespace: st
     return FleetFacts()
 
 
-async def _deployment(tools: FleetTools, name: str, namespace: str) -> dict[str, Any] | None:
+async def _describe(tools: FleetTools, name: str, namespace: str) -> dict[str, Any] | None:
     result = await tools.call("describe_deployment", {"name": name, "namespace": namespace})
-    return result.data.get("deployment") if result.ok else None
+    return result.data if result.ok else None
+
+
+async def _deployment(tools: FleetTools, name: str, namespace: str) -> dict[str, Any] | None:
+    detail = await _describe(tools, name, namespace)
+    return detail["deployment"] if detail else None
 
 
 async def _deployment_facts(tools: FleetTools, name: str, namespace: str, action: str) -> FleetFacts:
-    row = await _deployment(tools, name, namespace)
-    if row is None:
+    detail = await _describe(tools, name, namespace)
+    if detail is None:
         return FleetFacts()
-    disrupted = ROLLING if action in ("restart_deployment", "rollback_deployment") else 0
+    row = detail["deployment"]
+    # A rollout surges new pods first and takes down at most maxUnavailable serving pods at a time.
+    disrupted = (detail.get("max_unavailable") or 0) if action in ROLLOUTS else 0
     return FleetFacts(replicas=row["desired"], disruptions=[PodDisruption(
-        deployment=name, replicas=row["desired"], ready=row["ready"], disrupted=disrupted)])
+        deployment=name, replicas=row["desired"], ready=row["ready"], disrupted=min(disrupted, row["ready"]))])
 
 
 async def _pod_facts(tools: FleetTools, pod: str, namespace: str) -> FleetFacts:

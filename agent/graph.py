@@ -37,7 +37,7 @@ def after_plan(state: IncidentState) -> str:
 def after_policy(state: IncidentState) -> str:
     decision = state["decision"]
     assert decision is not None
-    return {"allow": "act", "require_approval": "approval", "deny": "plan"}[decision["decision"]]
+    return {"allow": "act", "require_approval": "approval", "deny": "escalate"}[decision["decision"]]
 
 
 def after_approval(state: IncidentState) -> str:
@@ -71,7 +71,7 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
     graph.add_edge("investigate", "diagnose")
     graph.add_conditional_edges("diagnose", after_diagnose, ["plan", "escalate", "resolve"])
     graph.add_conditional_edges("plan", after_plan, ["policy", "escalate"])
-    graph.add_conditional_edges("policy", after_policy, ["act", "approval", "plan"])
+    graph.add_conditional_edges("policy", after_policy, ["act", "approval", "escalate"])
     graph.add_conditional_edges("approval", after_approval, ["act", "plan", "escalate"])
     graph.add_conditional_edges("act", after_act, ["plan", "verify"])
     graph.add_conditional_edges("verify", after_verify, ["resolve", "plan", "escalate"])

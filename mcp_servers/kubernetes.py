@@ -136,6 +136,8 @@ class DeploymentDetail(BaseModel):
     deployment: DeploymentRow
     change_cause: str | None = None
     strategy: str
+    max_unavailable: int | None = Field(description="pods a rollout may take down at once (Recreate: all); "
+                                        "resolved from percentages as Kubernetes rounds them")
     conditions: list[Condition]
     pods_by_status: dict[str, int]
     unhealthy_pods: list[PodRow]
@@ -249,6 +251,7 @@ def _register_reads(mcp: FastMCP, kube: Kube) -> None:
         return DeploymentDetail(
             deployment=_deployment_row(dep), change_cause=_annotations(dep).get(CHANGE_CAUSE),
             strategy=f"{strategy.get('type', 'RollingUpdate')}" + (f" ({bounds})" if bounds else ""),
+            max_unavailable=_max_unavailable(strategy, int(dep["spec"].get("replicas", 1))),
             conditions=[_condition(c) for c in (dep.get("status") or {}).get("conditions") or []],
             pods_by_status=dict(Counter(r.status for r in rows)),
             unhealthy_pods=[r for r in rows if not _healthy(r)], events=Capped.of(_fold_events(events), 10))
@@ -484,6 +487,16 @@ def _container_state(container: Obj) -> str:
         ended = state["terminated"] or {}
         return f"terminated: {ended.get('reason', 'unknown')} (exit code {ended.get('exitCode')})"
     return "unknown"
+
+
+def _max_unavailable(strategy: Obj, replicas: int) -> int:
+    """As the deployment controller computes it: a percentage rounds down (and maxSurge's up), 25 % by default."""
+    if strategy.get("type") == "Recreate":
+        return replicas
+    value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
+    if isinstance(value, str) and value.endswith("%"):
+        return int(replicas * float(value[:-1]) / 100)
+    return int(value)
 
 
 def _pod_detail(kube: Kube, pod: Obj, detail: bool) -> PodDetail:

@@ -30,8 +30,10 @@ async def policy(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     decision: Decision = {"key": key, "action": recorded.kind, "target": recorded.target,
                           "params": dict(recorded.params), "decision": recorded.decision,
                           "reasons": list(recorded.reasons)}
-    if recorded.decision == "deny":  # this hypothesis cannot be carried out: the next one may
-        return {"decision": decision, "attempt": state["attempt"] + 1, "step_index": 0}
+    if recorded.decision == "deny":  # the fix for the diagnosed cause is not allowed: a person decides, not a
+        # weaker hypothesis whose fix happens to pass the policy
+        return {"decision": decision, "escalation": f"the policy denied {recorded.kind} {recorded.target}: "
+                + "; ".join(recorded.reasons)}
     return {"decision": decision}
 
 

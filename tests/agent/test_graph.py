@@ -162,3 +162,17 @@ async def test_on_postgresql_a_restart_resumes_from_the_same_database(tmp_path: 
     assert state["outcome"] == "resolved"
     assert len(fleet.applied) == 1
     assert [a.status for a in actions] == ["succeeded"]
+
+
+async def test_a_denied_fix_is_escalated_not_replaced_by_a_weaker_hypothesis(tmp_path: Path,
+                                                                             runbook_dir: Path) -> None:
+    fleet = Fleet()
+    nobody_may_cordon = {"kinds": {"auto_allowed": ["scale_deployment"], "require_approval": ["drain_node"]}}
+    async with running_agent(tmp_path, runbook_dir, fleet, policy=nobody_may_cordon) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        actions = agent.store.get_incident(incident.id).actions
+    assert state["outcome"] == "escalated"
+    assert state["escalation"].startswith("the policy denied cordon_node node/gpu-node-2")
+    assert fleet.applied == []
+    assert [(a.kind, a.decision) for a in actions] == [("cordon_node", "deny"), ("escalate", "allow")]

@@ -38,7 +38,7 @@ def test_routing_after_policy_act_and_verify() -> None:
     decision = {"key": "k", "action": "cordon_node", "target": "node/x", "params": {}, "reasons": []}
     assert after_policy({"decision": {**decision, "decision": "allow"}}) == "act"
     assert after_policy({"decision": {**decision, "decision": "require_approval"}}) == "approval"
-    assert after_policy({"decision": {**decision, "decision": "deny"}}) == "plan"
+    assert after_policy({"decision": {**decision, "decision": "deny"}}) == "escalate"
     two_steps = [_hypothesis("r", _step("cordon_node"), _step("delete_pod"))]
     assert after_act({"action_ok": True, "hypotheses": two_steps, "attempt": 0, "step_index": 1}) == "plan"
     assert after_act({"action_ok": True, "hypotheses": two_steps, "attempt": 0, "step_index": 2}) == "verify"
