@@ -15,15 +15,16 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import anthropic
 from anthropic.types import Message, ToolUseBlock, Usage
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from agent.diagnosis import Diagnosis, Hypothesis, PlannedEscalation, PlannedVerification
-from agent.runbooks import COMPONENT_KINDS, READ_TOOLS, ActionKind, FaultKind, IncidentContext, Runbook, RunbookSet
+from agent.runbooks import COMPONENT_KINDS, READ_TOOLS, IncidentContext, Runbook, RunbookSet
 from agent.tools import FleetTools
+from agent.vocabulary import ACTION_KINDS, FAULT_KINDS, ActionKind, FaultKind
 
 log = logging.getLogger("firebreak.agent.llm")
 
@@ -249,8 +250,8 @@ def system_prompt(runbooks: RunbookSet, offline: Diagnosis) -> str:
         "gateway that can move traffic to hosted backup providers). An SLO burns; find its root cause. Read the "
         "fleet only through the tools offered (all read-only), a few well-chosen calls, then call "
         f"{SUBMIT} exactly once.",
-        f"Root causes: {', '.join(get_args(FaultKind))}, or unknown when none fits.\n"
-        f"Action kinds: {', '.join(get_args(ActionKind))}.\n"
+        f"Root causes: {', '.join(FAULT_KINDS)}, or unknown when none fits.\n"
+        f"Action kinds: {', '.join(ACTION_KINDS)}.\n"
         "Components: deployment/NAME, node/NAME, provider/NAME or dependency/NAME, the smallest that holds the "
         "cause (a fault in one pod names its deployment; the pod goes in the evidence). Beware of red herrings: "
         "a faulty GPU or noisy metric that serves nothing burning is not the cause.",

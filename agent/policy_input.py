@@ -6,22 +6,11 @@ formatting, and the Rego side turns them into nanoseconds for its time builtins.
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ActionKind = Literal[
-    "scale_deployment",
-    "restart_deployment",
-    "delete_pod",
-    "cordon_node",
-    "drain_node",
-    "rollback_deployment",
-    "failover_provider",
-    "set_route_weights",
-    "escalate",
-]
-ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
+from agent.vocabulary import ActionKind
 
 
 class _Strict(BaseModel):

@@ -36,21 +36,13 @@ from pydantic import (
 )
 
 from agent.predicates import Predicate, parse_path, render_value, template_names, value_names
+from agent.vocabulary import ActionKind, FaultKind
 
-FaultKind = Literal[
-    "gpu_xid", "gpu_thermal_throttle", "cuda_oom", "host_oom", "memory_leak", "hung_pod", "bad_rollout",
-    "traffic_surge", "node_not_ready", "provider_outage", "primary_outage", "provider_rate_limit",
-    "dependency_latency", "noisy_neighbor_metric",
-]
-ActionKind = Literal[
-    "scale_deployment", "restart_deployment", "delete_pod", "cordon_node", "drain_node", "rollback_deployment",
-    "failover_provider", "set_route_weights", "escalate",
-]
 RevertKind = Literal[
     "uncordon_node", "scale_deployment", "rollback_deployment", "set_route_weights", "failover_provider",
 ]
 READ_TOOLS = frozenset({
-    "query", "query_range", "slo_status", "firing_alerts", "target_health", "find_metrics",
+    "query", "query_range", "slo_status", "firing_alerts", "target_health", "find_metrics", "metric_labels",
     "list_deployments", "describe_deployment", "list_pods", "describe_pod", "list_nodes", "describe_node",
     "list_events", "rollout_history", "pod_logs",
     "gpu_health", "unhealthy_gpus", "explain_xid",

@@ -13,22 +13,12 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from agent.store import models
+from agent.vocabulary import ActionKind
 
 IncidentStatus = Literal["open", "investigating", "awaiting_approval", "mitigating", "resolved", "escalated"]
 DetectedBy = Literal["alertmanager", "watcher", "chat"]
 TimelineKind = Literal[
     "alert", "status", "evidence", "hypothesis", "decision", "approval", "action", "verification", "escalation", "note"
-]
-ActionKind = Literal[
-    "scale_deployment",
-    "restart_deployment",
-    "delete_pod",
-    "cordon_node",
-    "drain_node",
-    "rollback_deployment",
-    "failover_provider",
-    "set_route_weights",
-    "escalate",
 ]
 PolicyDecision = Literal["allow", "require_approval", "deny"]
 ActionStatus = Literal[

@@ -21,7 +21,7 @@ from agent.tools import FleetTools
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
 
-XID = load_runbook(Path(__file__).resolve().parents[2] / "runbooks" / "gpu-xid.md")
+XID = load_runbook(Path(__file__).resolve().parents[1] / "runbooks" / "fixtures" / "gpu-xid.md")
 RUNBOOKS = RunbookSet(runbooks=[XID])
 LLAMA = IncidentContext(model="llama-70b", slo="availability", alert="SLOAvailabilityBurn")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent.policy import PolicyDecision, PolicyGate, main, policy_version
-from agent.policy_input import ACTION_KINDS, PolicyInput
+from agent.policy_input import PolicyInput
+from agent.vocabulary import ACTION_KINDS
 
 from .conftest import POLICY_DIR, request
 

@@ -4,19 +4,20 @@ scenario's ground truth speaks the vocabulary the agent and the grader share."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_args
 
 import pytest
 
-from agent.runbooks import ActionKind, FaultKind, load_runbooks
+from agent.runbooks import load_runbooks
+from agent.vocabulary import ACTION_KINDS as KNOWN_ACTIONS
+from agent.vocabulary import FAULT_KINDS as KNOWN_FAULTS
 from harness.scenario_spec import Scenario
 from sandbox.faults import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = load_runbooks(ROOT / "runbooks")
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-FAULT_KINDS = set(get_args(FaultKind))
-ACTION_KINDS = set(get_args(ActionKind))
+FAULT_KINDS = set(KNOWN_FAULTS)
+ACTION_KINDS = set(KNOWN_ACTIONS)
 COMPONENT_KINDS = ("deployment/", "node/", "provider/", "dependency/")
 
 

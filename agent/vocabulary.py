@@ -1,0 +1,18 @@
+"""The words DESIGN.md fixes and every part of the agent shares: fault kinds (the root causes a diagnosis
+may name) and action kinds (what a decision may be about)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+FaultKind = Literal[
+    "gpu_xid", "gpu_thermal_throttle", "cuda_oom", "host_oom", "memory_leak", "hung_pod", "bad_rollout",
+    "traffic_surge", "node_not_ready", "provider_outage", "primary_outage", "provider_rate_limit",
+    "dependency_latency", "noisy_neighbor_metric",
+]
+ActionKind = Literal[
+    "scale_deployment", "restart_deployment", "delete_pod", "cordon_node", "drain_node", "rollback_deployment",
+    "failover_provider", "set_route_weights", "escalate",
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
