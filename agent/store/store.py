@@ -62,7 +62,7 @@ _CLAIMABLE: tuple[ActionStatus, ...] = ("decided", "approved")
 _SEVERITY_RANK = {"page": 3, "critical": 3, "ticket": 2, "warning": 2, "info": 1}
 
 
-class StoreError(Exception):
+class StoreError(RuntimeError):
     """A request the store's state does not allow; the message says why."""
 
 
