@@ -35,3 +35,23 @@ def tool_call(kind: str, target: str, params: dict[str, Any], key: str, reason: 
     if kind == "set_route_weights":
         return kind, {**common, "model": name, "weights": dict(params["weights"])}
     raise UnknownAction(f"no MCP tool carries out {kind!r}")
+
+
+def revert_of(kind: str, target: str, params: dict[str, Any],
+              result: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+    """The action that undoes a carried-out one, from the state its write tool reported before changing it;
+    None when the action cannot be undone (a deleted pod, a drain) or the state before is unknown."""
+    before = result.get("before") or {}
+    name = target.partition("/")[2]
+    namespace = {"namespace": params["namespace"]} if params.get("namespace") else {}
+    if kind == "cordon_node":
+        return "uncordon_node", target, {}
+    if kind == "failover_provider":
+        return kind, f"provider/{params['to']}", {"model": params["model"], "to": name}
+    if kind == "scale_deployment" and before.get("replicas") is not None:
+        return kind, target, {**namespace, "replicas": int(before["replicas"])}
+    if kind == "rollback_deployment" and before.get("revision"):
+        return kind, target, {**namespace, "to_revision": int(before["revision"])}
+    if kind == "set_route_weights" and isinstance(before.get(name), dict):
+        return kind, target, {"weights": before[name]}
+    return None

@@ -1,6 +1,6 @@
 """The incident graph, wired: intake -> investigate -> diagnose -> plan -> policy -> (approval) -> act ->
-verify -> resolve, with every way out to escalate. The nodes live in `agent/nodes/`; this module only says
-which follows which."""
+verify -> resolve, or revert -> the next hypothesis, with every way out to escalate. The nodes live in
+`agent/nodes/`; this module only says which follows which."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from agent.nodes.investigate import investigate
 from agent.nodes.plan import plan
 from agent.nodes.policy import policy
 from agent.nodes.resolve import resolve
+from agent.nodes.revert import revert
 from agent.nodes.verify import verify
 from agent.state import IncidentState
 
@@ -55,7 +56,7 @@ def after_act(state: IncidentState) -> str:
 def after_verify(state: IncidentState) -> str:
     if state.get("verified"):
         return "resolve"
-    return "escalate" if state.get("escalation") else "plan"
+    return "escalate" if state.get("escalation") else "revert"
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
@@ -64,7 +65,7 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
     graph = StateGraph(IncidentState, context_schema=AgentContext)
     for name, node in (("intake", intake), ("investigate", investigate), ("diagnose", diagnose_incident),
                        ("plan", plan), ("policy", policy), ("approval", approval), ("act", act),
-                       ("verify", verify), ("escalate", escalate), ("resolve", resolve)):
+                       ("verify", verify), ("revert", revert), ("escalate", escalate), ("resolve", resolve)):
         graph.add_node(name, node)
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "investigate")
@@ -74,7 +75,8 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
     graph.add_conditional_edges("policy", after_policy, ["act", "approval", "escalate"])
     graph.add_conditional_edges("approval", after_approval, ["act", "plan", "escalate"])
     graph.add_conditional_edges("act", after_act, ["plan", "verify"])
-    graph.add_conditional_edges("verify", after_verify, ["resolve", "plan", "escalate"])
+    graph.add_conditional_edges("verify", after_verify, ["resolve", "revert", "escalate"])
+    graph.add_edge("revert", "plan")
     graph.add_edge("escalate", END)
     graph.add_edge("resolve", END)
     return graph.compile(checkpointer=checkpointer, interrupt_after=interrupt_after)

@@ -47,7 +47,6 @@ async def _checks_pass(ctx: AgentContext, checks: list[PlannedCheck]) -> bool:
 
 def _failed(ctx: AgentContext, state: IncidentState, why: str, *, blind: bool = False) -> IncidentState:
     ctx.store.add_timeline(state["incident_id"], "verification", f"not verified: {why}")
-    changes: IncidentState = {"verified": False, "attempt": state["attempt"] + 1, "step_index": 0}
     if blind:
-        changes.update(blind=why, escalation=why)
-    return changes
+        return {"verified": False, "blind": why, "escalation": why}
+    return {"verified": False}

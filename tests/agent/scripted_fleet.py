@@ -20,6 +20,7 @@ class Fleet:
     burn: float = 20.0  # the model's short-window burn rate
     blind: bool = False  # Prometheus unreachable
     bad_gpu: bool = True
+    cordon_heals: bool = True  # False: the diagnosis was wrong, cordoning changes nothing
     cordoned: set[str] = field(default_factory=set)
     applied: list[tuple[str, str]] = field(default_factory=list)  # (tool, idempotency key) that changed something
     keys: set[str] = field(default_factory=set)
@@ -45,11 +46,17 @@ class Fleet:
         def cordon_node(node: str, reason: str, idempotency_key: str, dry_run: bool = False) -> WriteResult:
             return self._write("cordon_node", f"node/{node}", reason, idempotency_key, lambda: self._cordon(node))
 
+        @write_tool(mcp, "Uncordon a node", destructive=False, idempotent=True)
+        def uncordon_node(node: str, reason: str, idempotency_key: str, dry_run: bool = False) -> WriteResult:
+            return self._write("uncordon_node", f"node/{node}", reason, idempotency_key,
+                               lambda: self.cordoned.discard(node))
+
         return mcp
 
     def _cordon(self, node: str) -> None:
         self.cordoned.add(node)
-        self.burn = 0.0
+        if self.cordon_heals:
+            self.burn = 0.0
 
     def _write(self, tool: str, target: str, reason: str, key: str, change: Any) -> WriteResult:
         replayed = key in self.keys
@@ -80,6 +87,8 @@ signals:
 remediation:
   - action: cordon_node
     target: "node/{gpu.node}"
+    reversible: true
+    revert: uncordon_node
 verification:
   slo_burn_below: 1.0
   window_s: 60

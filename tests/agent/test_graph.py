@@ -176,3 +176,17 @@ async def test_a_denied_fix_is_escalated_not_replaced_by_a_weaker_hypothesis(tmp
     assert state["escalation"].startswith("the policy denied cordon_node node/gpu-node-2")
     assert fleet.applied == []
     assert [(a.kind, a.decision) for a in actions] == [("cordon_node", "deny"), ("escalate", "allow")]
+
+
+async def test_a_fix_that_does_not_stop_the_burn_is_undone_before_escalating(tmp_path: Path,
+                                                                            runbook_dir: Path) -> None:
+    fleet = Fleet(cordon_heals=False)
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        actions = {a.kind: a for a in agent.store.get_incident(incident.id).actions}
+    assert state["outcome"] == "escalated"
+    assert [tool for tool, _ in fleet.applied] == ["cordon_node", "uncordon_node"]
+    assert fleet.cordoned == set()
+    assert actions["cordon_node"].status == "reverted"
+    assert (actions["uncordon_node"].decision, actions["uncordon_node"].status) == ("allow", "succeeded")

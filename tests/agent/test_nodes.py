@@ -45,7 +45,7 @@ def test_routing_after_policy_act_and_verify() -> None:
     assert after_act({"action_ok": False}) == "plan"
     assert after_verify({"verified": True}) == "resolve"
     assert after_verify({"verified": False, "escalation": "blind"}) == "escalate"
-    assert after_verify({"verified": False}) == "plan"
+    assert after_verify({"verified": False}) == "revert"
 
 
 async def test_plan_skips_steps_whose_preconditions_failed_and_moves_to_the_next_hypothesis(

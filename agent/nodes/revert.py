@@ -1,0 +1,53 @@
+"""Revert: a remediation whose verification failed is undone before the next hypothesis is tried, so one
+wrong guess does not leave the fleet worse (a cordoned node, traffic on a provider). Each undo is an action
+like any other: decided by the policy, recorded, carried out once through its MCP write tool."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from agent.actions import revert_of, tool_call
+from agent.context import AgentContext
+from agent.policy_input import Action, IncidentFacts, PolicyInput
+from agent.state import IncidentState
+from agent.store import ActionView
+
+
+async def revert(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
+    ctx = runtime.context
+    attempt = state["attempt"]
+    steps = state["hypotheses"][attempt]["remediation"]
+    prefix = f"{state['incident_id']}/h{attempt}/s"
+    for action in reversed(ctx.store.get_incident(state["incident_id"]).actions):
+        index = action.idempotency_key.removeprefix(prefix)
+        if action.idempotency_key.startswith(prefix) and index.isdigit() and action.status == "succeeded" \
+                and steps[int(index)].get("reversible"):
+            await _undo(ctx, state, action)
+    return {"attempt": attempt + 1, "step_index": 0}
+
+
+async def _undo(ctx: AgentContext, state: IncidentState, done: ActionView) -> None:
+    undo = revert_of(done.kind, done.target, dict(done.params), dict(done.result or {}))
+    if undo is None:
+        ctx.store.add_timeline(state["incident_id"], "note", f"{done.kind} {done.target} cannot be undone")
+        return
+    kind, target, params = undo
+    key = f"{done.idempotency_key}/revert"
+    if ctx.store.get_action(key) is None:
+        verdict = ctx.gate.decide(PolicyInput(
+            action=Action(kind=kind, target=target, namespace=params.get("namespace", ""),  # type: ignore[arg-type]
+                          params={k: v for k, v in params.items() if k != "namespace"}),
+            incident=IncidentFacts(id=state["incident_id"], slo=state.get("slo") or "",
+                                   model=state.get("model") or "", actions_taken=state.get("actions_taken", 0)),
+            now=ctx.clock()))
+        ctx.store.record_decision({"incident_id": state["incident_id"], "idempotency_key": key, "kind": kind,
+                                   "target": target, "params": params, "decision": verdict.decision,
+                                   "reasons": verdict.reasons})
+    if not ctx.store.claim_for_execution(key):
+        return  # not allowed (the decision's reasons are on the timeline) or carried out before a restart
+    tool, args = tool_call(kind, target, params, key, f"{state['incident_id']}: undo {done.kind} {done.target}, "
+                           "whose verification failed")
+    result = await ctx.tools.call(tool, args)
+    ctx.store.finish_action(key, result.ok, result.data if result.ok else {"error": result.error})
+    if result.ok:
+        ctx.store.mark_reverted(done.idempotency_key, {"reverted_by": key})
