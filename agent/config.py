@@ -48,6 +48,9 @@ class AgentConfig(BaseModel):
     approval_timeout_s: float = Field(default=900.0, gt=0, description="wall seconds before an approval escalates")
     max_actions_per_incident: int = Field(default=3, ge=1)
     min_confidence: float = Field(default=0.5, ge=0, le=1, description="below it a hypothesis is not acted on")
+    investigation_rounds: int = Field(default=3, ge=1, description="looks at the evidence before calling an "
+                                      "incident unexplained: symptoms often lead their causes' evidence")
+    reinvestigate_after_s: float = Field(default=120.0, gt=0, description="fleet seconds between those looks")
 
     def wall(self, fleet_seconds: float) -> float:
         """Fleet seconds (runbooks, SLO windows) as wall seconds on this fleet."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
 from agent.nodes.act import act, more_steps
@@ -23,11 +24,14 @@ from agent.nodes.verify import verify
 from agent.state import IncidentState
 
 
-def after_diagnose(state: IncidentState) -> str:
+def after_diagnose(state: IncidentState, runtime: Runtime[AgentContext]) -> str:
     if state.get("blind"):
         return "escalate"
     if state.get("diagnosis") == "none":
         return "resolve"
+    if state.get("diagnosis") == "unexplained" and \
+            state.get("investigations", 1) < runtime.context.config.investigation_rounds:
+        return "investigate"
     return "plan" if state.get("hypotheses") else "escalate"
 
 
@@ -70,7 +74,7 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "investigate")
     graph.add_edge("investigate", "diagnose")
-    graph.add_conditional_edges("diagnose", after_diagnose, ["plan", "escalate", "resolve"])
+    graph.add_conditional_edges("diagnose", after_diagnose, ["plan", "escalate", "resolve", "investigate"])
     graph.add_conditional_edges("plan", after_plan, ["policy", "escalate"])
     graph.add_conditional_edges("policy", after_policy, ["act", "approval", "escalate"])
     graph.add_conditional_edges("approval", after_approval, ["act", "plan", "escalate"])

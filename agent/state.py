@@ -25,6 +25,7 @@ class IncidentState(TypedDict, total=False):
     slo: str
     model: str
     namespace: str
+    investigations: int  # rounds of evidence gathered so far
     evidence: dict[str, Any]  # ToolCall.key -> the tool's structured result, or {"error": text}
     burning: bool
     blind: str  # why the agent cannot see the fleet; empty when it can

@@ -12,4 +12,4 @@ async def intake(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     ctx = runtime.context
     ctx.store.set_status(state["incident_id"], "investigating", reason="the agent took the incident")
     return {"namespace": state.get("namespace") or ctx.config.namespace, "attempt": 0, "step_index": 0,
-            "actions_taken": 0, "blind": "", "decision": None, "escalation": ""}
+            "actions_taken": 0, "blind": "", "decision": None, "escalation": "", "investigations": 0}

@@ -18,6 +18,9 @@ from agent.state import IncidentState
 
 async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     ctx = runtime.context
+    rounds = state.get("investigations", 0)
+    if rounds:  # nothing explained the last look: give the causes' evidence time to show
+        await ctx.sleep(ctx.config.wall(ctx.config.reinvestigate_after_s))
     incident = ctx.incident(state)
     slo_call = ToolCall(tool="slo_status", args={"model": incident.model})
     calls = [slo_call, *(c for c in ctx.runbooks.evidence_calls(incident) if c.key != slo_call.key)]
@@ -31,4 +34,4 @@ async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> I
     ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"
                            + (f"; blind: {blind}" if blind else ""), {"calls": [c.key for c in calls],
                                                                       "failed": failed})
-    return {"evidence": evidence, "blind": blind, "burning": burning}
+    return {"evidence": evidence, "blind": blind, "burning": burning, "investigations": rounds + 1}

@@ -50,6 +50,7 @@ async def test_an_incident_no_runbook_explains_is_escalated_with_its_evidence(tm
         state = await agent.runner.advance(incident)
         detail = agent.store.get_incident(incident.id)
     assert state["outcome"] == "escalated"
+    assert state["investigations"] == 3  # it looked again before paging
     assert fleet.applied == []
     assert [a.kind for a in detail.actions] == ["escalate"]
     assert detail.incident.status == "escalated"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from langgraph.runtime import Runtime
 
 from agent.actions import UnknownAction, tool_call
 from agent.burn import readings
+from agent.config import AgentConfig
 from agent.graph import after_act, after_diagnose, after_policy, after_verify
 from agent.nodes.plan import plan
 from tests.agent.conftest import running_agent
@@ -28,10 +30,13 @@ def _hypothesis(runbook: str, *steps: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_routing_after_diagnosis() -> None:
-    assert after_diagnose({"blind": "Prometheus unreachable", "hypotheses": [{}]}) == "escalate"
-    assert after_diagnose({"diagnosis": "none"}) == "resolve"
-    assert after_diagnose({"diagnosis": "unexplained", "hypotheses": []}) == "escalate"
-    assert after_diagnose({"diagnosis": "diagnosed", "hypotheses": [{}]}) == "plan"
+    runtime = Runtime(context=SimpleNamespace(config=AgentConfig(investigation_rounds=2)))
+    assert after_diagnose({"blind": "Prometheus unreachable", "hypotheses": [{}]}, runtime) == "escalate"
+    assert after_diagnose({"diagnosis": "none"}, runtime) == "resolve"
+    assert after_diagnose({"diagnosis": "unexplained", "hypotheses": [], "investigations": 1}, runtime) == \
+        "investigate"  # symptoms often lead their causes' evidence: look again before paging
+    assert after_diagnose({"diagnosis": "unexplained", "hypotheses": [], "investigations": 2}, runtime) == "escalate"
+    assert after_diagnose({"diagnosis": "diagnosed", "hypotheses": [{}]}, runtime) == "plan"
 
 
 def test_routing_after_policy_act_and_verify() -> None:

@@ -1,0 +1,65 @@
+"""`firebreak serve` as it runs against a real cluster: its own process, `firebreak mcp all` over stdio with
+the cluster's kubeconfig and endpoints, Alertmanager's webhook with a token, and the store on disk. Here the
+cluster is the sandbox; the agent process knows nothing else about it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.store import Store
+from harness.fleet import RunningSandbox
+from sandbox.supervisor import free_ports
+
+pytestmark = pytest.mark.slow
+
+FIREBREAK = str(Path(sys.executable).with_name("firebreak"))
+TOKEN = "serve-test-token"
+
+
+def _wait_for(check, timeout_s: float, what: str):  # noqa: ANN001, ANN202 - a tiny polling helper
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_serve_heals_a_bad_rollout_through_stdio_mcp_and_the_webhook(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    database = f"sqlite:///{tmp_path / 'firebreak.db'}"
+    with RunningSandbox(webhook_url=f"http://127.0.0.1:{port}/webhook/alertmanager", webhook_token=TOKEN) as fleet:
+        fleet.wait_for_first_scrapes()
+        config = tmp_path / "agent.yaml"
+        config.write_text(yaml.safe_dump({
+            "database_url": database, "time_scale": fleet.time_scale, "watch_interval_s": 1,
+            "verify_window_s": 300, "webhook": {"port": port},
+            "mcp": {"command": [FIREBREAK, "mcp", "all", "--transport", "stdio"], "env": fleet.agent_env()}}))
+        agent = subprocess.Popen([FIREBREAK, "serve", "--config", str(config)], cwd=tmp_path,
+                                 env={**os.environ, "FIREBREAK_WEBHOOK_TOKEN": TOKEN},
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            fleet.inject([{"kind": "bad_rollout", "at_s": 3, "target": {"deployment": "qwen-7b"},
+                           "params": {"error_share": 0.4}}])
+            with Store.open(database) as store:
+                resolved = _wait_for(lambda: store.list_incidents(status="resolved"), 150, "a resolved incident")
+                detail = store.get_incident(resolved[0].id)
+                alerts = _wait_for(lambda: [a for i in store.list_incidents() for a in store.get_incident(i.id).alerts],
+                                   60, "Alertmanager's page to reach the webhook")
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            output = agent.communicate(timeout=30)[0]
+    assert agent.returncode == 0, output
+    assert detail.incident.diagnosis is not None and detail.incident.diagnosis.root_cause == "bad_rollout"
+    assert [(a.kind, a.target, a.status) for a in detail.actions] == [
+        ("rollback_deployment", "deployment/qwen-7b", "succeeded")]
+    assert alerts[0].labels["model"] == "qwen-7b"
