@@ -28,7 +28,7 @@ def tool_call(kind: str, target: str, params: dict[str, Any], key: str, reason: 
         return kind, {**scoped, "deployment": name, **({"to_revision": int(revision)} if revision else {})}
     if kind == "delete_pod":
         return kind, {**scoped, "pod": name}
-    if kind in ("cordon_node", "uncordon_node", "drain_node"):
+    if kind in ("cordon_node", "drain_node"):
         return kind, {**common, "node": name}
     if kind == "failover_provider":
         return kind, {**common, "model": params["model"], "from_backend": name, "to_backend": params["to"]}
@@ -40,12 +40,12 @@ def tool_call(kind: str, target: str, params: dict[str, Any], key: str, reason: 
 def revert_of(kind: str, target: str, params: dict[str, Any],
               result: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
     """The action that undoes a carried-out one, from the state its write tool reported before changing it;
-    None when the action cannot be undone (a deleted pod, a drain) or the state before is unknown."""
+    None when the action cannot be undone (a deleted pod, a drain) or the state before is unknown. A cordon is
+    not undone either: uncordoning is not an action the agent takes (DESIGN.md's vocabulary), and a node that
+    was suspect enough to cordon waits for a person's look before it takes pods again."""
     before = result.get("before") or {}
     name = target.partition("/")[2]
     namespace = {"namespace": params["namespace"]} if params.get("namespace") else {}
-    if kind == "cordon_node":
-        return "uncordon_node", target, {}
     if kind == "failover_provider":
         return kind, f"provider/{params['to']}", {"model": params["model"], "to": name}
     if kind == "scale_deployment" and before.get("replicas") is not None:

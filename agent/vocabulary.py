@@ -13,7 +13,6 @@ FaultKind = Literal[
 ActionKind = Literal[
     "scale_deployment", "restart_deployment", "delete_pod", "cordon_node", "drain_node", "rollback_deployment",
     "failover_provider", "set_route_weights", "escalate",
-    "uncordon_node",  # an extension of DESIGN.md's list: the agent uses it only to revert its own cordon
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)

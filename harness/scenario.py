@@ -164,10 +164,10 @@ def _result(scenario: Scenario, service: AgentService, tracker: BurnTracker, ori
 
 def _diagnosis(incident: IncidentView | None) -> DiagnosisOut | None:
     if incident is None or incident.diagnosis is None:
-        return DiagnosisOut(root_cause="none", component=None, confidence=1.0, evidence=["no incident opened"]) \
+        return DiagnosisOut(root_cause="none", component="none", confidence=1.0, evidence=["no incident opened"]) \
             if incident is None else None
     d = incident.diagnosis
-    return DiagnosisOut(root_cause=d.root_cause, component=None if d.component == "-" else d.component,
+    return DiagnosisOut(root_cause=d.root_cause, component="none" if d.component == "-" else d.component,
                         confidence=d.confidence, evidence=d.evidence)
 
 

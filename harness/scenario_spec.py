@@ -45,7 +45,7 @@ class Scenario(BaseModel):
 
 class DiagnosisOut(BaseModel):
     root_cause: str
-    component: str | None
+    component: str  # kind/name, or "none"
     confidence: float
     evidence: list[str]
 

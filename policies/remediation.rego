@@ -31,7 +31,6 @@ target_kinds := {
 	"rollback_deployment": {"deployment"},
 	"delete_pod": {"pod"},
 	"cordon_node": {"node"},
-	"uncordon_node": {"node"},
 	"drain_node": {"node"},
 	"failover_provider": {"provider"},
 	"set_route_weights": {"model"},

@@ -29,7 +29,8 @@ async def revert(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
 async def _undo(ctx: AgentContext, state: IncidentState, done: ActionView) -> None:
     undo = revert_of(done.kind, done.target, dict(done.params), dict(done.result or {}))
     if undo is None:
-        ctx.store.add_timeline(state["incident_id"], "note", f"{done.kind} {done.target} cannot be undone")
+        ctx.store.add_timeline(state["incident_id"], "note", f"{done.kind} {done.target} is not undone by the "
+                               "agent: a person decides")
         return
     kind, target, params = undo
     key = f"{done.idempotency_key}/revert"

@@ -21,6 +21,7 @@ class Fleet:
     blind: bool = False  # Prometheus unreachable
     bad_gpu: bool = True
     cordon_heals: bool = True  # False: the diagnosis was wrong, cordoning changes nothing
+    replicas: int = 4
     cordoned: set[str] = field(default_factory=set)
     applied: list[tuple[str, str]] = field(default_factory=list)  # (tool, idempotency key) that changed something
     keys: set[str] = field(default_factory=set)
@@ -46,10 +47,13 @@ class Fleet:
         def cordon_node(node: str, reason: str, idempotency_key: str, dry_run: bool = False) -> WriteResult:
             return self._write("cordon_node", f"node/{node}", reason, idempotency_key, lambda: self._cordon(node))
 
-        @write_tool(mcp, "Uncordon a node", destructive=False, idempotent=True)
-        def uncordon_node(node: str, reason: str, idempotency_key: str, dry_run: bool = False) -> WriteResult:
-            return self._write("uncordon_node", f"node/{node}", reason, idempotency_key,
-                               lambda: self.cordoned.discard(node))
+        @write_tool(mcp, "Scale a deployment", destructive=True, idempotent=True)
+        def scale_deployment(deployment: str, replicas: int, reason: str, idempotency_key: str,
+                             namespace: str | None = None, dry_run: bool = False) -> WriteResult:
+            before = {"replicas": self.replicas}
+            result = self._write("scale_deployment", f"deployment/{deployment}", reason, idempotency_key,
+                                 lambda: setattr(self, "replicas", replicas))
+            return result.model_copy(update={"before": before, "after": {"replicas": self.replicas}})
 
         return mcp
 
@@ -87,11 +91,21 @@ signals:
 remediation:
   - action: cordon_node
     target: "node/{gpu.node}"
-    reversible: true
-    revert: uncordon_node
 verification:
   slo_burn_below: 1.0
   window_s: 60
 ---
 # Test runbook
 """
+
+# A runbook whose fix does nothing for this fleet's burn, and can be undone: scaling out.
+WRONG_FIX_RUNBOOK = RUNBOOK.replace("""remediation:
+  - action: cordon_node
+    target: "node/{gpu.node}"
+""", """remediation:
+  - action: scale_deployment
+    target: "deployment/{model}"
+    params: {namespace: "{namespace}", replicas: 6}
+    reversible: true
+    revert: scale_deployment
+""")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.conftest import running_agent
-from tests.agent.scripted_fleet import Fleet
+from tests.agent.scripted_fleet import WRONG_FIX_RUNBOOK, Fleet
 
 pytestmark = pytest.mark.anyio
 
@@ -181,13 +181,26 @@ async def test_a_denied_fix_is_escalated_not_replaced_by_a_weaker_hypothesis(tmp
 
 async def test_a_fix_that_does_not_stop_the_burn_is_undone_before_escalating(tmp_path: Path,
                                                                             runbook_dir: Path) -> None:
+    (runbook_dir / "test-xid.md").write_text(WRONG_FIX_RUNBOOK)
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        scale_out, scale_back = [a for a in agent.store.get_incident(incident.id).actions
+                                 if a.kind == "scale_deployment"]
+    assert state["outcome"] == "escalated"
+    assert [tool for tool, _ in fleet.applied] == ["scale_deployment", "scale_deployment"]
+    assert fleet.replicas == 4
+    assert scale_out.status == "reverted" and scale_out.params["replicas"] == 6
+    assert (scale_back.decision, scale_back.status, scale_back.params["replicas"]) == ("allow", "succeeded", 4)
+
+
+async def test_a_cordon_that_did_not_help_stays_for_a_person(tmp_path: Path, runbook_dir: Path) -> None:
     fleet = Fleet(cordon_heals=False)
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
-        actions = {a.kind: a for a in agent.store.get_incident(incident.id).actions}
+        detail = agent.store.get_incident(incident.id)
     assert state["outcome"] == "escalated"
-    assert [tool for tool, _ in fleet.applied] == ["cordon_node", "uncordon_node"]
-    assert fleet.cordoned == set()
-    assert actions["cordon_node"].status == "reverted"
-    assert (actions["uncordon_node"].decision, actions["uncordon_node"].status) == ("allow", "succeeded")
+    assert fleet.cordoned == {"gpu-node-2"}
+    assert [(a.kind, a.status) for a in detail.actions] == [("cordon_node", "succeeded"), ("escalate", "succeeded")]
