@@ -100,7 +100,7 @@ async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentServ
         progress.say(f"faults scheduled: {', '.join(f'{f.kind} at {f.at_s:g}s' for f in scenario.faults)}")
     origin = started + scenario.first_fault_s
     tracker = BurnTracker(sandbox.endpoints["prometheus"])
-    seen = 0
+    seen: dict[str, int] = {}
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             while time.monotonic() - started < scenario.duration_s:
@@ -123,12 +123,14 @@ def _settled(service: AgentService, tracker: BurnTracker, now: float) -> bool:
     return bool(incidents) and all(i.status in CLOSED for i in incidents) and tracker.mitigated(now)
 
 
-def _report_progress(service: AgentService, seen: int, at_s: float, say: Say) -> int:
-    entries = [entry for incident in reversed(service.store.list_incidents(limit=100))
-               for entry in service.store.get_incident(incident.id).timeline]
-    for entry in entries[seen:]:
-        say(f"+{at_s:5.1f}s {entry.incident_id} {entry.kind}: {entry.message}")
-    return len(entries)
+def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, say: Say) -> dict[str, int]:
+    """Says each incident's new timeline entries; `seen` counts what was said per incident."""
+    for incident in reversed(service.store.list_incidents(limit=100)):
+        timeline = service.store.get_incident(incident.id).timeline
+        for entry in timeline[seen.get(incident.id, 0):]:
+            say(f"+{at_s:5.1f}s {entry.incident_id} {entry.kind}: {entry.message}")
+        seen[incident.id] = len(timeline)
+    return seen
 
 
 def _result(scenario: Scenario, service: AgentService, tracker: BurnTracker, origin: float,

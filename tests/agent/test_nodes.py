@@ -122,3 +122,15 @@ def test_burn_readings_from_slo_status() -> None:
     burning = {(r.model, r.slo): (r.burning, r.burning_now) for r in readings(report)}
     assert burning == {("qwen-7b", "availability"): (True, True), ("qwen-7b", "latency"): (False, False),
                        ("llama-70b", "latency"): (True, False)}  # its alert's long window outlives the burn
+
+
+def test_verification_judges_the_burn_over_the_whole_window_not_one_sample() -> None:
+    from collections import deque
+
+    from agent.nodes.verify import _calm
+
+    spike = deque([(0.0, 0.2), (1.0, 1.8), (2.0, 0.1), (3.0, 0.2), (4.0, 0.3), (5.0, 0.2)])
+    sustained = deque([(0.0, 1.5), (1.0, 1.2), (2.0, 1.1), (3.0, 0.9), (4.0, 1.3), (5.0, 1.0)])
+    assert _calm(spike, now=5.0, window=5.0, threshold=1.0)
+    assert not _calm(sustained, now=5.0, window=5.0, threshold=1.0)
+    assert not _calm(deque([(3.0, 0.0), (5.0, 0.0)]), now=5.0, window=5.0, threshold=1.0)  # too short a look
