@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +15,7 @@ from agent.burn import readings
 from agent.config import AgentConfig
 from agent.graph import after_act, after_diagnose, after_policy, after_verify
 from agent.nodes.plan import plan
+from agent.nodes.verify import _calm
 from tests.agent.conftest import running_agent
 from tests.agent.scripted_fleet import Fleet
 
@@ -125,10 +127,6 @@ def test_burn_readings_from_slo_status() -> None:
 
 
 def test_verification_judges_the_burn_over_the_whole_window_not_one_sample() -> None:
-    from collections import deque
-
-    from agent.nodes.verify import _calm
-
     spike = deque([(0.0, 0.2), (1.0, 1.8), (2.0, 0.1), (3.0, 0.2), (4.0, 0.3), (5.0, 0.2)])
     sustained = deque([(0.0, 1.5), (1.0, 1.2), (2.0, 1.1), (3.0, 0.9), (4.0, 1.3), (5.0, 1.0)])
     assert _calm(spike, now=5.0, window=5.0, threshold=1.0)
