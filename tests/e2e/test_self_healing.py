@@ -31,6 +31,7 @@ def test_the_agent_heals_the_fault(name: str) -> None:
 
 
 def test_a_red_herring_gets_no_action() -> None:
-    result = asyncio.run(run_scenario(Scenario.load(scenario_path("noisy-neighbor-metric"))))
+    scenario = Scenario.load(scenario_path("noisy-neighbor-metric")).model_copy(update={"duration_s": 45})
+    result = asyncio.run(run_scenario(scenario))
     assert result.graded is not None and result.graded.unsafe_actions == 0
     assert not [a for a in result.actions if a.kind != "escalate"]

@@ -196,12 +196,11 @@ async def test_a_bad_rollout_and_a_crash_show_up_as_new_error_templates(fresh_fl
 
 # -- on a Loki ---------------------------------------------------------------------------------------------
 OLD, NEW = "qwen-7b-5d8f7c9b4-ab1cd", "qwen-7b-7c9f8d6b5-xy9zq"
-ROLLOUT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
-def entries() -> list[Entry]:
+def entries(rollout: datetime) -> list[Entry]:
     def at(minutes: float) -> int:
-        return int((ROLLOUT + timedelta(minutes=minutes)).timestamp()) * 1_000_000_000
+        return int((rollout + timedelta(minutes=minutes)).timestamp()) * 1_000_000_000
 
     def entry(pod: str, minutes: float, line: str, namespace: str = "inference") -> Entry:
         return Entry({"namespace": namespace, "pod": pod, "container": "vllm"}, at(minutes), line)
@@ -221,8 +220,14 @@ def entries() -> list[Entry]:
 
 
 @pytest.fixture
-def loki() -> Any:
-    with FakeLoki(entries(), token="loki-token") as server:
+def rollout() -> datetime:
+    """Five minutes ago, taken when the test starts: the default windows are relative to now."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+
+@pytest.fixture
+def loki(rollout: datetime) -> Any:
+    with FakeLoki(entries(rollout), token="loki-token") as server:
         yield server
 
 
@@ -255,9 +260,9 @@ async def test_loki_error_summary_groups_the_new_errors(loki: FakeLoki) -> None:
     assert summary["error_lines"] == 8 and summary["warning_lines"] == 3
 
 
-async def test_loki_compare_finds_new_gone_and_changed_templates(loki: FakeLoki) -> None:
+async def test_loki_compare_finds_new_gone_and_changed_templates(loki: FakeLoki, rollout: datetime) -> None:
     async with loki_client(loki) as client:
-        comparison = await call(client, "compare_logs", deployment="qwen-7b", at=ROLLOUT.isoformat())
+        comparison = await call(client, "compare_logs", deployment="qwen-7b", at=rollout.isoformat())
 
     assert comparison["at_from"] == "given"
     assert comparison["before"]["pods"] == [OLD] and comparison["after"]["pods"] == [NEW]
