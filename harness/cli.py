@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("httpx", "apscheduler", "mcp", "fastmcp"):
+    for chatty in ("httpx", "apscheduler", "mcp", "fastmcp", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if not hasattr(args, "run"):
         parser.print_help()
@@ -129,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace) -> int:
     from harness.demo import demo
 
+    if not args.no_ui:  # the live view tells the story; log lines would tear it
+        logging.getLogger().setLevel(logging.WARNING)
     return demo(args.scenario, ui=not args.no_ui)
 
 
