@@ -31,6 +31,17 @@ from sandbox.tls import ServingCertificate, issue
 log = logging.getLogger("firebreak.sandbox")
 
 
+class _NothingCancelled(logging.Filter):
+    """uvicorn reports the one-second shutdown grace running out as an error even when it cancelled nothing
+    (a client's idle keep-alive connection): that is the expected way to stop, not a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Cancel 0 running task(s)")
+
+
+logging.getLogger("uvicorn.error").addFilter(_NothingCancelled())
+
+
 @dataclass
 class UpOptions:
     state_dir: Path
