@@ -21,6 +21,7 @@ from mcp_servers import compose
 from mcp_servers.gateway import build
 from mcp_servers.gateway_adapters import ConfigMapRoutes, RouteChange, RoutesConflict, RoutingTable
 from mcp_servers.settings import Settings
+from tests.mcp.calls import call, refusal
 
 pytestmark = pytest.mark.anyio
 
@@ -31,19 +32,6 @@ DEADLINE_S = 45.0
 
 def gateway_client(sandbox: RunningSandbox) -> Client:
     return Client(build(Settings.load(env=sandbox.agent_env())))
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments, raise_on_error=False)
-    assert not result.is_error, result.content[0].text
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-async def refusal(client: Client, tool: str, **arguments: Any) -> str:
-    result = await client.call_tool(tool, arguments, raise_on_error=False)
-    assert result.is_error, f"{tool} accepted {arguments}"
-    return str(result.content[0].text)
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:

@@ -16,6 +16,8 @@ from fastmcp import Client
 from harness.fleet import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
+from tests.mcp.calls import call
+from tests.mcp.calls import refusal as error
 
 pytestmark = pytest.mark.anyio
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]  # the `mcp` fixtures of conftest.py
@@ -27,18 +29,6 @@ GPUS_ALLOCATED = {"gpu-node-1": 4, "gpu-node-2": 3, "gpu-node-3": 3, "gpu-node-4
 async def k8s(mcp: ClientFactory) -> AsyncIterator[Client]:
     async with mcp("kubernetes") as connected:
         yield connected
-
-
-async def call(k8s: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await k8s.call_tool(tool, args, raise_on_error=False)
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content or {})
-
-
-async def error(k8s: Client, tool: str, **args: Any) -> str:
-    result = await k8s.call_tool(tool, args, raise_on_error=False)
-    assert result.is_error, f"{tool} should have failed: {result.structured_content}"
-    return str(result.content[0].text)
 
 
 def base(name: str) -> str:

@@ -19,6 +19,8 @@ from mcp_servers.compose import build
 from mcp_servers.kube_client import KubeRefusal
 from mcp_servers.kube_writes import KEYS, Request, fingerprint, patch_once
 from mcp_servers.settings import Settings
+from tests.mcp.calls import call
+from tests.mcp.calls import refusal as error
 
 pytestmark = pytest.mark.anyio
 NS = "inference"
@@ -44,18 +46,6 @@ async def k8s(sandbox: RunningSandbox) -> AsyncIterator[Client]:
 @pytest.fixture
 def api(sandbox: RunningSandbox) -> client.ApiClient:
     return config.new_client_from_config(str(sandbox.kubeconfig))
-
-
-async def call(k8s: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await k8s.call_tool(tool, args, raise_on_error=False)
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content or {})
-
-
-async def error(k8s: Client, tool: str, **args: Any) -> str:
-    result = await k8s.call_tool(tool, args, raise_on_error=False)
-    assert result.is_error, f"{tool} should have failed: {result.structured_content}"
-    return str(result.content[0].text)
 
 
 def write(**args: Any) -> dict[str, Any]:

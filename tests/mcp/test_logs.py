@@ -18,22 +18,11 @@ from mcp_servers.compose import build
 from mcp_servers.log_sources import Target, logql, parse_stamped
 from mcp_servers.logs import severity
 from mcp_servers.settings import HttpEndpoint, Settings
+from tests.mcp.calls import call, refusal
 
 pytestmark = pytest.mark.anyio
 WAIT_S = 40.0
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]  # conftest's `mcp` fixtures
-
-
-async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, args)
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-async def refusal(client: Client, tool: str, **args: Any) -> str:
-    result = await client.call_tool(tool, args, raise_on_error=False)
-    assert result.is_error, f"{tool}({args}) should have been refused"
-    return str(result.content[0].text)
 
 
 def template_with(templates: list[dict[str, Any]], text: str) -> dict[str, Any] | None:

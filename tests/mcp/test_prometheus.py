@@ -17,24 +17,14 @@ from harness.fleet import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.promql_summary import change_points
 from mcp_servers.settings import HttpEndpoint, Settings
+from tests.mcp.calls import call
+from tests.mcp.calls import refusal as error_of
 
 pytestmark = pytest.mark.anyio
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]  # the `mcp` fixtures of conftest.py
 
 MODELS = {"llama-70b", "qwen-7b", "mistral-7b"}
-
-
-async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, args, raise_on_error=False)
-    assert not result.is_error, result.content[0].text
-    return dict(result.structured_content or {})
-
-
-async def error_of(client: Client, tool: str, **args: Any) -> str:
-    result = await client.call_tool(tool, args, raise_on_error=False)
-    assert result.is_error, result.structured_content
-    return str(result.content[0].text)
 
 
 async def eventually(probe: Callable[[], Awaitable[dict[str, Any]]], holds: Callable[[dict[str, Any]], bool],
