@@ -26,11 +26,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 from pydantic import BaseModel, Field, ValidationError
 from urllib3.exceptions import HTTPError
+
+from mcp_servers.kube_client import KubeConfigMissing, load_configuration
 
 Weights = dict[str, int]  # backend -> whole percent of a model's traffic
 
@@ -174,19 +175,8 @@ class ConfigMapRoutes:
         """Connects on first use, so a server without Kubernetes access still starts and says why on a call."""
         if self._core is None:
             try:
-                api_client = config.new_client_from_config(config_file=self._kubeconfig, context=self._context,
-                                                           persist_config=False)
-            except (ConfigException, OSError) as error:
-                if self._kubeconfig:  # named explicitly: falling back would hide the mistake
-                    raise GatewayAdapterError(f"cannot load kubeconfig {self._kubeconfig}: {error}") from None
-                api_client = self._in_cluster()
-            self._core = client.CoreV1Api(api_client)
+                configuration = load_configuration(self._kubeconfig, self._context)
+            except KubeConfigMissing as error:
+                raise GatewayAdapterError(str(error)) from None
+            self._core = client.CoreV1Api(client.ApiClient(configuration))
         return self._core
-
-    def _in_cluster(self) -> client.ApiClient:
-        configuration = client.Configuration()
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except ConfigException:
-            raise GatewayAdapterError("no Kubernetes configuration: set KUBECONFIG or run in a cluster") from None
-        return client.ApiClient(configuration)

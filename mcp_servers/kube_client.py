@@ -96,18 +96,29 @@ class Kube:
 
 
 def _configuration(settings: Settings) -> client.Configuration:
-    """The kubeconfig of the settings ($KUBECONFIG), else ~/.kube/config, else the pod's service account."""
+    try:
+        return load_configuration(settings.kubeconfig, settings.kube_context)
+    except KubeConfigMissing as error:
+        raise ToolError(str(error)) from None
+
+
+class KubeConfigMissing(ValueError):
+    pass
+
+
+def load_configuration(kubeconfig: str | None, context: str | None = None) -> client.Configuration:
+    """The given kubeconfig ($KUBECONFIG), else ~/.kube/config, else the pod's service account."""
     configuration = client.Configuration()
     try:
-        kubeconfig = settings.kubeconfig or (str(Path.home() / ".kube" / "config")
-                                             if (Path.home() / ".kube" / "config").exists() else None)
+        default = Path.home() / ".kube" / "config"
+        kubeconfig = kubeconfig or (str(default) if default.exists() else None)
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, context=settings.kube_context,
-                                    client_configuration=configuration)
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
         else:
             config.load_incluster_config(client_configuration=configuration)
     except (ConfigException, OSError) as error:
-        raise ToolError(f"no usable Kubernetes configuration (set KUBECONFIG or run in a cluster): {error}") from None
+        raise KubeConfigMissing(f"no usable Kubernetes configuration (set KUBECONFIG or run in a cluster): "
+                                f"{error}") from None
     configuration.retries = 1  # an unreachable server is reported in seconds, not after urllib3's three retries
     return configuration
 
