@@ -83,7 +83,7 @@ class WatchEvent:
 class _Watcher:
     key: str
     namespace: str | None
-    queue: asyncio.Queue[WatchEvent] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[WatchEvent | None] = field(default_factory=asyncio.Queue)  # None: the stream ends
 
 
 class Store:
@@ -94,6 +94,7 @@ class Store:
         self._rv = 0
         self._history: deque[tuple[str, WatchEvent]] = deque(maxlen=HISTORY)
         self._watchers: list[_Watcher] = []
+        self._watches_ended = False
 
     # -- reads --------------------------------------------------------------------------------------------
     @property
@@ -183,6 +184,8 @@ class Store:
     # -- watches ------------------------------------------------------------------------------------------
     def watch(self, key: str, namespace: str | None = None, since: str | None = None) -> _Watcher:
         """Subscribe to events; with `since`, first replays the kept events newer than that version."""
+        if self._watches_ended:
+            raise ApiError(503, "ServiceUnavailable", "the API server is shutting down")
         watcher = _Watcher(key, namespace)
         if since not in (None, "", "0"):
             oldest = self._history[0][1].resource_version if self._history else self._rv + 1
@@ -197,6 +200,13 @@ class Store:
     def unwatch(self, watcher: _Watcher) -> None:
         if watcher in self._watchers:
             self._watchers.remove(watcher)
+
+    def end_watches(self) -> None:
+        """Ends every open watch, as an API server does when it shuts down: clients see their streams close."""
+        self._watches_ended = True
+        for watcher in self._watchers:
+            watcher.queue.put_nowait(None)
+        self._watchers.clear()
 
     # -- internals ----------------------------------------------------------------------------------------
     def _peek(self, key: str, namespace: str | None, name: str) -> Obj:

@@ -102,6 +102,7 @@ async def run(options: UpOptions, stop: asyncio.Event) -> None:
             await stop.wait()
     finally:
         stop.set()
+        sandbox.store.end_watches()  # open watches would otherwise outlast the shutdown grace and be cancelled
         for server in servers:
             server.should_exit = True
         await asyncio.gather(simulation, *tasks, return_exceptions=True)

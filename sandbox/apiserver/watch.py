@@ -136,6 +136,8 @@ class WatchStream:
                 if self.request.bookmarks and deadline - time.monotonic() > 0:
                     yield self._bookmark()
                 continue
+            if event is None:  # the server is shutting down
+                return
             line = self._translate(event)
             if line is not None:
                 yield line

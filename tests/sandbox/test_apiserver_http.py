@@ -24,6 +24,10 @@ class Events:
     def take(self, count: int) -> list[dict]:
         return [json.loads(next(self._lines)) for _ in range(count)]
 
+    def rest(self) -> list[dict]:
+        """Every event until the server ends the stream."""
+        return [json.loads(line) for line in self._lines if line]
+
 
 def test_token_is_required_except_for_public_info(api: ApiServer) -> None:
     with api.http(token=None) as anonymous:
@@ -208,6 +212,17 @@ def test_watch_ends_at_timeout_and_frees_its_watcher(api: ApiServer) -> None:
     while api.call(lambda: len(api.store._watchers)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert api.call(lambda: len(api.store._watchers)) == 0  # the client left; the store forgot it
+
+
+def test_shutting_down_ends_open_watches_and_refuses_new_ones(api: ApiServer) -> None:
+    with api.http() as http, http.stream("GET", PODS, params={"watch": "true"}) as stream:
+        events = Events(stream)
+        events.take(3)
+        api.call(api.store.end_watches)
+        assert events.rest() == []  # the stream ended cleanly instead of hanging until cancelled
+        refused = http.get(PODS, params={"watch": "true"}).text
+    assert json.loads(refused)["object"]["code"] == 503
+    assert "shutting down" in json.loads(refused)["object"]["message"]
 
 
 def test_events_k8s_io_is_a_view_of_core_events(api: ApiServer) -> None:
