@@ -76,7 +76,8 @@ class RunningSandbox:
         raise RuntimeError("Prometheus did not scrape every sandbox target in time")
 
     def stop(self) -> None:
-        if self._stop is not None:
+        """Stops the sandbox; stopping one that has stopped already does nothing."""
+        if self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30)
         if self._tmp is not None:

@@ -26,6 +26,7 @@ from mcp_servers.settings import Settings
 
 Obj = dict[str, Any]
 GPU = "nvidia.com/gpu"
+ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # `holds_resources` as a field selector
 TIMEOUT = (5, 30)  # seconds to connect, to read
 
 
@@ -51,6 +52,13 @@ class Kube:
             if self._api is None:
                 self._api = client.ApiClient(_configuration(self.settings))
             return self._api
+
+    def close(self) -> None:
+        """Closes idle keep-alive connections, which would hold an API server's graceful shutdown open."""
+        with self._lock:
+            api, self._api = self._api, None
+        if api is not None:
+            api.close()
 
     @property
     def url(self) -> str:
@@ -83,16 +91,23 @@ class Kube:
         """Like `call`, for the few endpoints that answer plain text (pod logs)."""
         return self._raw(method, *args, missing=missing, **kwargs).decode("utf-8", errors="replace")
 
+    def stream(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """The open urllib3 response of a streaming call (a watch): read it as it comes, then `release_conn()`."""
+        return self._request(method, *args, missing=None, **kwargs)
+
     def _raw(self, method: Callable[..., Any], *args: Any, missing: str | None, **kwargs: Any) -> bytes:
+        return bytes(self._request(method, *args, missing=missing, **kwargs).data or b"")
+
+    def _request(self, method: Callable[..., Any], *args: Any, missing: str | None, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", TIMEOUT)
         try:
-            response = method(*args, _preload_content=False, _request_timeout=TIMEOUT, **kwargs)
+            return method(*args, _preload_content=False, **kwargs)
         except ApiException as error:
             if error.status == 404 and missing:
                 raise KubeRefusal(missing, 404) from None
             raise KubeRefusal(api_message(error), int(error.status or 0)) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ToolError(f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") from None
-        return bytes(response.data or b"")
 
 
 def _configuration(settings: Settings) -> client.Configuration:

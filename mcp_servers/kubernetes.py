@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
@@ -28,12 +29,12 @@ from mcp_servers.kube_client import (
     parse_time,
     selector_string,
 )
+from mcp_servers.kube_mirror import Mirror
 from mcp_servers.settings import Settings
 from mcp_servers.toolkit import Capped, clip, fail, read_tool
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
-ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # finished pods hold no GPUs
 ERROR_LINE = re.compile(r"error|exception|fatal|panic|killed|traceback", re.IGNORECASE)
 Namespace = Annotated[str | None, Field(description='default: the configured namespace; "*" or "all": every one')]
 
@@ -218,15 +219,26 @@ class PodLogs(BaseModel):
 
 
 def build(settings: Settings) -> FastMCP:
-    mcp = FastMCP("kubernetes", instructions="Kubernetes state of the inference fleet: deployments, pods, nodes "
-                  "(GPU allocation, cordons), events, rollout history, pod logs; and remediations.")
     kube = Kube(settings)
-    _register_reads(mcp, kube)
+    mirror = Mirror(kube, watch=settings.kube_watch)
+
+    @asynccontextmanager
+    async def lifespan(_: FastMCP) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            mirror.stop()
+            kube.close()
+
+    mcp = FastMCP("kubernetes", instructions="Kubernetes state of the inference fleet: deployments, pods, nodes "
+                  "(GPU allocation, cordons), events, rollout history, pod logs; and remediations.",
+                  lifespan=lifespan)
+    _register_reads(mcp, kube, mirror)
     kube_writes.register(mcp, kube)
     return mcp
 
 
-def _register_reads(mcp: FastMCP, kube: Kube) -> None:
+def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
     @read_tool(mcp, "List deployments")
     def list_deployments(namespace: Namespace = None) -> DeploymentList:
         """Deployments with desired/ready/available/updated replicas and revision; not-healthy ones first."""
@@ -288,14 +300,13 @@ def _register_reads(mcp: FastMCP, kube: Kube) -> None:
         last log lines of a crashed container: what is wrong with this pod, in one compact answer."""
         ns = _one_namespace(kube, namespace)
         pod = kube.call(kube.core.read_namespaced_pod, name, ns, missing=f"pod {name} not found in namespace {ns}")
-        return _pod_detail(kube, pod, detail)
+        return _pod_detail(kube, mirror, pod, detail)
 
     @read_tool(mcp, "List nodes")
     def list_nodes() -> NodeList:
         """Nodes with Ready, cordon state, pressure and taints, GPU capacity/allocatable/allocated and pod counts."""
         nodes = kube.call(kube.core.list_node)["items"]
-        pods = [p for p in kube.call(kube.core.list_pod_for_all_namespaces, field_selector=ACTIVE_PODS)["items"]
-                if holds_resources(p)]
+        pods = mirror.pods(active=True)
         rows = sorted((_node_row(n, pods) for n in nodes),
                       key=lambda r: (r.ready and not r.cordoned and not r.problems, r.name))
         gpus = {"capacity": sum(r.gpu_capacity for r in rows), "allocatable": sum(r.gpu_allocatable for r in rows),
@@ -309,9 +320,8 @@ def _register_reads(mcp: FastMCP, kube: Kube) -> None:
     def describe_node(name: str) -> NodeDetail:
         """A node's conditions, taints, GPU allocation, the pods on it (unhealthy first) and its events."""
         node = kube.call(kube.core.read_node, name, missing=f"node {name} not found")
-        pods = kube.call(kube.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")["items"]
-        events = kube.call(kube.core.list_event_for_all_namespaces,
-                           field_selector=f"involvedObject.kind=Node,involvedObject.name={name}")["items"]
+        pods = mirror.pods(node=name)
+        events = mirror.events_about(name, kind="Node")
         rows = sorted((_pod_row(p) for p in pods), key=lambda r: (_healthy(r), r.namespace, r.name))
         info = (node.get("status") or {}).get("nodeInfo") or {}
         labels = node["metadata"].get("labels") or {}
@@ -499,7 +509,7 @@ def _max_unavailable(strategy: Obj, replicas: int) -> int:
     return int(value)
 
 
-def _pod_detail(kube: Kube, pod: Obj, detail: bool) -> PodDetail:
+def _pod_detail(kube: Kube, mirror: Mirror, pod: Obj, detail: bool) -> PodDetail:
     name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
     row = _pod_row(pod)
     images = {c["name"]: c.get("image", "") for c in pod["spec"].get("containers") or []}
@@ -509,20 +519,15 @@ def _pod_detail(kube: Kube, pod: Obj, detail: bool) -> PodDetail:
                   for c in (pod.get("status") or {}).get("containerStatuses") or []]
     conditions = [_condition(c) for c in (pod.get("status") or {}).get("conditions") or []]
     crashed = next((c for c in containers if c.restarts and c.last_termination), None)
-    # The four reads are independent: made side by side, the answer costs one round trip instead of four.
-    with ThreadPoolExecutor(max_workers=4) as reads:
-        node_read = reads.submit(_node_of, kube, row.node)
-        events_read = reads.submit(kube.call, kube.core.list_namespaced_event, ns,
-                                   field_selector=f"involvedObject.name={name}")
-        owner_read = reads.submit(_owner, kube, pod)
-        log_read = reads.submit(_log_tail, kube, name, ns, crashed.name) if crashed else None
-    node, events = node_read.result(), _fold_events(events_read.result()["items"])
+    node = _node_of(mirror, row.node)
+    events = _fold_events(mirror.events_about(name, namespace=ns))
     return PodDetail(
         name=name, namespace=ns, status=row.status, ready=row.ready,
-        problems=_pod_problems(pod, row, containers, conditions, node), owner=owner_read.result(), node=row.node,
+        problems=_pod_problems(pod, row, containers, conditions, node), owner=_owner(mirror, pod), node=row.node,
         node_state=_node_state(node) if node else None, gpus=row.gpus, age=row.age, containers=containers,
         conditions=conditions if detail else [c for c in conditions if c.status != "True"],
-        events=Capped.of(events, 10), previous_log_tail=log_read.result() if log_read else [],
+        events=Capped.of(events, 10),
+        previous_log_tail=_log_tail(kube, name, ns, crashed.name) if crashed else [],
         spec={c["name"]: {"args": c.get("args"), "resources": c.get("resources")}
               for c in pod["spec"].get("containers") or []} if detail else None)
 
@@ -550,30 +555,32 @@ def _pod_problems(pod: Obj, row: PodRow, containers: list[ContainerInfo], condit
     return problems
 
 
-def _owner(kube: Kube, pod: Obj) -> str | None:
+def _owner(mirror: Mirror, pod: Obj) -> str | None:
     """The owning Deployment when the controller is one of its ReplicaSets, else the direct controller."""
     ref = controller_of(pod)
     if ref is None:
         return None
     if ref.get("kind") == "ReplicaSet":
         try:
-            rs = kube.call(kube.apps.read_namespaced_replica_set, ref["name"], pod["metadata"]["namespace"])
-        except ToolError:  # an orphan being cleaned up: name what the pod itself says
-            return f"ReplicaSet/{ref['name']}"
-        top = controller_of(rs)
+            rs = mirror.replicaset(pod["metadata"]["namespace"], ref["name"])
+        except ToolError:
+            rs = None
+        top = controller_of(rs) if rs else None  # none: an orphan being cleaned up, named as the pod names it
         if top is not None:
             return f"{top['kind']}/{top['name']}"
     return f"{ref['kind']}/{ref['name']}"
 
 
-def _node_of(kube: Kube, name: str | None) -> Obj | None:
+def _node_of(mirror: Mirror, name: str | None) -> Obj | None:
     if not name:
         return None
     try:
-        return kube.call(kube.core.read_node, name, missing=f"node {name} not found")
-    except ToolError:  # a pod's answer does not fail because its node is gone: the node state says so
-        return {"metadata": {"name": name}, "spec": {}, "status": {"conditions": [
-            {"type": "Ready", "status": "Unknown", "reason": "NodeNotFound"}]}}
+        node = mirror.node(name)
+    except ToolError:
+        node = None
+    # a pod's answer does not fail because its node is gone or unreadable: the node state says so
+    return node or {"metadata": {"name": name}, "spec": {}, "status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeNotFound"}]}}
 
 
 def _log_tail(kube: Kube, pod: str, ns: str, container: str, lines: int = 8) -> list[str]:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from mcp_servers.kube_client import Kube
@@ -269,8 +268,7 @@ def build(settings: Settings) -> FastMCP:
         try:
             yield
         finally:
-            with contextlib.suppress(ToolError):
-                kube.api.close()
+            kube.close()
 
     mcp = FastMCP("firebreak-logs", instructions="Logs of the fleet's pods: search, error templates, and what "
                   "changed in the logs around a time or the latest rollout.", lifespan=release_connections)

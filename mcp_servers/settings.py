@@ -63,6 +63,8 @@ class Settings(BaseModel):
     max_replicas: int = Field(default=32, ge=1, description="scale_deployment refuses more replicas than this")
     read_only: bool = False
     nvml: bool = Field(default=False, description="read GPUs through local NVML instead of DCGM metrics")
+    kube_watch: bool = Field(default=True, description="keep a watch-fed mirror of pods, nodes, replicasets and "
+                             "events for the context around a tool's subject; false reads everything live")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
@@ -102,8 +104,6 @@ def _from_env(env: Mapping[str, str]) -> dict[str, object]:
              "gateway_url": "GATEWAY_URL", "gateway_routes_configmap": "GATEWAY_ROUTES_CONFIGMAP",
              "gateway_namespace": "GATEWAY_NAMESPACE"}
     values.update({key: env[var] for key, var in plain.items() if env.get(var)})
-    if env.get("FIREBREAK_MCP_READ_ONLY", "").lower() in {"1", "true", "yes"}:
-        values["read_only"] = True
-    if env.get("FIREBREAK_GPU_NVML", "").lower() in {"1", "true", "yes"}:
-        values["nvml"] = True
+    flags = {"read_only": "FIREBREAK_MCP_READ_ONLY", "nvml": "FIREBREAK_GPU_NVML", "kube_watch": "FIREBREAK_KUBE_WATCH"}
+    values.update({key: env[var].lower() in {"1", "true", "yes"} for key, var in flags.items() if env.get(var)})
     return values

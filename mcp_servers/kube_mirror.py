@@ -1,0 +1,243 @@
+"""A watch-fed mirror of the collections the kubernetes tools read around their subject.
+
+The object a tool is asked about is always read from the API server: a write shows at once, and an unreachable
+cluster is reported instead of hidden behind a stale copy. What surrounds that object (a pod's node, owner and
+events; the pods holding a node's GPUs) is read from this mirror while the collection's watch is live, as
+client-go's informers serve controllers. That saves the extra round trips that made `describe_pod` and
+`list_nodes` several times slower than one GET. A collection whose watch is down answers None, and the caller
+reads live, so the mirror changes how fast an answer comes, never what it says.
+
+Each collection is one list, then one watch from the list's resourceVersion, on its own daemon thread; a watch
+that ends is resumed, one whose history expired (410) is relisted, one that fails is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import urllib3
+from fastmcp.exceptions import ToolError
+from kubernetes.watch.watch import iter_resp_lines
+
+from mcp_servers.kube_client import ACTIVE_PODS, KubeRefusal, Obj, holds_resources
+
+if TYPE_CHECKING:
+    from mcp_servers.kube_client import Kube
+
+log = logging.getLogger("firebreak.mcp.mirror")
+
+# collection -> the client's API group and list method (every namespace)
+COLLECTIONS = {
+    "pods": ("core", "list_pod_for_all_namespaces"),
+    "nodes": ("core", "list_node"),
+    "replicasets": ("apps", "list_replica_set_for_all_namespaces"),
+    "events": ("core", "list_event_for_all_namespaces"),
+}
+WATCH_S = 300  # one watch request's server-side timeout; it is then resumed from the last resourceVersion
+SILENCE_S = 90  # a watch silent this long (bookmarks come every minute or so) is taken for dead
+RETRY_S = (0.5, 30.0)  # backoff after a failed list or watch, first and longest
+
+
+class Expired(Exception):
+    """The watch's resourceVersion is older than the server's history: relist."""
+
+
+class Collection:
+    """One collection's objects by (namespace, name), and whether they are known to be current."""
+
+    def __init__(self, kube: Kube, name: str) -> None:
+        self.kube, self.name = kube, name
+        self._objects: dict[tuple[str, str], Obj] = {}
+        self._lock = threading.Lock()
+        self._live = threading.Event()
+        self._response: Any = None  # the open watch, closed by `stop` to unblock the thread reading it
+
+    @property
+    def live(self) -> bool:
+        return self._live.is_set()
+
+    def wait_live(self, timeout_s: float) -> bool:
+        return self._live.wait(timeout_s)
+
+    def get(self, namespace: str | None, name: str) -> Obj | None:
+        with self._lock:
+            return self._objects.get((namespace or "", name))
+
+    def items(self) -> list[Obj]:
+        with self._lock:
+            return list(self._objects.values())
+
+    def run(self, stopping: threading.Event) -> None:
+        delay = RETRY_S[0]
+        while not stopping.is_set():
+            try:
+                version = self._relist()
+                delay = RETRY_S[0]
+                while not stopping.is_set():
+                    version = self._watch(version)
+            except Expired:
+                log.info("%s: watch history expired, relisting", self.name)
+                continue
+            except KubeRefusal as error:
+                if error.status == 403:
+                    log.warning("%s: not allowed to list or watch every namespace, reading live: %s", self.name, error)
+                    self._live.clear()
+                    return
+                log.info("%s: the API refused the mirror (%s), retrying in %.1f s", self.name, error, delay)
+            except (ToolError, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+                if not stopping.is_set():
+                    log.info("%s: watch lost (%s), reading live; retrying in %.1f s", self.name, error, delay)
+            finally:
+                self._live.clear()
+            stopping.wait(delay)
+            delay = min(delay * 2, RETRY_S[1])
+
+    def stop(self) -> None:
+        response = self._response
+        if response is not None:
+            response.shutdown()  # a thread blocked reading the stream wakes with an error and sees `stopping`
+
+    def _method(self) -> Any:
+        group, method = COLLECTIONS[self.name]
+        return getattr(getattr(self.kube, group), method)
+
+    def _relist(self) -> str:
+        listed = self.kube.call(self._method())
+        with self._lock:
+            self._objects = {_key(obj): obj for obj in listed.get("items") or []}
+        self._live.set()
+        return str(listed["metadata"]["resourceVersion"])
+
+    def _watch(self, version: str) -> str:
+        """Applies one watch request's events; returns the resourceVersion to resume from."""
+        try:
+            self._response = self.kube.stream(self._method(), watch=True, resource_version=version,
+                                              allow_watch_bookmarks=True, timeout_seconds=WATCH_S,
+                                              _request_timeout=(5, SILENCE_S))
+        except KubeRefusal as error:
+            if error.status == 410:
+                raise Expired from None
+            raise
+        try:
+            for line in iter_resp_lines(self._response):
+                if line:
+                    version = self._apply(json.loads(line), version)
+        finally:
+            self._response.release_conn()
+            self._response = None
+        return version
+
+    def _apply(self, event: Obj, version: str) -> str:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise Expired
+            raise ValueError(f"watch error: {obj.get('message') or obj}")
+        if kind in ("ADDED", "MODIFIED"):
+            with self._lock:
+                self._objects[_key(obj)] = obj
+        elif kind == "DELETED":
+            with self._lock:
+                self._objects.pop(_key(obj), None)
+        return str(obj.get("metadata", {}).get("resourceVersion") or version)
+
+
+class Mirror:
+    """The collections of one cluster, started on first use and stopped with the server."""
+
+    def __init__(self, kube: Kube, *, watch: bool = True) -> None:
+        self.kube, self.watch = kube, watch  # watch=False: every context read goes to the API server
+        self._collections: dict[str, Collection] = {}
+        self._stopping: threading.Event | None = None
+        self._lock = threading.Lock()
+
+    def live(self, name: str) -> Collection | None:
+        """The collection when its watch is live, else None (read the API); the first call starts the mirror."""
+        if not self.watch:
+            return None
+        collection = self._started()[name]
+        return collection if collection.live else None
+
+    def node(self, name: str) -> Obj | None:
+        """A node by name; None when there is none."""
+        nodes = self.live("nodes")
+        if nodes is not None:
+            return nodes.get(None, name)
+        return self._read_or_none(self.kube.core.read_node, name)
+
+    def replicaset(self, namespace: str, name: str) -> Obj | None:
+        replicasets = self.live("replicasets")
+        if replicasets is not None:
+            return replicasets.get(namespace, name)
+        return self._read_or_none(self.kube.apps.read_namespaced_replica_set, name, namespace)
+
+    def pods(self, *, node: str | None = None, active: bool = False) -> list[Obj]:
+        """Pods of every namespace; only those on `node`, only those holding resources (`active`)."""
+        pods = self.live("pods")
+        if pods is not None:
+            return [p for p in pods.items() if (node is None or p["spec"].get("nodeName") == node)
+                    and (not active or holds_resources(p))]
+        terms = [f"spec.nodeName={node}" if node else "", ACTIVE_PODS if active else ""]
+        return self._list(self.kube.core.list_pod_for_all_namespaces, terms)
+
+    def events_about(self, name: str, *, namespace: str | None = None, kind: str | None = None) -> list[Obj]:
+        """Events whose involved object is `name` (of `kind`), in `namespace` or in every namespace."""
+        events = self.live("events")
+        if events is not None:
+            return [e for e in events.items() if _involves(e, name, kind)
+                    and (namespace is None or e["metadata"].get("namespace") == namespace)]
+        terms = [f"involvedObject.kind={kind}" if kind else "", f"involvedObject.name={name}"]
+        if namespace:
+            return self._list(self.kube.core.list_namespaced_event, terms, namespace)
+        return self._list(self.kube.core.list_event_for_all_namespaces, terms)
+
+    def wait_live(self, timeout_s: float) -> bool:
+        """True once every collection is live (for tests and benchmarks that want the fast path from the start)."""
+        return self.watch and all(c.wait_live(timeout_s) for c in self._started().values())
+
+    def stop(self) -> None:
+        with self._lock:
+            stopping, collections = self._stopping, self._collections
+            self._stopping, self._collections = None, {}
+        if stopping is not None:
+            stopping.set()
+            for collection in collections.values():
+                collection.stop()
+
+    def _started(self) -> dict[str, Collection]:
+        with self._lock:
+            if self._stopping is None:
+                # fresh collections on every start: a thread of a stopped mirror must not touch a new one's state
+                self._stopping = threading.Event()
+                self._collections = {name: Collection(self.kube, name) for name in COLLECTIONS}
+                for collection in self._collections.values():
+                    threading.Thread(target=collection.run, args=(self._stopping,), daemon=True,
+                                     name=f"mirror-{collection.name}").start()
+            return self._collections
+
+
+    def _read_or_none(self, method: Any, *args: Any) -> Obj | None:
+        try:
+            return self.kube.call(method, *args)
+        except KubeRefusal as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def _list(self, method: Any, selector_terms: list[str], *args: Any) -> list[Obj]:
+        selector = ",".join(term for term in selector_terms if term)
+        query = {"field_selector": selector} if selector else {}
+        return list(self.kube.call(method, *args, **query).get("items") or [])
+
+
+def _involves(event: Obj, name: str, kind: str | None) -> bool:
+    involved = event.get("involvedObject") or {}
+    return involved.get("name") == name and (kind is None or involved.get("kind") == kind)
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace") or "", meta.get("name") or ""

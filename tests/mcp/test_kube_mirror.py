@@ -1,0 +1,133 @@
+"""The watch-fed mirror behind the kubernetes tools' context reads: same answers as the API, current, never stale
+when the cluster is gone, and stopped with its server."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import pytest
+from fastmcp import Client
+from fastmcp.exceptions import ToolError
+
+from harness.fleet import RunningSandbox
+from mcp_servers.compose import build
+from mcp_servers.kube_client import Kube
+from mcp_servers.kube_mirror import Mirror
+from tests.mcp.calls import call, refusal
+from tests.mcp.conftest import ClientFactory, settings_for
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def kube(fleet: RunningSandbox) -> Kube:
+    return Kube(settings_for(fleet))
+
+
+@pytest.fixture
+def mirror(kube: Kube) -> Iterator[Mirror]:
+    mirror = Mirror(kube)
+    assert mirror.wait_live(10), "the mirror's watches did not start"
+    yield mirror
+    mirror.stop()
+
+
+def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def names(objects: list[dict[str, Any]]) -> set[str]:
+    return {o["metadata"]["name"] for o in objects}
+
+
+def mirror_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("mirror-")]
+
+
+def test_the_mirror_answers_context_reads_as_the_api_does(kube: Kube, mirror: Mirror) -> None:
+    api = Mirror(kube, watch=False)
+    pod = next(p for p in api.pods(active=True) if p["metadata"]["namespace"] == "inference")
+    node, namespace, name = pod["spec"]["nodeName"], "inference", pod["metadata"]["name"]
+    replicaset = pod["metadata"]["ownerReferences"][0]["name"]
+
+    assert mirror.live("pods") is not None and api.live("pods") is None
+    assert names(mirror.pods(active=True)) == names(api.pods(active=True))
+    assert names(mirror.pods(node=node)) == names(api.pods(node=node)) and name in names(mirror.pods(node=node))
+    assert mirror.node(node)["metadata"]["uid"] == api.node(node)["metadata"]["uid"]  # type: ignore[index]
+    assert mirror.replicaset(namespace, replicaset) == api.replicaset(namespace, replicaset)
+    assert names(mirror.events_about(name, namespace=namespace)) == names(api.events_about(name, namespace=namespace))
+    assert mirror.events_about(name, namespace=namespace), "a running pod has at least its Scheduled event"
+    assert mirror.node("no-such-node") is None and api.node("no-such-node") is None
+
+
+def test_changes_reach_the_mirror_as_they_happen(kube: Kube, mirror: Mirror) -> None:
+    event = {"metadata": {"name": "mirror-probe.1", "namespace": "default"}, "type": "Normal", "reason": "Probe",
+             "message": "first", "involvedObject": {"kind": "Pod", "name": "mirror-probe", "namespace": "default"}}
+    kube.call(kube.core.create_namespaced_event, "default", event)
+    try:
+        assert eventually(lambda: [e["message"] for e in mirror.events_about("mirror-probe")] == ["first"])
+        kube.call(kube.core.patch_namespaced_event, "mirror-probe.1", "default", {"message": "second"})
+        assert eventually(lambda: [e["message"] for e in mirror.events_about("mirror-probe")] == ["second"])
+    finally:
+        kube.call(kube.core.delete_namespaced_event, "mirror-probe.1", "default")
+    assert eventually(lambda: mirror.events_about("mirror-probe") == [])
+
+
+async def test_answers_are_the_same_with_and_without_the_mirror(mcp: ClientFactory) -> None:
+    def without_ages(answer: dict[str, Any]) -> str:
+        return re.sub(r"\b\d+[smhd]\b", "<age>", json.dumps(answer, sort_keys=True))
+
+    async with mcp("kubernetes") as watching, mcp("kubernetes", kube_watch=False) as live:
+        pod = (await call(live, "list_pods", namespace="inference"))["pods"]["items"][0]
+        questions: list[tuple[str, dict[str, Any]]] = [
+            ("describe_pod", {"name": pod["name"], "namespace": "inference"}), ("list_nodes", {}),
+            ("describe_node", {"name": pod["node"]})]
+        for tool, args in questions:
+            await call(watching, tool, **args)  # the first context read starts the mirror
+        await anyio.sleep(1)
+        for tool, args in questions:
+            assert without_ages(await call(watching, tool, **args)) == without_ages(await call(live, tool, **args))
+        assert mirror_threads(), "the watching server keeps a mirror"
+    assert eventually(lambda: not mirror_threads()), "the server's mirror stopped with its session"
+
+
+async def test_a_cluster_that_went_away_is_reported_never_answered_from_the_mirror() -> None:
+    with RunningSandbox() as sandbox:
+        mirror = Mirror(Kube(settings_for(sandbox)))
+        try:
+            async with Client(build("kubernetes", settings_for(sandbox))) as client:
+                pod = (await call(client, "list_pods"))["pods"]["items"][0]["name"]
+                await call(client, "describe_pod", name=pod)
+                assert mirror.wait_live(10)
+                sandbox.stop()
+                assert "unreachable" in await refusal(client, "describe_pod", name=pod)
+                assert "unreachable" in await refusal(client, "list_nodes")
+            assert eventually(lambda: mirror.live("pods") is None and mirror.live("nodes") is None, 2)
+            with pytest.raises(ToolError, match="unreachable"):
+                mirror.pods(active=True)
+        finally:
+            mirror.stop()
+
+
+async def test_switching_the_mirror_off_reads_everything_live(mcp: ClientFactory) -> None:
+    async with mcp("kubernetes", kube_watch=False) as client:
+        nodes = await call(client, "list_nodes")
+        assert nodes["total"] > 0 and nodes["gpus"]["allocated"] > 0
+        assert eventually(lambda: not mirror_threads())
+
+
+async def test_a_pod_that_does_not_exist_is_named_whatever_the_mirror_holds(mcp: ClientFactory) -> None:
+    async with mcp("kubernetes") as client:
+        message = await refusal(client, "describe_pod", name="no-such-pod", namespace="inference")
+    assert message == "pod no-such-pod not found in namespace inference"
