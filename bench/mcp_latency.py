@@ -192,6 +192,10 @@ class Call:
     arguments: dict[str, Any]
 
 
+PING = Call("ping", {})  # not a tool: MCP's own ping request, a round trip that does no work on either side
+FLOOR = "MCP ping"  # the label of the ping rows: a reference for the calls, not a call the target is about
+
+
 @dataclass(frozen=True)
 class Case:
     """One representative call, and the peer's call that does the same job (None: the peer has none)."""
@@ -206,6 +210,8 @@ class Case:
 def cases(llama_pod: str) -> list[Case]:
     pod = {"name": llama_pod, "namespace": "inference"}
     return [
+        Case("prometheus", FLOOR, PING, PING, "no work on either side: the transport's and server's floor"),
+        Case("kubernetes", FLOOR, PING, PING, "no work on either side: the transport's and server's floor"),
         Case("prometheus", "query up", Call("query", {"promql": "up"}), Call("execute_query", {"query": "up"})),
         Case("prometheus", "query vLLM rate", Call("query", {"promql": VLLM_RATE}),
              Call("execute_query", {"query": VLLM_RATE})),
@@ -214,16 +220,19 @@ def cases(llama_pod: str) -> list[Case]:
              Call("pods_list_in_namespace", {"namespace": "inference"})),
         Case("kubernetes", "describe llama-70b pod", Call("describe_pod", pod),
              Call("pods_get", pod),
-             "ours: pod+node+events+owner (4 API reads); peer pods_get: 1 read"),
+             "ours: 1 API read (the pod), node/events/owner from the watch mirror; peer pods_get: 1 read"),
         Case("kubernetes", "list nodes", Call("list_nodes", {}),
              Call("resources_list", {"apiVersion": "v1", "kind": "Node"}),
-             "ours also lists all pods for GPU allocation (2 reads)"),
+             "ours: 1 API read (nodes), GPU allocation from the mirrored pods"),
     ]
 
 
-async def call(session: ClientSession, target: Call) -> CallToolResult:
-    """The tool's answer; a tool error stops the benchmark (a failing call would time nothing useful)."""
+async def call(session: ClientSession, target: Call) -> CallToolResult | None:
+    """The tool's answer (None for a ping); a tool error stops the benchmark (a failing call times nothing)."""
     with anyio.fail_after(CALL_TIMEOUT_S):
+        if target is PING:
+            await session.send_ping()
+            return None
         result = await session.call_tool(target.tool, target.arguments)
     if not isinstance(result, CallToolResult) or result.is_error:
         raise RuntimeError(f"{target.tool}({target.arguments}) failed: {text_of(result)[:500]}")
@@ -298,7 +307,8 @@ async def measure_latency(sessions: dict[tuple[str, str], ClientSession], all_se
         answers.append(await call(session, target))  # at least one untimed call: it also caches the tool list
         sample.answer_chars = len(text_of(answers[-1]))
     for (sample, session, target), answer in zip(jobs, answers, strict=True):
-        sample.validation_ms = await validation_ms(session, target.tool, answer)
+        if answer is not None:
+            sample.validation_ms = await validation_ms(session, target.tool, answer)
     order = random.Random(0)
     timed = list(jobs)
     for round_index in range(calls):
@@ -320,9 +330,9 @@ def comparison(samples: list[Sample], all_cases: list[Case]) -> list[dict[str, A
     rows = []
     for case in all_cases:
         for transport in TRANSPORTS:
-            ours = next(s for s in samples if s.call == case.label and s.transport == transport and s.ours)
-            peer = next((s for s in samples if s.call == case.label and s.transport == transport and not s.ours),
-                        None)
+            same = [s for s in samples if (s.group, s.call, s.transport) == (case.group, case.label, transport)]
+            ours = next(s for s in same if s.ours)
+            peer = next((s for s in same if not s.ours), None)
             row: dict[str, Any] = {"group": case.group, "call": case.label, "transport": transport,
                                    "ours": ours.summary(), "peer": peer.summary() if peer else None,
                                    "note": case.note}
@@ -355,7 +365,7 @@ def print_latency(rows: list[dict[str, Any]], calls: int) -> None:
               f"{ours['client_validation_ms']:>8.1f}{peer_times:>15}{peer_validation:>8}{ratio:>7}")
     for note, mark in notes.items():
         print(f"{mark} {note}")
-    compared = [r for r in rows if r["peer"]]
+    compared = [r for r in rows if r["peer"] and r["call"] != FLOOR]
     slower = [f"{r['call']} ({r['transport']})" for r in compared if r["p50_ratio"] > 1]
     print(f"\ntarget p50 <= peer: {'met' if not slower else 'NOT met for ' + ', '.join(slower)} "
           f"({len(compared) - len(slower)}/{len(compared)} comparable calls met)")

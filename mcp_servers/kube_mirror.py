@@ -84,7 +84,6 @@ class Collection:
             except KubeRefusal as error:
                 if error.status == 403:
                     log.warning("%s: not allowed to list or watch every namespace, reading live: %s", self.name, error)
-                    self._live.clear()
                     return
                 log.info("%s: the API refused the mirror (%s), retrying in %.1f s", self.name, error, delay)
             except (ToolError, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
@@ -109,7 +108,7 @@ class Collection:
         with self._lock:
             self._objects = {_key(obj): obj for obj in listed.get("items") or []}
         self._live.set()
-        return str(listed["metadata"]["resourceVersion"])
+        return str((listed.get("metadata") or {}).get("resourceVersion") or "0")  # "0": watch from any version
 
     def _watch(self, version: str) -> str:
         """Applies one watch request's events; returns the resourceVersion to resume from."""
