@@ -1,19 +1,17 @@
 """The gpu server: GPU health per node and GPU, a finder of unhealthy GPUs with the pods on them, and the Xid
 catalogue.
 
-Readings come from dcgm-exporter's metrics in Prometheus (a handful of fleet-wide queries per call, never one per
-GPU), or, in NVML mode, from the GPUs of the machine the server runs on. Both sources fill the same `GpuReading`,
-so the judgement of what is abnormal (`findings`) and the answers do not depend on where the numbers came from.
+Readings come from dcgm-exporter's metrics in Prometheus (`dcgm`), or, in NVML mode, from the GPUs of the machine
+the server runs on (`nvml`). Both sources fill the same `GpuReading`, so the judgement of what is abnormal
+(`findings`, here) and the answers do not depend on where the numbers came from.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import anyio
 import httpx
@@ -21,42 +19,16 @@ from fastmcp import FastMCP
 from pydantic import BaseModel, Field
 
 from mcp_servers import xid
-from mcp_servers.settings import HttpEndpoint, Settings
+from mcp_servers.dcgm import THROTTLE_WINDOW, PrometheusError, read_dcgm
+from mcp_servers.gpu_reading import GpuReading
+from mcp_servers.settings import Settings
 from mcp_servers.toolkit import MAX_ITEMS, Capped, fail, read_tool
 
 GPU_TEMP_LIMIT_C = 85.0  # H100/A100 start slowing down in the high 80s
 MEMORY_TEMP_LIMIT_C = 95.0  # HBM's rated maximum is about 95 °C
 THERMAL_THROTTLE_LIMIT = 0.10  # share of the window spent thermally throttled
-THROTTLE_WINDOW = "1m"
-LOST_LOOKBACK = "10m"  # a GPU seen within this window that reports nothing now has gone missing
 GPUS_PER_NODE_CAP = 16
 TOP_OFFENDERS = 5
-
-# Where a series' node comes from: Prometheus' target labels first, dcgm-exporter's own Hostname last.
-NODE_LABELS = ("node", "kubernetes_node", "Hostname", "instance")
-
-# dcgm-exporter metric -> GpuReading field. The clock throttle reasons gauge was renamed in newer DCGM.
-GAUGES = {
-    "DCGM_FI_DEV_GPU_UTIL": "util_pct",
-    "DCGM_FI_DEV_FB_USED": "memory_used_mib",
-    "DCGM_FI_DEV_FB_FREE": "fb_free",
-    "DCGM_FI_DEV_FB_RESERVED": "fb_reserved",
-    "DCGM_FI_DEV_GPU_TEMP": "gpu_temp_c",
-    "DCGM_FI_DEV_MEMORY_TEMP": "memory_temp_c",
-    "DCGM_FI_DEV_POWER_USAGE": "power_w",
-    "DCGM_FI_DEV_SM_CLOCK": "sm_clock_mhz",
-    "DCGM_FI_DEV_MEM_CLOCK": "mem_clock_mhz",
-    "DCGM_FI_DEV_XID_ERRORS": "xid",
-    "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "ecc_sbe",
-    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "ecc_dbe",
-    "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS": "remapped_rows_correctable",
-    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": "remapped_rows_uncorrectable",
-    "DCGM_FI_DEV_ROW_REMAP_FAILURE": "row_remap_failure",
-    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": "pcie_replays",
-    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "throttle_reasons",
-    "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": "throttle_reasons",
-}
-VIOLATIONS = {"DCGM_FI_DEV_THERMAL_VIOLATION": "thermal_fraction", "DCGM_FI_DEV_POWER_VIOLATION": "power_fraction"}
 
 # Clock throttle (event) reason bits, the same in DCGM and NVML (nvmlClocksEventReason*).
 THROTTLE_BITS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x4: "sw_power_cap", 0x8: "hw_slowdown",
@@ -69,37 +41,6 @@ NO_POD, UNKNOWN_POD = "none", "unknown"
 Status = Literal["ok", "info", "warning", "critical"]
 FindingKind = Literal["xid", "ecc_dbe", "row_remap_failure", "gpu_lost", "thermal_throttle", "gpu_temperature",
                       "memory_temperature"]
-
-
-class GpuReading(BaseModel):
-    """What one GPU reports, whatever the source; None where the source does not say."""
-
-    node: str
-    gpu: int
-    uuid: str | None = None
-    model: str | None = None
-    reporting: bool = Field(default=True, description="false: seen recently, reporting nothing now")
-    util_pct: float | None = None
-    memory_used_mib: float | None = None
-    memory_total_mib: float | None = None
-    gpu_temp_c: float | None = None
-    memory_temp_c: float | None = None
-    power_w: float | None = None
-    sm_clock_mhz: float | None = None
-    mem_clock_mhz: float | None = None
-    throttle_reasons: int | None = None
-    thermal_fraction: float | None = None
-    power_fraction: float | None = None
-    ecc_sbe: int | None = None
-    ecc_dbe: int | None = None
-    xid: int | None = None
-    remapped_rows_correctable: int | None = None
-    remapped_rows_uncorrectable: int | None = None
-    row_remap_failure: bool | None = None
-    pcie_replays: int | None = None
-    pod: str | None = None
-    namespace: str | None = None
-    container: str | None = None
 
 
 class Finding(BaseModel):
@@ -402,100 +343,12 @@ def _gpu_health(a: _Assessed) -> GpuHealth:
                      pcie_replays=r.pcie_replays)
 
 
-# --- DCGM metrics through Prometheus --------------------------------------------------------------------------
-
-
-class PrometheusError(RuntimeError):
-    """Prometheus answered, but not with a result."""
-
-
-async def read_dcgm(endpoint: HttpEndpoint, timeout_s: float = 10.0) -> list[GpuReading]:
-    """Every GPU dcgm-exporter reports, in four queries whatever the fleet's size."""
-    gauges = "|".join(GAUGES)
-    queries = [f'{{__name__=~"{gauges}"}}',
-               *(f"rate({metric}[{THROTTLE_WINDOW}]) / 1e6" for metric in VIOLATIONS),
-               f"last_over_time(DCGM_FI_DEV_GPU_TEMP[{LOST_LOOKBACK}]) unless on(UUID) DCGM_FI_DEV_GPU_TEMP"]
-    async with httpx.AsyncClient(base_url=endpoint.base, headers=endpoint.headers(), auth=endpoint.auth(),
-                                 verify=endpoint.verify(), timeout=timeout_s) as client:
-        current, *rates, lost = await asyncio.gather(*(_query(client, q) for q in queries))
-    gpus: dict[tuple[str, int], _Gpu] = {}
-    for sample in current:
-        labels = sample["metric"]
-        if (key := _key(labels)) is not None:
-            gpus.setdefault(key, _Gpu(key, labels)).set(GAUGES[labels["__name__"]], sample["value"][1])
-    for field, samples in zip(VIOLATIONS.values(), rates, strict=True):
-        for sample in samples:
-            if (key := _key(sample["metric"])) in gpus:
-                gpus[key].set(field, sample["value"][1])
-    for sample in lost:
-        if (key := _key(sample["metric"])) is not None and key not in gpus:
-            gpus[key] = _Gpu(key, sample["metric"], reporting=False)
-    return sorted((gpu.reading() for gpu in gpus.values()), key=lambda r: (r.node, r.gpu))
-
-
-async def _query(client: httpx.AsyncClient, promql: str) -> list[dict[str, Any]]:
-    response = await client.get("/api/v1/query", params={"query": promql})
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code >= 400 or body.get("status") != "success":
-        reason = body.get("error") or f"HTTP {response.status_code}: {response.text[:200]}"
-        raise PrometheusError(f"Prometheus refused the query {promql!r}: {reason}")
-    return list(body["data"]["result"])
-
-
-def _key(labels: dict[str, str]) -> tuple[str, int] | None:
-    node = next((labels[name] for name in NODE_LABELS if labels.get(name)), None)
-    index = labels.get("gpu", "")
-    return (node, int(index)) if node and index.isdigit() else None
-
-
-def _pod_labels(labels: dict[str, str]) -> tuple[str | None, str | None, str | None]:
-    """The workload's pod. Behind a ServiceMonitor without honorLabels, `pod` is the exporter's own pod and the
-    workload's moves to `exported_pod`."""
-    if labels.get("exported_pod"):
-        return labels["exported_pod"], labels.get("exported_namespace"), labels.get("exported_container")
-    pod = labels.get("pod")
-    if pod and "dcgm-exporter" not in pod:
-        return pod, labels.get("namespace"), labels.get("container")
-    return None, None, None
-
-
-class _Gpu:
-    """One GPU's samples while the queries' results are gathered."""
-
-    def __init__(self, key: tuple[str, int], labels: dict[str, str], reporting: bool = True) -> None:
-        pod, namespace, container = _pod_labels(labels)
-        self.fields: dict[str, Any] = {"node": key[0], "gpu": key[1], "uuid": labels.get("UUID"),
-                                       "model": labels.get("modelName"), "reporting": reporting, "pod": pod,
-                                       "namespace": namespace, "container": container}
-        self.framebuffer: dict[str, float] = {}
-
-    def set(self, field: str, text: str) -> None:
-        value = float(text)
-        if math.isnan(value):
-            return
-        if field in {"fb_free", "fb_reserved"}:
-            self.framebuffer[field] = value
-        elif field in {"thermal_fraction", "power_fraction"}:
-            self.fields[field] = round(min(1.0, max(0.0, value)), 3)
-        else:
-            self.fields[field] = int(value) if value.is_integer() else value
-
-    def reading(self) -> GpuReading:
-        used = self.fields.get("memory_used_mib")
-        if used is not None and "fb_free" in self.framebuffer:
-            self.fields["memory_total_mib"] = used + sum(self.framebuffer.values())
-        return GpuReading.model_validate(self.fields)
-
-
 # --- the server -----------------------------------------------------------------------------------------------
 
 
 async def _readings(settings: Settings) -> tuple[Literal["dcgm", "nvml"], list[GpuReading]]:
     if settings.nvml:
-        from mcp_servers import nvml  # optional mode; nvml builds on this module's models
+        from mcp_servers import nvml  # optional (nvidia-ml-py), and it imports this module: loaded when asked for
 
         try:
             return "nvml", await anyio.to_thread.run_sync(nvml.read_local)

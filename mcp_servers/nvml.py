@@ -17,7 +17,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from mcp_servers.gpu import GpuReading, health_report
+from mcp_servers.gpu import health_report
+from mcp_servers.gpu_reading import GpuReading
 
 INSTALL_HINT = "NVML mode needs nvidia-ml-py: install firebreak[nvml]"
 MIB = 1024 * 1024

@@ -15,7 +15,8 @@ from fastmcp import Client
 from harness.fleet import RunningSandbox
 from mcp_servers import xid
 from mcp_servers.compose import build
-from mcp_servers.gpu import GpuReading, health_report, unhealthy_report
+from mcp_servers.gpu import health_report, unhealthy_report
+from mcp_servers.gpu_reading import GpuReading
 from mcp_servers.settings import HttpEndpoint, Settings
 
 pytestmark = pytest.mark.anyio
