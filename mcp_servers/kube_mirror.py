@@ -106,7 +106,7 @@ class Collection:
     def _relist(self) -> str:
         listed = self.kube.call(self._method())
         with self._lock:
-            self._objects = {_key(obj): obj for obj in listed.get("items") or []}
+            self._objects = {_key(obj): _slim(obj) for obj in listed.get("items") or []}
         self._live.set()
         return str((listed.get("metadata") or {}).get("resourceVersion") or "0")  # "0": watch from any version
 
@@ -137,7 +137,7 @@ class Collection:
             raise ValueError(f"watch error: {obj.get('message') or obj}")
         if kind in ("ADDED", "MODIFIED"):
             with self._lock:
-                self._objects[_key(obj)] = obj
+                self._objects[_key(obj)] = _slim(obj)
         elif kind == "DELETED":
             with self._lock:
                 self._objects.pop(_key(obj), None)
@@ -235,6 +235,12 @@ class Mirror:
 def _involves(event: Obj, name: str, kind: str | None) -> bool:
     involved = event.get("involvedObject") or {}
     return involved.get("name") == name and (kind is None or involved.get("kind") == kind)
+
+
+def _slim(obj: Obj) -> Obj:
+    """No tool reads who last wrote which field, and on a real API server that is a large part of every object."""
+    (obj.get("metadata") or {}).pop("managedFields", None)
+    return obj
 
 
 def _key(obj: Obj) -> tuple[str, str]:

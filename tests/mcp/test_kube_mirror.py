@@ -65,18 +65,24 @@ def test_the_mirror_answers_context_reads_as_the_api_does(kube: Kube, mirror: Mi
     assert names(mirror.pods(active=True)) == names(api.pods(active=True))
     assert names(mirror.pods(node=node)) == names(api.pods(node=node)) and name in names(mirror.pods(node=node))
     assert mirror.node(node)["metadata"]["uid"] == api.node(node)["metadata"]["uid"]  # type: ignore[index]
-    assert mirror.replicaset(namespace, replicaset) == api.replicaset(namespace, replicaset)
+    mirrored, read = mirror.replicaset(namespace, replicaset), api.replicaset(namespace, replicaset)
+    assert mirrored and read and mirrored["metadata"]["uid"] == read["metadata"]["uid"]
     assert names(mirror.events_about(name, namespace=namespace)) == names(api.events_about(name, namespace=namespace))
     assert mirror.events_about(name, namespace=namespace), "a running pod has at least its Scheduled event"
     assert mirror.node("no-such-node") is None and api.node("no-such-node") is None
 
 
 def test_changes_reach_the_mirror_as_they_happen(kube: Kube, mirror: Mirror) -> None:
-    event = {"metadata": {"name": "mirror-probe.1", "namespace": "default"}, "type": "Normal", "reason": "Probe",
-             "message": "first", "involvedObject": {"kind": "Pod", "name": "mirror-probe", "namespace": "default"}}
-    kube.call(kube.core.create_namespaced_event, "default", event)
+    writer = {"manager": "kubectl", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+              "fieldsV1": {"f:message": {}}}
+    event = {"metadata": {"name": "mirror-probe.1", "namespace": "default", "managedFields": [writer]},
+             "type": "Normal", "reason": "Probe", "message": "first",
+             "involvedObject": {"kind": "Pod", "name": "mirror-probe", "namespace": "default"}}
+    created = kube.call(kube.core.create_namespaced_event, "default", event)
     try:
         assert eventually(lambda: [e["message"] for e in mirror.events_about("mirror-probe")] == ["first"])
+        assert created["metadata"]["managedFields"], "the API server keeps who wrote which field"
+        assert "managedFields" not in mirror.events_about("mirror-probe")[0]["metadata"], "the mirror does not"
         kube.call(kube.core.patch_namespaced_event, "mirror-probe.1", "default", {"message": "second"})
         assert eventually(lambda: [e["message"] for e in mirror.events_about("mirror-probe")] == ["second"])
     finally:
