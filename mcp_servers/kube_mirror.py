@@ -4,8 +4,10 @@ The object a tool is asked about is always read from the API server: a write sho
 cluster is reported instead of hidden behind a stale copy. What surrounds that object (a pod's node, owner and
 events; the pods holding a node's GPUs) is read from this mirror while the collection's watch is live, as
 client-go's informers serve controllers. That saves the extra round trips that made `describe_pod` and
-`list_nodes` several times slower than one GET. A collection whose watch is down answers None, and the caller
-reads live, so the mirror changes how fast an answer comes, never what it says.
+`list_nodes` several times slower than one GET. A collection whose watch is down answers None and the caller
+reads live, so the mirror changes how fast an answer comes, not what it says: its copy lags the cluster by a
+watch event's delay, and by at most SILENCE_S when a connection dies without a word (bookmarks keep a healthy
+watch talking).
 
 Each collection is one list, then one watch from the list's resourceVersion, on its own daemon thread; a watch
 that ends is resumed, one whose history expired (410) is relisted, one that fails is retried with backoff.
@@ -13,9 +15,11 @@ that ends is resumed, one whose history expired (410) is relisted, one that fail
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import urllib3
@@ -75,12 +79,11 @@ class Collection:
         while not stopping.is_set():
             try:
                 version = self._relist()
-                delay = RETRY_S[0]
                 while not stopping.is_set():
-                    version = self._watch(version)
+                    version = self._watch(version, stopping)
+                    delay = RETRY_S[0]  # a watch ran its course: the connection is sound again
             except Expired:
                 log.info("%s: watch history expired, relisting", self.name)
-                continue
             except KubeRefusal as error:
                 if error.status == 403:
                     log.warning("%s: not allowed to list or watch every namespace, reading live: %s", self.name, error)
@@ -91,13 +94,16 @@ class Collection:
                     log.info("%s: watch lost (%s), reading live; retrying in %.1f s", self.name, error, delay)
             finally:
                 self._live.clear()
+            # Backoff also after a 410 or a watch failing at once: never a tight loop of cluster-wide lists.
             stopping.wait(delay)
             delay = min(delay * 2, RETRY_S[1])
 
     def stop(self) -> None:
         response = self._response
         if response is not None:
-            response.shutdown()  # a thread blocked reading the stream wakes with an error and sees `stopping`
+            # wakes a thread blocked reading the stream; the stream may have just ended and been released
+            with contextlib.suppress(RuntimeError, OSError, ValueError):
+                response.shutdown()
 
     def _method(self) -> Any:
         group, method = COLLECTIONS[self.name]
@@ -105,28 +111,37 @@ class Collection:
 
     def _relist(self) -> str:
         listed = self.kube.call(self._method())
+        version = (listed.get("metadata") or {}).get("resourceVersion")
+        if not version:  # a watch could not resume where the list left off, and would miss deletions
+            raise ValueError("the list gave no resourceVersion")
         with self._lock:
             self._objects = {_key(obj): _slim(obj) for obj in listed.get("items") or []}
         self._live.set()
-        return str((listed.get("metadata") or {}).get("resourceVersion") or "0")  # "0": watch from any version
+        return str(version)
 
-    def _watch(self, version: str) -> str:
+    def _watch(self, version: str, stopping: threading.Event) -> str:
         """Applies one watch request's events; returns the resourceVersion to resume from."""
         try:
-            self._response = self.kube.stream(self._method(), watch=True, resource_version=version,
-                                              allow_watch_bookmarks=True, timeout_seconds=WATCH_S,
-                                              _request_timeout=(5, SILENCE_S))
+            self._response = response = self.kube.stream(
+                self._method(), watch=True, resource_version=version, allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_S, _request_timeout=(5, SILENCE_S))
         except KubeRefusal as error:
             if error.status == 410:
                 raise Expired from None
             raise
+        started, heard = time.monotonic(), False
         try:
-            for line in iter_resp_lines(self._response):
+            if stopping.is_set():  # `stop` came while the request was on its way and found no stream to close
+                return version
+            for line in iter_resp_lines(response):
                 if line:
-                    version = self._apply(json.loads(line), version)
+                    version, heard = self._apply(json.loads(line), version), True
+            if not heard and time.monotonic() - started < 1:  # resuming at once would loop without a pause
+                raise ValueError("the API server ended the watch at once")
         finally:
-            self._response.release_conn()
             self._response = None
+            response.close()  # not back to the pool: after an error or a shutdown, unread bytes may remain
+            response.release_conn()
         return version
 
     def _apply(self, event: Obj, version: str) -> str:
@@ -179,7 +194,7 @@ class Mirror:
         if pods is not None:
             return [p for p in pods.items() if (node is None or p["spec"].get("nodeName") == node)
                     and (not active or holds_resources(p))]
-        terms = [f"spec.nodeName={node}" if node else "", ACTIVE_PODS if active else ""]
+        terms = [f"spec.nodeName={node}" if node is not None else "", ACTIVE_PODS if active else ""]
         return self._list(self.kube.core.list_pod_for_all_namespaces, terms)
 
     def events_about(self, name: str, *, namespace: str | None = None, kind: str | None = None) -> list[Obj]:
@@ -188,14 +203,15 @@ class Mirror:
         if events is not None:
             return [e for e in events.items() if _involves(e, name, kind)
                     and (namespace is None or e["metadata"].get("namespace") == namespace)]
-        terms = [f"involvedObject.kind={kind}" if kind else "", f"involvedObject.name={name}"]
-        if namespace:
+        terms = [f"involvedObject.kind={kind}" if kind is not None else "", f"involvedObject.name={name}"]
+        if namespace is not None:
             return self._list(self.kube.core.list_namespaced_event, terms, namespace)
         return self._list(self.kube.core.list_event_for_all_namespaces, terms)
 
     def wait_live(self, timeout_s: float) -> bool:
         """True once every collection is live (for tests and benchmarks that want the fast path from the start)."""
-        return self.watch and all(c.wait_live(timeout_s) for c in self._started().values())
+        deadline = time.monotonic() + timeout_s
+        return self.watch and all(c.wait_live(max(0.0, deadline - time.monotonic())) for c in self._started().values())
 
     def stop(self) -> None:
         with self._lock:
@@ -216,7 +232,6 @@ class Mirror:
                     threading.Thread(target=collection.run, args=(self._stopping,), daemon=True,
                                      name=f"mirror-{collection.name}").start()
             return self._collections
-
 
     def _read_or_none(self, method: Any, *args: Any) -> Obj | None:
         try:

@@ -218,9 +218,10 @@ class PodLogs(BaseModel):
     truncated: bool
 
 
-def build(settings: Settings) -> FastMCP:
-    kube = Kube(settings)
-    mirror = Mirror(kube, watch=settings.kube_watch)
+def build(settings: Settings, mirror: Mirror | None = None) -> FastMCP:
+    """The kubernetes server; `mirror` defaults to a new one on the settings' cluster (the server stops it)."""
+    mirror = mirror or Mirror(Kube(settings), watch=settings.kube_watch)
+    kube = mirror.kube
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[None]:
@@ -650,7 +651,9 @@ def _fold_events(events: list[Obj]) -> list[EventRow]:
             last = max(last, newest, key=_sort_time)
         folded[key] = (row, last)
     rows = []
-    for row, last in sorted(folded.values(), key=lambda pair: (pair[0].type != "Warning", -_sort_time(pair[1]))):
+    # Ties (timestamps are whole seconds) are broken by content, so the order does not depend on the list's.
+    for row, last in sorted(folded.values(), key=lambda pair: (pair[0].type != "Warning", -_sort_time(pair[1]),
+                                                                 pair[0].object, pair[0].reason, pair[0].message)):
         row.last_seen = age(last) if last else "unknown"
         rows.append(row)
     return rows

@@ -10,15 +10,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 from harness.fleet import RunningSandbox
-from mcp_servers.compose import build
+from mcp_servers import kubernetes
 from mcp_servers.kube_client import Kube
-from mcp_servers.kube_mirror import Mirror
+from mcp_servers.kube_mirror import COLLECTIONS, Mirror
 from tests.mcp.calls import call, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
 
@@ -26,8 +25,10 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def kube(fleet: RunningSandbox) -> Kube:
-    return Kube(settings_for(fleet))
+def kube(fleet: RunningSandbox) -> Iterator[Kube]:
+    kube = Kube(settings_for(fleet))
+    yield kube
+    kube.close()
 
 
 @pytest.fixture
@@ -90,40 +91,35 @@ def test_changes_reach_the_mirror_as_they_happen(kube: Kube, mirror: Mirror) -> 
     assert eventually(lambda: mirror.events_about("mirror-probe") == [])
 
 
-async def test_answers_are_the_same_with_and_without_the_mirror(mcp: ClientFactory) -> None:
+async def test_answers_are_the_same_with_and_without_the_mirror(fleet: RunningSandbox, mcp: ClientFactory) -> None:
     def without_ages(answer: dict[str, Any]) -> str:
         return re.sub(r"\b\d+[smhd]\b", "<age>", json.dumps(answer, sort_keys=True))
 
-    async with mcp("kubernetes") as watching, mcp("kubernetes", kube_watch=False) as live:
+    settings = settings_for(fleet)
+    mirror = Mirror(Kube(settings))
+    assert mirror.wait_live(10)
+    async with Client(kubernetes.build(settings, mirror)) as watching, mcp("kubernetes", kube_watch=False) as live:
         pod = (await call(live, "list_pods", namespace="inference"))["pods"]["items"][0]
-        questions: list[tuple[str, dict[str, Any]]] = [
-            ("describe_pod", {"name": pod["name"], "namespace": "inference"}), ("list_nodes", {}),
-            ("describe_node", {"name": pod["node"]})]
-        for tool, args in questions:
-            await call(watching, tool, **args)  # the first context read starts the mirror
-        await anyio.sleep(1)
-        for tool, args in questions:
+        for tool, args in [("describe_pod", {"name": pod["name"], "namespace": "inference"}), ("list_nodes", {}),
+                           ("describe_node", {"name": pod["node"]})]:
             assert without_ages(await call(watching, tool, **args)) == without_ages(await call(live, tool, **args))
-        assert mirror_threads(), "the watching server keeps a mirror"
-    assert eventually(lambda: not mirror_threads()), "the server's mirror stopped with its session"
+        assert all(mirror.live(name) is not None for name in COLLECTIONS), "the answers came from the mirror"
+    assert eventually(lambda: not mirror_threads()), "the server stopped its mirror with its session"
 
 
 async def test_a_cluster_that_went_away_is_reported_never_answered_from_the_mirror() -> None:
     with RunningSandbox() as sandbox:
-        mirror = Mirror(Kube(settings_for(sandbox)))
-        try:
-            async with Client(build("kubernetes", settings_for(sandbox))) as client:
-                pod = (await call(client, "list_pods"))["pods"]["items"][0]["name"]
-                await call(client, "describe_pod", name=pod)
-                assert mirror.wait_live(10)
-                sandbox.stop()
-                assert "unreachable" in await refusal(client, "describe_pod", name=pod)
-                assert "unreachable" in await refusal(client, "list_nodes")
+        settings = settings_for(sandbox)
+        mirror = Mirror(Kube(settings))
+        async with Client(kubernetes.build(settings, mirror)) as client:
+            pod = (await call(client, "list_pods"))["pods"]["items"][0]["name"]
+            assert mirror.wait_live(10)
+            sandbox.stop()
             assert eventually(lambda: mirror.live("pods") is None and mirror.live("nodes") is None, 2)
+            assert "unreachable" in await refusal(client, "describe_pod", name=pod)
+            assert "unreachable" in await refusal(client, "list_nodes")
             with pytest.raises(ToolError, match="unreachable"):
                 mirror.pods(active=True)
-        finally:
-            mirror.stop()
 
 
 async def test_switching_the_mirror_off_reads_everything_live(mcp: ClientFactory) -> None:
