@@ -12,40 +12,43 @@ from langgraph.runtime import Runtime
 
 from agent.actions import tool_call
 from agent.context import AgentContext
-from agent.state import Decision, IncidentState
+from agent.state import IncidentState
 
 
 async def act(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
-    ctx = runtime.context
     decision = state["decision"]
     assert decision is not None
-    key = decision["key"]
-    claimed = ctx.store.claim_for_execution(key)
-    recorded = ctx.store.get_action(key)
-    resumed = not claimed and recorded is not None and recorded.status == "executing"
-    if claimed or resumed:
-        ctx.store.set_status(state["incident_id"], "mitigating", reason=f"{decision['action']} {decision['target']}")
-        ok = await _execute(ctx, state, decision)
-    else:  # carried out before the graph last stopped: its outcome is in the store
-        ok = recorded is not None and recorded.status == "succeeded"
-    taken = state.get("actions_taken", 0) + (1 if claimed or resumed else 0)
+    hypothesis = state["hypotheses"][state["attempt"]]
+    reason = f"{state['incident_id']}: {hypothesis['root_cause']} on {hypothesis['component']} (runbook " \
+             f"{hypothesis['runbook']})"
+    ran, ok = await execute_once(runtime.context, decision["key"], reason)
+    taken = state.get("actions_taken", 0) + (1 if ran else 0)
     if not ok:  # a failed step fails its hypothesis
         return {"actions_taken": taken, "action_ok": False, "attempt": state["attempt"] + 1, "step_index": 0}
     return {"actions_taken": taken, "action_ok": True, "step_index": state["step_index"] + 1}
 
 
-async def _execute(ctx: AgentContext, state: IncidentState, decision: Decision) -> bool:
-    hypothesis = state["hypotheses"][state["attempt"]]
-    reason = f"{state['incident_id']}: {hypothesis['root_cause']} on {hypothesis['component']} (runbook " \
-             f"{hypothesis['runbook']})"
-    tool, args = tool_call(decision["action"], decision["target"], decision["params"], decision["key"], reason)
+async def execute_once(ctx: AgentContext, key: str, reason: str) -> tuple[bool, bool]:
+    """Carries out the decision recorded under `key`: (whether it ran now, whether it succeeded).
+
+    It runs when this caller claims it, or when a caller that died mid-call left it `executing` (the repeated
+    call carries the same key, which the tool answers as a replay). A decision carried out before reports its
+    stored outcome without running; one not allowed (denied, awaiting approval) reports (False, False).
+    """
+    claimed = ctx.store.claim_for_execution(key)
+    recorded = ctx.store.get_action(key)
+    if recorded is None:
+        return False, False
+    if not claimed and recorded.status != "executing":
+        return False, recorded.status == "succeeded"
+    ctx.store.set_status(recorded.incident_id, "mitigating", reason=f"{recorded.kind} {recorded.target}")
+    tool, args = tool_call(recorded.kind, recorded.target, dict(recorded.params), key, reason)
     result = await ctx.tools.call(tool, args)
-    outcome = result.data if result.ok else {"error": result.error}
-    ctx.store.finish_action(decision["key"], result.ok, outcome)
+    ctx.store.finish_action(key, result.ok, result.data if result.ok else {"error": result.error})
     if not result.ok or result.data.get("replayed"):  # the store notes plain success itself
         why = result.error if not result.ok else "the tool had applied this key already (a replay)"
-        ctx.store.add_timeline(state["incident_id"], "action", f"{decision['action']} {decision['target']}: {why}")
-    return result.ok
+        ctx.store.add_timeline(recorded.incident_id, "action", f"{recorded.kind} {recorded.target}: {why}")
+    return True, result.ok
 
 
 def more_steps(state: IncidentState) -> bool:

@@ -45,11 +45,15 @@ async def _decide(ctx: AgentContext, state: IncidentState, step: dict[str, objec
               for a in ctx.store.recent_actions(target, RECENT, statuses=EXECUTED_STATUSES)]
     request = PolicyInput(
         action=Action(kind=action, target=target, namespace=namespace, params=params),  # type: ignore[arg-type]
-        incident=IncidentFacts(id=state["incident_id"], slo=state.get("slo") or "", model=state.get("model") or "",
-                               actions_taken=state.get("actions_taken", 0)),
-        recent_actions=recent, fleet=await fleet_facts(ctx.tools, action, target, namespace), now=ctx.clock())
+        incident=incident_facts(state), recent_actions=recent,
+        fleet=await fleet_facts(ctx.tools, action, target, namespace), now=ctx.clock())
     verdict = ctx.gate.decide(request)
     recorded = ctx.store.record_decision({
         "incident_id": state["incident_id"], "idempotency_key": key, "kind": action, "target": target,
         "params": {**params, "namespace": namespace}, "decision": verdict.decision, "reasons": verdict.reasons})
     return recorded
+
+
+def incident_facts(state: IncidentState) -> IncidentFacts:
+    return IncidentFacts(id=state["incident_id"], slo=state.get("slo") or "", model=state.get("model") or "",
+                         actions_taken=state.get("actions_taken", 0))

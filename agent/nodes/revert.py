@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from agent.actions import revert_of, tool_call
+from agent.actions import revert_of
 from agent.context import AgentContext
-from agent.policy_input import Action, IncidentFacts, PolicyInput
+from agent.nodes.act import execute_once
+from agent.nodes.policy import incident_facts
+from agent.policy_input import Action, PolicyInput
 from agent.state import IncidentState
 from agent.store import ActionView
 
@@ -38,17 +40,11 @@ async def _undo(ctx: AgentContext, state: IncidentState, done: ActionView) -> No
         verdict = ctx.gate.decide(PolicyInput(
             action=Action(kind=kind, target=target, namespace=params.get("namespace", ""),  # type: ignore[arg-type]
                           params={k: v for k, v in params.items() if k != "namespace"}),
-            incident=IncidentFacts(id=state["incident_id"], slo=state.get("slo") or "",
-                                   model=state.get("model") or "", actions_taken=state.get("actions_taken", 0)),
-            now=ctx.clock()))
+            incident=incident_facts(state), now=ctx.clock()))
         ctx.store.record_decision({"incident_id": state["incident_id"], "idempotency_key": key, "kind": kind,
                                    "target": target, "params": params, "decision": verdict.decision,
                                    "reasons": verdict.reasons})
-    if not ctx.store.claim_for_execution(key):
-        return  # not allowed (the decision's reasons are on the timeline) or carried out before a restart
-    tool, args = tool_call(kind, target, params, key, f"{state['incident_id']}: undo {done.kind} {done.target}, "
-                           "whose verification failed")
-    result = await ctx.tools.call(tool, args)
-    ctx.store.finish_action(key, result.ok, result.data if result.ok else {"error": result.error})
-    if result.ok:
+    _, undone = await execute_once(ctx, key, f"{state['incident_id']}: undo {done.kind} {done.target}, whose "
+                                   "verification failed")
+    if undone:  # also when the undo ran before a restart and only this mark was missing
         ctx.store.mark_reverted(done.idempotency_key, {"reverted_by": key})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.actions import revert_of, tool_call
 from tests.agent.conftest import running_agent
 from tests.agent.scripted_fleet import WRONG_FIX_RUNBOOK, Fleet
 
@@ -193,6 +194,29 @@ async def test_a_fix_that_does_not_stop_the_burn_is_undone_before_escalating(tmp
     assert fleet.replicas == 4
     assert scale_out.status == "reverted" and scale_out.params["replicas"] == 6
     assert (scale_back.decision, scale_back.status, scale_back.params["replicas"]) == ("allow", "succeeded", 4)
+
+
+async def test_dying_mid_undo_finishes_the_undo_once_after_a_restart(tmp_path: Path, runbook_dir: Path) -> None:
+    (runbook_dir / "test-xid.md").write_text(WRONG_FIX_RUNBOOK)
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["verify"]) as agent:
+        incident = agent.open_incident()
+        await agent.runner.advance(incident)
+        [scale_out] = agent.store.get_incident(incident.id).actions
+        # The process decided the undo, claimed it and the tool applied it, then the process died.
+        kind, target, params = revert_of(scale_out.kind, scale_out.target, scale_out.params, scale_out.result or {})
+        key = f"{scale_out.idempotency_key}/revert"
+        agent.store.record_decision({"incident_id": incident.id, "idempotency_key": key, "kind": kind,
+                                     "target": target, "params": params, "decision": "allow", "reasons": []})
+        assert agent.store.claim_for_execution(key)
+        await agent.context.tools.call(*tool_call(kind, target, params, key, "undo"))
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        state = await agent.runner.advance(incident)
+        scale_out, scale_back = agent.store.get_incident(incident.id).actions[:2]
+    assert state["outcome"] == "escalated"
+    assert [tool for tool, _ in fleet.applied] == ["scale_deployment", "scale_deployment"] and fleet.replicas == 4
+    assert scale_out.status == "reverted"
+    assert scale_back.status == "succeeded" and scale_back.result is not None and scale_back.result["replayed"]
 
 
 async def test_a_cordon_that_did_not_help_stays_for_a_person(tmp_path: Path, runbook_dir: Path) -> None:
