@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,12 @@ import yaml
 from agent.store import Store
 from harness.fleet import RunningSandbox
 from sandbox.supervisor import free_ports
+from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 
 FIREBREAK = str(Path(sys.executable).with_name("firebreak"))
 TOKEN = "serve-test-token"
-
-
-def _wait_for(check, timeout_s: float, what: str):  # noqa: ANN001, ANN202 - a tiny polling helper
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_serve_heals_a_bad_rollout_through_stdio_mcp_and_the_webhook(tmp_path: Path) -> None:
@@ -51,10 +41,12 @@ def test_serve_heals_a_bad_rollout_through_stdio_mcp_and_the_webhook(tmp_path: P
             fleet.inject([{"kind": "bad_rollout", "at_s": 3, "target": {"deployment": "qwen-7b"},
                            "params": {"error_share": 0.4}}])
             with Store.open(database) as store:
-                resolved = _wait_for(lambda: store.list_incidents(status="resolved"), 150, "a resolved incident")
+                resolved = eventually(lambda: store.list_incidents(status="resolved"), 150, interval_s=1)
+                assert resolved, "timed out waiting for a resolved incident"
                 detail = store.get_incident(resolved[0].id)
-                alerts = _wait_for(lambda: [a for i in store.list_incidents() for a in store.get_incident(i.id).alerts],
-                                   60, "Alertmanager's page to reach the webhook")
+                alerts = eventually(lambda: [alert for i in store.list_incidents()
+                                             for alert in store.get_incident(i.id).alerts], 60, interval_s=1)
+                assert alerts, "timed out waiting for Alertmanager's page to reach the webhook"
         finally:
             agent.send_signal(signal.SIGTERM)
             output = agent.communicate(timeout=30)[0]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from mcp_servers.kube_client import Kube
 from mcp_servers.kube_mirror import COLLECTIONS, Mirror
 from tests.mcp.calls import call, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
+from tests.polling import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -37,15 +37,6 @@ def mirror(kube: Kube) -> Iterator[Mirror]:
     assert mirror.wait_live(10), "the mirror's watches did not start"
     yield mirror
     mirror.stop()
-
-
-def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def names(objects: list[dict[str, Any]]) -> set[str]:
