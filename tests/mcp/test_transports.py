@@ -20,6 +20,11 @@ from tests.mcp.processes import FIREBREAK, TOKEN, env_for, start_http, stop
 
 pytestmark = pytest.mark.anyio
 
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "probe", "version": "0"}}}
+ACCEPT = "application/json, text/event-stream"  # what a streamable HTTP client must offer
+
 @pytest.fixture
 def http_server(fleet: RunningSandbox) -> Iterator[str]:
     process, url = start_http(["all"], env_for(fleet, FIREBREAK_MCP_TOKEN=TOKEN))
@@ -57,12 +62,15 @@ async def test_http_with_the_token_serves_the_reference_client(http_server: str)
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic eDp5"}])
 def test_http_without_the_right_token_is_refused(http_server: str, headers: dict[str, str]) -> None:
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                             "clientInfo": {"name": "probe", "version": "0"}}}
-    response = httpx.post(http_server, json=initialize, timeout=10,
-                          headers={**headers, "Accept": "application/json, text/event-stream"})
+    response = httpx.post(http_server, json=INITIALIZE, timeout=10, headers={**headers, "Accept": ACCEPT})
     assert response.status_code == 401
+
+
+def test_http_answers_a_request_with_one_json_body_not_an_event_stream(http_server: str) -> None:
+    response = httpx.post(http_server, json=INITIALIZE, timeout=10,
+                          headers={"Authorization": f"Bearer {TOKEN}", "Accept": ACCEPT})
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["result"]["serverInfo"]["name"] == "firebreak"
 
 
 def test_http_refuses_to_start_without_a_token(fleet: RunningSandbox) -> None:
