@@ -28,6 +28,7 @@ Obj = dict[str, Any]
 GPU = "nvidia.com/gpu"
 ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # `holds_resources` as a field selector
 TIMEOUT = (5, 30)  # seconds to connect, to read
+WRITE_VERBS = ("create_", "patch_", "replace_", "delete_")  # the client's method names for writes
 
 
 class KubeRefusal(ToolError):
@@ -45,6 +46,12 @@ class Kube:
         self.settings = settings
         self._api: client.ApiClient | None = None
         self._lock = threading.Lock()
+        self._after_write: list[Callable[[], None]] = []
+
+    def after_write(self, listener: Callable[[], None]) -> None:
+        """`listener` runs after every write this client attempts (not a dry run), whether it succeeded or not:
+        a write that timed out may still have been applied."""
+        self._after_write.append(listener)
 
     @property
     def api(self) -> client.ApiClient:
@@ -108,6 +115,10 @@ class Kube:
             raise KubeRefusal(api_message(error), int(error.status or 0)) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ToolError(f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") from None
+        finally:
+            if method.__name__.startswith(WRITE_VERBS) and not kwargs.get("dry_run"):
+                for listener in self._after_write:
+                    listener()
 
 
 def _configuration(settings: Settings) -> client.Configuration:

@@ -1,13 +1,16 @@
-"""A watch-fed mirror of the collections the kubernetes tools read around their subject.
+"""A watch-fed mirror of the pods, nodes, ReplicaSets and events the kubernetes tools read.
 
-The object a tool is asked about is always read from the API server: a write shows at once, and an unreachable
-cluster is reported instead of hidden behind a stale copy. What surrounds that object (a pod's node, owner and
-events; the pods holding a node's GPUs) is read from this mirror while the collection's watch is live, as
-client-go's informers serve controllers. That saves the extra round trips that made `describe_pod` and
-`list_nodes` several times slower than one GET. A collection whose watch is down answers None and the caller
-reads live, so the mirror changes how fast an answer comes, not what it says: its copy lags the cluster by a
-watch event's delay, and by at most SILENCE_S when a connection dies without a word (bookmarks keep a healthy
-watch talking).
+While a collection's watch is live, reads of it come from here, as client-go's informers serve controllers: a
+pod with its node, owner and events, a node with its pods, the pods holding each node's GPUs, with no round trip
+to the API server. That is what makes `describe_pod` or `list_nodes` as fast as one GET by a Go client. A
+collection whose watch is down answers None and the caller reads live, so the mirror changes how fast an answer
+comes, not what it says, within three bounds:
+- another client's change shows here after a watch event's delay (milliseconds);
+- a write through this server's own client shows at once: every write takes each collection offline until it
+  has been listed again, and a list that began before the write never brings it back (read-your-writes);
+- a connection that dies without a word is taken for dead after SILENCE_S (bookmarks keep a healthy one
+  talking); a cluster that goes away resets the watches, and reads go live and say it is unreachable.
+A pod or node the mirror does not hold is looked up live, so "not found" always comes from the API server.
 
 Each collection is one list, then one watch from the list's resourceVersion, on its own daemon thread; a watch
 that ends is resumed, one whose history expired (410) is relisted, one that fails is retried with backoff.
@@ -57,7 +60,8 @@ class Collection:
         self._objects: dict[tuple[str, str], Obj] = {}
         self._lock = threading.Lock()
         self._live = threading.Event()
-        self._response: Any = None  # the open watch, closed by `stop` to unblock the thread reading it
+        self._generation = 0  # bumped by `resync`: what was listed before is older than a write
+        self._response: Any = None  # the open watch, closed by `interrupt` to unblock the thread reading it
 
     @property
     def live(self) -> bool:
@@ -77,10 +81,11 @@ class Collection:
     def run(self, stopping: threading.Event) -> None:
         delay = RETRY_S[0]
         while not stopping.is_set():
+            generation = self._generation
             try:
-                version = self._relist()
-                while not stopping.is_set():
-                    version = self._watch(version, stopping)
+                version = self._relist(generation)
+                while not stopping.is_set() and generation == self._generation:
+                    version = self._watch(version, generation, stopping)
                     delay = RETRY_S[0]  # a watch ran its course: the connection is sound again
             except Expired:
                 log.info("%s: watch history expired, relisting", self.name)
@@ -90,15 +95,24 @@ class Collection:
                     return
                 log.info("%s: the API refused the mirror (%s), retrying in %.1f s", self.name, error, delay)
             except (ToolError, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-                if not stopping.is_set():
+                if not stopping.is_set() and generation == self._generation:
                     log.info("%s: watch lost (%s), reading live; retrying in %.1f s", self.name, error, delay)
             finally:
                 self._live.clear()
+            if generation != self._generation:
+                continue  # a write asked for a new list: at once, it is no failure
             # Backoff also after a 410 or a watch failing at once: never a tight loop of cluster-wide lists.
             stopping.wait(delay)
             delay = min(delay * 2, RETRY_S[1])
 
-    def stop(self) -> None:
+    def resync(self) -> None:
+        """Offline until listed again: called after a write, whose effect the watch may not have brought yet."""
+        with self._lock:
+            self._generation += 1
+            self._live.clear()
+        self.interrupt()
+
+    def interrupt(self) -> None:
         response = self._response
         if response is not None:
             # wakes a thread blocked reading the stream; the stream may have just ended and been released
@@ -109,17 +123,18 @@ class Collection:
         group, method = COLLECTIONS[self.name]
         return getattr(getattr(self.kube, group), method)
 
-    def _relist(self) -> str:
+    def _relist(self, generation: int) -> str:
         listed = self.kube.call(self._method())
         version = (listed.get("metadata") or {}).get("resourceVersion")
         if not version:  # a watch could not resume where the list left off, and would miss deletions
             raise ValueError("the list gave no resourceVersion")
         with self._lock:
             self._objects = {_key(obj): _slim(obj) for obj in listed.get("items") or []}
-        self._live.set()
+            if generation == self._generation:  # else a write came during the list: list again
+                self._live.set()
         return str(version)
 
-    def _watch(self, version: str, stopping: threading.Event) -> str:
+    def _watch(self, version: str, generation: int, stopping: threading.Event) -> str:
         """Applies one watch request's events; returns the resourceVersion to resume from."""
         try:
             self._response = response = self.kube.stream(
@@ -131,8 +146,8 @@ class Collection:
             raise
         started, heard = time.monotonic(), False
         try:
-            if stopping.is_set():  # `stop` came while the request was on its way and found no stream to close
-                return version
+            if stopping.is_set() or generation != self._generation:
+                return version  # `stop` or `resync` came while the request was on its way: no stream to close
             for line in iter_resp_lines(response):
                 if line:
                     version, heard = self._apply(json.loads(line), version), True
@@ -163,10 +178,11 @@ class Mirror:
     """The collections of one cluster, started on first use and stopped with the server."""
 
     def __init__(self, kube: Kube, *, watch: bool = True) -> None:
-        self.kube, self.watch = kube, watch  # watch=False: every context read goes to the API server
+        self.kube, self.watch = kube, watch  # watch=False: every read goes to the API server
         self._collections: dict[str, Collection] = {}
         self._stopping: threading.Event | None = None
         self._lock = threading.Lock()
+        kube.after_write(self.resync)
 
     def live(self, name: str) -> Collection | None:
         """The collection when its watch is live, else None (read the API); the first call starts the mirror."""
@@ -175,12 +191,23 @@ class Mirror:
         collection = self._started()[name]
         return collection if collection.live else None
 
+    def pod(self, namespace: str, name: str) -> Obj | None:
+        """A pod by namespace and name; None when there is none."""
+        pods = self.live("pods")
+        mirrored = pods.get(namespace, name) if pods is not None else None
+        return mirrored or self._read_or_none(self.kube.core.read_namespaced_pod, name, namespace)
+
     def node(self, name: str) -> Obj | None:
         """A node by name; None when there is none."""
         nodes = self.live("nodes")
+        mirrored = nodes.get(None, name) if nodes is not None else None
+        return mirrored or self._read_or_none(self.kube.core.read_node, name)
+
+    def nodes(self) -> list[Obj]:
+        nodes = self.live("nodes")
         if nodes is not None:
-            return nodes.get(None, name)
-        return self._read_or_none(self.kube.core.read_node, name)
+            return nodes.items()
+        return self._list(self.kube.core.list_node, [])
 
     def replicaset(self, namespace: str, name: str) -> Obj | None:
         replicasets = self.live("replicasets")
@@ -213,6 +240,13 @@ class Mirror:
         deadline = time.monotonic() + timeout_s
         return self.watch and all(c.wait_live(max(0.0, deadline - time.monotonic())) for c in self._started().values())
 
+    def resync(self) -> None:
+        """Every collection offline until listed again, so that no read after a write shows the world before it."""
+        with self._lock:
+            collections = list(self._collections.values())
+        for collection in collections:
+            collection.resync()
+
     def stop(self) -> None:
         with self._lock:
             stopping, collections = self._stopping, self._collections
@@ -220,7 +254,7 @@ class Mirror:
         if stopping is not None:
             stopping.set()
             for collection in collections.values():
-                collection.stop()
+                collection.interrupt()
 
     def _started(self) -> dict[str, Collection]:
         with self._lock:

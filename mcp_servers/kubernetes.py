@@ -300,13 +300,15 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
         """Status, container states and last termination, events (warnings first), its node's condition, and the
         last log lines of a crashed container: what is wrong with this pod, in one compact answer."""
         ns = _one_namespace(kube, namespace)
-        pod = kube.call(kube.core.read_namespaced_pod, name, ns, missing=f"pod {name} not found in namespace {ns}")
+        pod = mirror.pod(ns, name)
+        if pod is None:
+            raise fail(f"pod {name} not found in namespace {ns}")
         return _pod_detail(kube, mirror, pod, detail)
 
     @read_tool(mcp, "List nodes")
     def list_nodes() -> NodeList:
         """Nodes with Ready, cordon state, pressure and taints, GPU capacity/allocatable/allocated and pod counts."""
-        nodes = kube.call(kube.core.list_node)["items"]
+        nodes = mirror.nodes()
         pods = mirror.pods(active=True)
         rows = sorted((_node_row(n, pods) for n in nodes),
                       key=lambda r: (r.ready and not r.cordoned and not r.problems, r.name))
@@ -320,7 +322,9 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
     @read_tool(mcp, "Describe a node")
     def describe_node(name: str) -> NodeDetail:
         """A node's conditions, taints, GPU allocation, the pods on it (unhealthy first) and its events."""
-        node = kube.call(kube.core.read_node, name, missing=f"node {name} not found")
+        node = mirror.node(name)
+        if node is None:
+            raise fail(f"node {name} not found")
         pods = mirror.pods(node=name)
         events = mirror.events_about(name, kind="Node")
         rows = sorted((_pod_row(p) for p in pods), key=lambda r: (_healthy(r), r.namespace, r.name))

@@ -1,5 +1,5 @@
-"""The watch-fed mirror behind the kubernetes tools' context reads: same answers as the API, current, never stale
-when the cluster is gone, and stopped with its server."""
+"""The watch-fed mirror behind the kubernetes tools' reads: same answers as the API, current, never behind a write
+through its own client, never stale when the cluster is gone, and stopped with its server."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastmcp.exceptions import ToolError
 from harness.fleet import RunningSandbox
 from mcp_servers import kubernetes
 from mcp_servers.kube_client import Kube
-from mcp_servers.kube_mirror import COLLECTIONS, Mirror
+from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
 from tests.mcp.calls import call, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
 from tests.polling import eventually
@@ -37,6 +37,29 @@ def mirror(kube: Kube) -> Iterator[Mirror]:
     assert mirror.wait_live(10), "the mirror's watches did not start"
     yield mirror
     mirror.stop()
+
+
+@pytest.fixture
+def someone_else(fleet: RunningSandbox) -> Iterator[Kube]:
+    """Another client of the same cluster: its writes reach the mirror through the watches only."""
+    kube = Kube(settings_for(fleet))
+    yield kube
+    kube.close()
+
+
+@pytest.fixture
+def lagging_watches(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Watch events wait to be applied until the event is set: a watch running late."""
+    deliver = threading.Event()
+    apply = Collection._apply
+
+    def late(self: Collection, event: dict[str, Any], version: str) -> str:
+        deliver.wait(10)
+        return apply(self, event, version)
+
+    monkeypatch.setattr(Collection, "_apply", late)
+    yield deliver
+    deliver.set()
 
 
 def names(objects: list[dict[str, Any]]) -> set[str]:
@@ -64,7 +87,8 @@ def test_the_mirror_answers_context_reads_as_the_api_does(kube: Kube, mirror: Mi
     assert mirror.node("no-such-node") is None and api.node("no-such-node") is None
 
 
-def test_changes_reach_the_mirror_as_they_happen(kube: Kube, mirror: Mirror) -> None:
+def test_changes_reach_the_mirror_as_they_happen(someone_else: Kube, mirror: Mirror) -> None:
+    kube = someone_else
     writer = {"manager": "kubectl", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
               "fieldsV1": {"f:message": {}}}
     event = {"metadata": {"name": "mirror-probe.1", "namespace": "default", "managedFields": [writer]},
@@ -80,6 +104,59 @@ def test_changes_reach_the_mirror_as_they_happen(kube: Kube, mirror: Mirror) -> 
     finally:
         kube.call(kube.core.delete_namespaced_event, "mirror-probe.1", "default")
     assert eventually(lambda: mirror.events_about("mirror-probe") == [])
+
+
+def test_a_write_through_its_own_client_is_read_back_at_once_even_before_the_watch_brings_it(
+        kube: Kube, mirror: Mirror, lagging_watches: threading.Event) -> None:
+    node = mirror.nodes()[0]["metadata"]["name"]
+    kube.call(kube.core.patch_node, node, {"spec": {"unschedulable": True}})
+    try:
+        assert mirror.node(node)["spec"].get("unschedulable") is True  # type: ignore[index]
+        lagging_watches.set()
+        assert eventually(lambda: mirror.live("nodes") is not None), "relisted after the write, the mirror is back"
+        assert mirror.node(node)["spec"].get("unschedulable") is True  # type: ignore[index]
+    finally:
+        kube.call(kube.core.patch_node, node, {"spec": {"unschedulable": None}})
+
+
+def test_a_list_begun_before_a_write_never_brings_the_mirror_back(kube: Kube, mirror: Mirror,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    listed, resume = threading.Event(), threading.Event()
+    call = kube.call
+
+    def slow_list(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        answer = call(method, *args, **kwargs)
+        if method.__name__ == "list_node":  # the nodes collection's relist: its answer arrives late
+            listed.set()
+            resume.wait(10)
+        return answer
+
+    node = mirror.nodes()[0]["metadata"]["name"]
+    monkeypatch.setattr(kube, "call", slow_list)
+    kube.call(kube.core.patch_node, node, {"metadata": {"labels": {"probe": "first"}}})
+    assert listed.wait(10), "the write made the nodes collection list again"
+    kube.call(kube.core.patch_node, node, {"spec": {"unschedulable": True}})  # while that list is on its way
+    try:
+        resume.set()
+        assert mirror.node(node)["spec"].get("unschedulable") is True  # type: ignore[index]
+        assert eventually(lambda: mirror.live("nodes") is not None)
+        assert mirror.node(node)["spec"].get("unschedulable") is True  # type: ignore[index]
+    finally:
+        undo = {"metadata": {"labels": {"probe": None}}, "spec": {"unschedulable": None}}
+        kube.call(kube.core.patch_node, node, undo)
+
+
+def test_a_pod_the_mirror_does_not_hold_yet_is_read_live(someone_else: Kube, mirror: Mirror,
+                                                          lagging_watches: threading.Event) -> None:
+    template = someone_else.call(someone_else.core.list_namespaced_pod, "inference")["items"][0]
+    pod = {"metadata": {"name": "mirror-probe", "namespace": "default"}, "spec": template["spec"]}
+    someone_else.call(someone_else.core.create_namespaced_pod, "default", pod)
+    try:
+        assert mirror.live("pods") is not None, "the mirror is live, its watch only late"
+        assert mirror.pod("default", "mirror-probe")["metadata"]["name"] == "mirror-probe"  # type: ignore[index]
+    finally:
+        lagging_watches.set()
+        someone_else.call(someone_else.core.delete_namespaced_pod, "mirror-probe", "default", grace_period_seconds=0)
 
 
 async def test_answers_are_the_same_with_and_without_the_mirror(fleet: RunningSandbox, mcp: ClientFactory) -> None:
