@@ -220,10 +220,10 @@ def cases(llama_pod: str) -> list[Case]:
              Call("pods_list_in_namespace", {"namespace": "inference"})),
         Case("kubernetes", "describe llama-70b pod", Call("describe_pod", pod),
              Call("pods_get", pod),
-             "ours: 1 API read (the pod), node/events/owner from the watch mirror; peer pods_get: 1 read"),
+             "ours: pod, node, owner and events from the watch mirror (no API read); peer pods_get: 1 read"),
         Case("kubernetes", "list nodes", Call("list_nodes", {}),
              Call("resources_list", {"apiVersion": "v1", "kind": "Node"}),
-             "ours: 1 API read (nodes), GPU allocation from the mirrored pods"),
+             "ours: nodes and the pods holding their GPUs from the watch mirror (no API read)"),
     ]
 
 

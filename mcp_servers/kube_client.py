@@ -46,11 +46,11 @@ class Kube:
         self.settings = settings
         self._api: client.ApiClient | None = None
         self._lock = threading.Lock()
-        self._after_write: list[Callable[[], None]] = []
+        self._after_write: list[Callable[[str], None]] = []
 
-    def after_write(self, listener: Callable[[], None]) -> None:
-        """`listener` runs after every write this client attempts (not a dry run), whether it succeeded or not:
-        a write that timed out may still have been applied."""
+    def after_write(self, listener: Callable[[str], None]) -> None:
+        """`listener(method_name)` runs after every write this client makes (not a dry run) that may have changed
+        something: one that succeeded, or whose answer was a server error or never came. A refusal (4xx) did not."""
         self._after_write.append(listener)
 
     @property
@@ -107,18 +107,21 @@ class Kube:
 
     def _request(self, method: Callable[..., Any], *args: Any, missing: str | None, **kwargs: Any) -> Any:
         kwargs.setdefault("_request_timeout", TIMEOUT)
+        name = getattr(method, "__name__", "")
+        changed = name.startswith(WRITE_VERBS) and not kwargs.get("dry_run")
         try:
             return method(*args, _preload_content=False, **kwargs)
         except ApiException as error:
+            changed = changed and int(error.status or 0) >= 500
             if error.status == 404 and missing:
                 raise KubeRefusal(missing, 404) from None
             raise KubeRefusal(api_message(error), int(error.status or 0)) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ToolError(f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") from None
         finally:
-            if method.__name__.startswith(WRITE_VERBS) and not kwargs.get("dry_run"):
+            if changed:
                 for listener in self._after_write:
-                    listener()
+                    listener(name)
 
 
 def _configuration(settings: Settings) -> client.Configuration:

@@ -2,15 +2,16 @@
 
 While a collection's watch is live, reads of it come from here, as client-go's informers serve controllers: a
 pod with its node, owner and events, a node with its pods, the pods holding each node's GPUs, with no round trip
-to the API server. That is what makes `describe_pod` or `list_nodes` as fast as one GET by a Go client. A
-collection whose watch is down answers None and the caller reads live, so the mirror changes how fast an answer
-comes, not what it says, within three bounds:
+to the API server. A collection whose watch is down answers None and the caller reads live, so the mirror
+changes how fast an answer comes, not what it says, within these bounds:
 - another client's change shows here after a watch event's delay (milliseconds);
-- a write through this server's own client shows at once: every write takes each collection offline until it
-  has been listed again, and a list that began before the write never brings it back (read-your-writes);
+- a write through this server's own client shows in every read that starts after the write returned: the
+  collection it wrote goes offline until listed again, and a list begun before the write never brings it back
+  (a write whose answer never came may land after that list; it then arrives as a watch event);
 - a connection that dies without a word is taken for dead after SILENCE_S (bookmarks keep a healthy one
   talking); a cluster that goes away resets the watches, and reads go live and say it is unreachable.
-A pod or node the mirror does not hold is looked up live, so "not found" always comes from the API server.
+The pod or node a tool is asked about is looked up live when the mirror lacks it, so that "not found" comes
+from the API server, not from a watch running late.
 
 Each collection is one list, then one watch from the list's resourceVersion, on its own daemon thread; a watch
 that ends is resumed, one whose history expired (410) is relisted, one that fails is retried with backoff.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,9 @@ COLLECTIONS = {
     "replicasets": ("apps", "list_replica_set_for_all_namespaces"),
     "events": ("core", "list_event_for_all_namespaces"),
 }
+# collection -> the client's write methods that change it ("patch_node", "create_namespaced_pod_eviction", ...)
+WRITTEN_BY = {name: re.compile(rf"_{kind}(_|$)") for name, kind in
+              (("pods", "pod"), ("nodes", "node"), ("replicasets", "replica_set"), ("events", "event"))}
 WATCH_S = 300  # one watch request's server-side timeout; it is then resumed from the last resourceVersion
 SILENCE_S = 90  # a watch silent this long (bookmarks come every minute or so) is taken for dead
 RETRY_S = (0.5, 30.0)  # backoff after a failed list or watch, first and longest
@@ -128,9 +133,10 @@ class Collection:
         version = (listed.get("metadata") or {}).get("resourceVersion")
         if not version:  # a watch could not resume where the list left off, and would miss deletions
             raise ValueError("the list gave no resourceVersion")
+        objects = {_key(obj): _slim(obj) for obj in listed.get("items") or []}
         with self._lock:
-            self._objects = {_key(obj): _slim(obj) for obj in listed.get("items") or []}
-            if generation == self._generation:  # else a write came during the list: list again
+            if generation == self._generation:  # else a write came during the list: the caller lists again
+                self._objects = objects
                 self._live.set()
         return str(version)
 
@@ -240,10 +246,11 @@ class Mirror:
         deadline = time.monotonic() + timeout_s
         return self.watch and all(c.wait_live(max(0.0, deadline - time.monotonic())) for c in self._started().values())
 
-    def resync(self) -> None:
-        """Every collection offline until listed again, so that no read after a write shows the world before it."""
+    def resync(self, written_by: str) -> None:
+        """After a write through the client (`written_by` is its method): the collection it changed goes offline
+        until listed again, so that no read made after the write shows the collection as it was before."""
         with self._lock:
-            collections = list(self._collections.values())
+            collections = [c for name, c in self._collections.items() if WRITTEN_BY[name].search(written_by)]
         for collection in collections:
             collection.resync()
 

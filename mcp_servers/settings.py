@@ -63,8 +63,8 @@ class Settings(BaseModel):
     max_replicas: int = Field(default=32, ge=1, description="scale_deployment refuses more replicas than this")
     read_only: bool = False
     nvml: bool = Field(default=False, description="read GPUs through local NVML instead of DCGM metrics")
-    kube_watch: bool = Field(default=True, description="keep a watch-fed mirror of pods, nodes, replicasets and "
-                             "events for the context around a tool's subject; false reads everything live")
+    kube_watch: bool = Field(default=True, description="serve reads of pods, nodes, replicasets and events from a "
+                             "watch-fed mirror while its watches are live; false reads everything live")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:

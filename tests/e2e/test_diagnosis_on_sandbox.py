@@ -1,7 +1,8 @@
 """Offline diagnosis on the real thing: for each fault kind, a fresh sandbox with Prometheus, the fault from its
 scenario, the evidence gathered exactly as the agent's investigate step gathers it (slo_status plus every
-applicable runbook's evidence calls, through the composed MCP servers), and `diagnose` must name the scenario's
-root cause and component. The agent sees tool results only; the scenario is read here, by the test."""
+applicable runbook's evidence calls, through the composed MCP servers), looked at again as the agent does while
+nothing explains the burn, and `diagnose` must name the scenario's root cause and component. The agent sees
+tool results only; the scenario is read here, by the test."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from fastmcp import Client
 
 from agent.burn import readings
+from agent.config import AgentConfig
 from agent.diagnosis import Diagnosis, diagnose
 from agent.runbooks import IncidentContext, RunbookSet, ToolCall, load_runbooks
 from agent.tools import FleetTools
@@ -29,6 +31,7 @@ EVIDENCE_WAIT_S = 60.0  # wall seconds at time scale 60: an SLO hour, enough for
 QUIET_WAIT_S = 30.0  # how long a fault that should burn nothing is given to prove it
 POLL_S = 1.0
 SETTLE_S = 4.0  # an alert reaches the agent a few seconds after the burn starts; so does its investigation
+AGENT = AgentConfig(time_scale=60)  # the sandbox's: how many looks the agent takes, and how far apart
 
 # The model whose incident the agent would open for each scenario: the one whose SLO the fault burns.
 CASES = {
@@ -67,8 +70,14 @@ async def _diagnose_after_fault(sandbox: RunningSandbox, library: RunbookSet, in
             burning = burn.ok and _burning({slo_call.key: burn.data}, incident.model)
         if burning:
             await asyncio.sleep(SETTLE_S)
-        evidence = await _investigate(tools, library, incident)
-    return diagnose(library.applicable(incident), incident, evidence, burning=burning), burning
+        for look in range(AGENT.investigation_rounds):  # the agent looks again while nothing explains the burn
+            if look:
+                await asyncio.sleep(AGENT.wall(AGENT.reinvestigate_after_s))
+            evidence = await _investigate(tools, library, incident)
+            diagnosis = diagnose(library.applicable(incident), incident, evidence, burning=burning)
+            if diagnosis.outcome != "unexplained":
+                break
+    return diagnosis, burning
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -122,17 +122,25 @@ def test_a_write_through_its_own_client_is_read_back_at_once_even_before_the_wat
 def test_a_list_begun_before_a_write_never_brings_the_mirror_back(kube: Kube, mirror: Mirror,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     listed, resume = threading.Event(), threading.Event()
-    call = kube.call
+    api_call, relist = kube.call, Collection._relist
+    live_with_a_stale_list: list[str] = []
 
     def slow_list(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        answer = call(method, *args, **kwargs)
+        answer = api_call(method, *args, **kwargs)
         if method.__name__ == "list_node":  # the nodes collection's relist: its answer arrives late
             listed.set()
             resume.wait(10)
         return answer
 
+    def watched_relist(self: Collection, generation: int) -> str:
+        version = relist(self, generation)
+        if self.live and generation != self._generation:
+            live_with_a_stale_list.append(self.name)
+        return version
+
     node = mirror.nodes()[0]["metadata"]["name"]
     monkeypatch.setattr(kube, "call", slow_list)
+    monkeypatch.setattr(Collection, "_relist", watched_relist)
     kube.call(kube.core.patch_node, node, {"metadata": {"labels": {"probe": "first"}}})
     assert listed.wait(10), "the write made the nodes collection list again"
     kube.call(kube.core.patch_node, node, {"spec": {"unschedulable": True}})  # while that list is on its way
@@ -141,9 +149,59 @@ def test_a_list_begun_before_a_write_never_brings_the_mirror_back(kube: Kube, mi
         assert mirror.node(node)["spec"].get("unschedulable") is True  # type: ignore[index]
         assert eventually(lambda: mirror.live("nodes") is not None)
         assert mirror.node(node)["spec"].get("unschedulable") is True  # type: ignore[index]
+        assert live_with_a_stale_list == []
     finally:
         undo = {"metadata": {"labels": {"probe": None}}, "spec": {"unschedulable": None}}
         kube.call(kube.core.patch_node, node, undo)
+
+
+def test_only_a_write_that_may_have_changed_a_collection_relists_it(kube: Kube, mirror: Mirror,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    relists: list[str] = []
+    relist = Collection._relist
+
+    def counted(self: Collection, generation: int) -> str:
+        relists.append(self.name)
+        return relist(self, generation)
+
+    monkeypatch.setattr(Collection, "_relist", counted)
+    node = mirror.nodes()[0]["metadata"]["name"]
+    deployment = kube.call(kube.apps.list_namespaced_deployment, "inference")["items"][0]
+    with pytest.raises(ToolError):
+        kube.call(kube.core.patch_node, "no-such-node", {"spec": {"unschedulable": True}})  # refused: 404
+    kube.call(kube.core.patch_node, node, {"spec": {"unschedulable": True}}, dry_run="All")
+    kube.call(kube.apps.patch_namespaced_deployment, deployment["metadata"]["name"], "inference",
+              {"metadata": {"labels": {"probe": "mirror"}}})  # deployments are not mirrored
+    try:
+        assert not eventually(lambda: relists, 0.5), "a refusal, a dry run and a deployment change relist nothing"
+        kube.call(kube.core.patch_node, node, {"metadata": {"labels": {"probe": "mirror"}}})
+        assert eventually(lambda: relists == ["nodes"]), relists
+    finally:
+        kube.call(kube.apps.patch_namespaced_deployment, deployment["metadata"]["name"], "inference",
+                  {"metadata": {"labels": {"probe": None}}})
+        kube.call(kube.core.patch_node, node, {"metadata": {"labels": {"probe": None}}})
+
+
+async def test_with_the_mirror_live_pods_and_nodes_are_answered_without_an_api_call(
+        fleet: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(fleet)
+    mirror = Mirror(Kube(settings))
+    assert mirror.wait_live(10)
+    api_calls: list[str] = []
+    api_call = mirror.kube.call
+
+    def counted(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        api_calls.append(method.__name__)
+        return api_call(method, *args, **kwargs)
+
+    monkeypatch.setattr(mirror.kube, "call", counted)
+    pod = next(p for p in mirror.pods(active=True) if p["metadata"]["namespace"] == "inference"
+               and not any(c.get("restartCount") for c in p["status"].get("containerStatuses") or []))
+    async with Client(kubernetes.build(settings, mirror)) as client:
+        await call(client, "describe_pod", name=pod["metadata"]["name"], namespace="inference")
+        await call(client, "describe_node", name=pod["spec"]["nodeName"])
+        await call(client, "list_nodes")
+    assert api_calls == []  # a crashed container's log tail would be one: this pod never restarted
 
 
 def test_a_pod_the_mirror_does_not_hold_yet_is_read_live(someone_else: Kube, mirror: Mirror,
