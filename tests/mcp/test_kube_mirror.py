@@ -24,11 +24,16 @@ from tests.polling import eventually
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def kube(fleet: RunningSandbox) -> Iterator[Kube]:
+def _client_of(fleet: RunningSandbox) -> Iterator[Kube]:
     kube = Kube(settings_for(fleet))
     yield kube
     kube.close()
+
+
+@pytest.fixture
+def kube(fleet: RunningSandbox) -> Iterator[Kube]:
+    """The client the mirror under test is built on: its writes are the mirror's own."""
+    yield from _client_of(fleet)
 
 
 @pytest.fixture
@@ -42,9 +47,7 @@ def mirror(kube: Kube) -> Iterator[Mirror]:
 @pytest.fixture
 def someone_else(fleet: RunningSandbox) -> Iterator[Kube]:
     """Another client of the same cluster: its writes reach the mirror through the watches only."""
-    kube = Kube(settings_for(fleet))
-    yield kube
-    kube.close()
+    yield from _client_of(fleet)
 
 
 @pytest.fixture
