@@ -92,10 +92,8 @@ class Prometheus(Api):
     def client(self) -> PrometheusConnect:
         if self._client is None:
             endpoint = self.endpoint
-            session = requests.Session()
-            session.verify = endpoint.verify()
             self._client = PrometheusConnect(url=endpoint.base, headers=endpoint.headers() or None,
-                                             auth=endpoint.auth(), session=session, retry=RETRY,
+                                             auth=endpoint.auth(), session=_session(endpoint), retry=RETRY,
                                              timeout=TIMEOUT_S)
         return self._client
 
@@ -111,6 +109,17 @@ class Prometheus(Api):
     def query(self, promql: str, **params: str) -> list[Any]:
         with self.calling():
             return list(self.client.custom_query(promql, params=params or None))
+
+
+def _session(endpoint: HttpEndpoint) -> requests.Session:
+    """A session that takes the environment's proxy and CA bundle settings once, when made: left to requests, it
+    reads the whole environment again before every query (0.2 ms each). Credentials come from the settings only,
+    never from ~/.netrc."""
+    session = requests.Session()
+    found = session.merge_environment_settings(endpoint.base, {}, None, endpoint.verify(), None)
+    session.proxies, session.verify = found["proxies"], found["verify"]
+    session.trust_env = False
+    return session
 
 
 def _reason(error: Exception) -> str:

@@ -15,6 +15,7 @@ from fastmcp import Client
 
 from harness.fleet import RunningSandbox
 from mcp_servers.compose import build
+from mcp_servers.prometheus import _session
 from mcp_servers.promql_summary import change_points
 from mcp_servers.settings import HttpEndpoint, Settings
 from tests.mcp.calls import call
@@ -305,3 +306,21 @@ async def test_an_outage_burns_the_budget_pages_and_a_silence_suppresses_the_pag
     assert silenced["alerts"]["items"][0]["alertmanager_state"] == "suppressed"
     mistral = next(s for s in ratio["series"]["items"] if s["labels"]["model"] == "mistral-7b")
     assert mistral["change_points"] and mistral["change_points"][0]["after"] > mistral["change_points"][0]["before"]
+
+
+def test_the_environments_proxy_and_ca_bundle_are_read_once_when_the_session_is_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "prometheus.monitoring")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+
+    proxied = _session(HttpEndpoint(url="http://prometheus.internal:9090"))
+    direct = _session(HttpEndpoint(url="http://prometheus.monitoring:9090"))
+    unverified = _session(HttpEndpoint(url="https://prometheus.internal:9090", insecure_skip_verify=True))
+
+    assert proxied.proxies.get("http") == "http://proxy.internal:3128"
+    assert "http" not in direct.proxies
+    assert proxied.verify == "/etc/ssl/corporate.pem" and unverified.verify is False
+    assert not proxied.trust_env, "requests reads the environment no more"
