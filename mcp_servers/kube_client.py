@@ -21,6 +21,7 @@ from fastmcp.exceptions import ToolError
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.utils.keepalive import tcp_keepalive_socket_options
 
 from mcp_servers.settings import Settings
 
@@ -28,6 +29,7 @@ Obj = dict[str, Any]
 GPU = "nvidia.com/gpu"
 ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # `holds_resources` as a field selector
 TIMEOUT = (5, 30)  # seconds to connect, to read
+KEEPALIVE = (10, 5, 3)  # TCP keepalive: first probe after 10 s idle, then every 5 s, dead after 3 unanswered
 WRITE_VERBS = ("create_", "patch_", "replace_", "delete_")  # the client's method names for writes
 
 
@@ -149,6 +151,9 @@ def load_configuration(kubeconfig: str | None, context: str | None = None) -> cl
         raise KubeConfigMissing(f"no usable Kubernetes configuration (set KUBECONFIG or run in a cluster): "
                                 f"{error}") from None
     configuration.retries = 1  # an unreachable server is reported in seconds, not after urllib3's three retries
+    # A watch whose far end vanished without a word (a partition, a lost node) would hang until its read timeout:
+    # keepalive probes find that out within KEEPALIVE's 25 s.
+    configuration.socket_options = tcp_keepalive_socket_options(*KEEPALIVE)
     # Pin the proxy the environment names now. Left to follow the environment, the client re-reads all of it
     # whenever `host` is assigned, and a token's refresh hook assigns it before every request (0.2 ms a call).
     configuration.proxy = configuration.proxy

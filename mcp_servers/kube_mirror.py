@@ -8,8 +8,9 @@ changes how fast an answer comes, not what it says, within these bounds:
 - a write through this server's own client shows in every read that starts after the write returned: the
   collection it wrote goes offline until listed again, and a list begun before the write never brings it back
   (a write whose answer never came may land after that list; it then arrives as a watch event);
-- a connection that dies without a word is taken for dead after SILENCE_S (bookmarks keep a healthy one
-  talking); a cluster that goes away resets the watches, and reads go live and say it is unreachable.
+- a connection whose far end vanished without a word fails TCP keepalive within 25 s (kube_client.KEEPALIVE),
+  and a watch the API server keeps open but silent is taken for dead after SILENCE_S (bookmarks keep a healthy
+  one talking); a cluster that goes away resets the watches, and reads go live and say it is unreachable.
 The pod or node a tool is asked about is looked up live when the mirror lacks it, so that "not found" comes
 from the API server, not from a watch running late.
 

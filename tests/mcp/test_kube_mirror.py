@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from fastmcp.exceptions import ToolError
 
 from harness.fleet import RunningSandbox
 from mcp_servers import kubernetes
-from mcp_servers.kube_client import Kube
+from mcp_servers.kube_client import KEEPALIVE, Kube
 from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
 from tests.mcp.calls import call, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
@@ -234,6 +235,18 @@ async def test_answers_are_the_same_with_and_without_the_mirror(fleet: RunningSa
             assert without_ages(await call(watching, tool, **args)) == without_ages(await call(live, tool, **args))
         assert all(mirror.live(name) is not None for name in COLLECTIONS), "the answers came from the mirror"
     assert eventually(lambda: not mirror_threads()), "the server stopped its mirror with its session"
+
+
+def test_connections_to_the_api_server_probe_a_silent_peer_with_tcp_keepalive(kube: Kube) -> None:
+    kube.call(kube.core.list_node)  # its connection, and every watch's, comes from the same pools
+    pools = kube.api.rest_client.pool_manager.pools
+    keys = pools.keys()  # urllib3's pool container refuses plain iteration
+    sockets = [c.sock for key in keys for c in list(pools[key].pool.queue) if c is not None and c.sock]
+    assert sockets, "the call left its connection in the pool"
+    for sock in sockets:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE[0]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE[2]
 
 
 async def test_a_cluster_that_went_away_is_reported_never_answered_from_the_mirror() -> None:
