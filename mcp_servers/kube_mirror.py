@@ -11,8 +11,8 @@ changes how fast an answer comes, not what it says, within these bounds:
 - a connection whose far end vanished without a word fails TCP keepalive within 25 s (kube_client.KEEPALIVE),
   and a watch the API server keeps open but silent is taken for dead after SILENCE_S (bookmarks keep a healthy
   one talking); a cluster that goes away resets the watches, and reads go live and say it is unreachable.
-The pod or node a tool is asked about is looked up live when the mirror lacks it, so that "not found" comes
-from the API server, not from a watch running late.
+A pod, node or ReplicaSet the mirror lacks is looked up live, so that "not found" comes from the API server,
+not from a watch running late.
 
 Each collection is one list, then one watch from the list's resourceVersion, on its own daemon thread; a watch
 that ends is resumed, one whose history expired (410) is relisted, one that fails is retried with backoff.
@@ -200,27 +200,20 @@ class Mirror:
 
     def pod(self, namespace: str, name: str) -> Obj | None:
         """A pod by namespace and name; None when there is none."""
-        pods = self.live("pods")
-        mirrored = pods.get(namespace, name) if pods is not None else None
-        return mirrored or self._read_or_none(self.kube.core.read_namespaced_pod, name, namespace)
+        return self._one("pods", namespace, name, self.kube.core.read_namespaced_pod, name, namespace)
 
     def node(self, name: str) -> Obj | None:
         """A node by name; None when there is none."""
-        nodes = self.live("nodes")
-        mirrored = nodes.get(None, name) if nodes is not None else None
-        return mirrored or self._read_or_none(self.kube.core.read_node, name)
+        return self._one("nodes", None, name, self.kube.core.read_node, name)
+
+    def replicaset(self, namespace: str, name: str) -> Obj | None:
+        return self._one("replicasets", namespace, name, self.kube.apps.read_namespaced_replica_set, name, namespace)
 
     def nodes(self) -> list[Obj]:
         nodes = self.live("nodes")
         if nodes is not None:
             return nodes.items()
         return self._list(self.kube.core.list_node, [])
-
-    def replicaset(self, namespace: str, name: str) -> Obj | None:
-        replicasets = self.live("replicasets")
-        if replicasets is not None:
-            return replicasets.get(namespace, name)
-        return self._read_or_none(self.kube.apps.read_namespaced_replica_set, name, namespace)
 
     def pods(self, *, node: str | None = None, active: bool = False) -> list[Obj]:
         """Pods of every namespace; only those on `node`, only those holding resources (`active`)."""
@@ -274,6 +267,12 @@ class Mirror:
                     threading.Thread(target=collection.run, args=(self._stopping,), daemon=True,
                                      name=f"mirror-{collection.name}").start()
             return self._collections
+
+    def _one(self, collection: str, namespace: str | None, name: str, read: Any, *args: Any) -> Obj | None:
+        """From the mirror when it holds the object, else from the API: a miss may be a watch running late."""
+        live = self.live(collection)
+        mirrored = live.get(namespace, name) if live is not None else None
+        return mirrored or self._read_or_none(read, *args)
 
     def _read_or_none(self, method: Any, *args: Any) -> Obj | None:
         try:

@@ -92,21 +92,20 @@ def test_the_mirror_answers_context_reads_as_the_api_does(kube: Kube, mirror: Mi
 
 
 def test_changes_reach_the_mirror_as_they_happen(someone_else: Kube, mirror: Mirror) -> None:
-    kube = someone_else
     writer = {"manager": "kubectl", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
               "fieldsV1": {"f:message": {}}}
     event = {"metadata": {"name": "mirror-probe.1", "namespace": "default", "managedFields": [writer]},
              "type": "Normal", "reason": "Probe", "message": "first",
              "involvedObject": {"kind": "Pod", "name": "mirror-probe", "namespace": "default"}}
-    created = kube.call(kube.core.create_namespaced_event, "default", event)
+    created = someone_else.call(someone_else.core.create_namespaced_event, "default", event)
     try:
         assert eventually(lambda: [e["message"] for e in mirror.events_about("mirror-probe")] == ["first"])
         assert created["metadata"]["managedFields"], "the API server keeps who wrote which field"
         assert "managedFields" not in mirror.events_about("mirror-probe")[0]["metadata"], "the mirror does not"
-        kube.call(kube.core.patch_namespaced_event, "mirror-probe.1", "default", {"message": "second"})
+        someone_else.call(someone_else.core.patch_namespaced_event, "mirror-probe.1", "default", {"message": "second"})
         assert eventually(lambda: [e["message"] for e in mirror.events_about("mirror-probe")] == ["second"])
     finally:
-        kube.call(kube.core.delete_namespaced_event, "mirror-probe.1", "default")
+        someone_else.call(someone_else.core.delete_namespaced_event, "mirror-probe.1", "default")
     assert eventually(lambda: mirror.events_about("mirror-probe") == [])
 
 
