@@ -52,7 +52,7 @@ async def read_dcgm(endpoint: HttpEndpoint, timeout_s: float = 10.0) -> list[Gpu
                *(f"rate({metric}[{THROTTLE_WINDOW}]) / 1e6" for metric in VIOLATIONS),
                f"last_over_time(DCGM_FI_DEV_GPU_TEMP[{LOST_LOOKBACK}]) unless on(UUID) DCGM_FI_DEV_GPU_TEMP"]
     async with httpx.AsyncClient(base_url=endpoint.base, headers=endpoint.headers(), auth=endpoint.auth(),
-                                 verify=endpoint.verify(), timeout=timeout_s) as client:
+                                 verify=endpoint.tls(), timeout=timeout_s) as client:
         current, *rates, lost = await asyncio.gather(*(_query(client, q) for q in queries))
     gpus: dict[tuple[str, int], _Gpu] = {}
     for sample in current:

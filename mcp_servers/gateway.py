@@ -27,7 +27,7 @@ from mcp_servers.gateway_adapters import (
     RoutingTable,
     Weights,
 )
-from mcp_servers.settings import HttpEndpoint, Settings
+from mcp_servers.settings import HttpEndpoint, Settings, tls_context
 from mcp_servers.toolkit import Capped, WriteResult, fail, read_tool, write_tool
 
 SELF_HOSTED = "self-hosted"
@@ -248,7 +248,7 @@ async def _gateway_routes_in_force(gateway_url: str | None) -> tuple[dict[str, W
     if not gateway_url:
         return None
     try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(verify=tls_context(), timeout=HTTP_TIMEOUT_S) as http:
             body = (await http.get(f"{gateway_url.rstrip('/')}/routes")).raise_for_status().json()
         return dict(body["routes"]), body.get("reload_error")
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
@@ -305,7 +305,8 @@ def _known_models(table: RoutingTable, gateway_url: str | None) -> list[str]:
     does not serve would make it reject the whole table."""
     if gateway_url:
         try:
-            body = httpx.get(f"{gateway_url.rstrip('/')}/v1/models", timeout=HTTP_TIMEOUT_S).raise_for_status()
+            body = httpx.get(f"{gateway_url.rstrip('/')}/v1/models", verify=tls_context(),
+                             timeout=HTTP_TIMEOUT_S).raise_for_status()
             return [str(m["id"]) for m in body.json()["data"]]
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             pass
@@ -350,7 +351,7 @@ async def health_report(prometheus: HttpEndpoint, backends: tuple[str, ...], min
         "dep_p50": _quantile(0.5, "gateway_upstream_request_duration_seconds", "dependency", w),
         "dep_p95": _quantile(0.95, "gateway_upstream_request_duration_seconds", "dependency", w),
     }
-    async with httpx.AsyncClient(headers=prometheus.headers(), auth=prometheus.auth(), verify=prometheus.verify(),
+    async with httpx.AsyncClient(headers=prometheus.headers(), auth=prometheus.auth(), verify=prometheus.tls(),
                                  timeout=HTTP_TIMEOUT_S) as http:
         answers = await asyncio.gather(*(_query(http, prometheus.base, q) for q in queries.values()))
     results = dict(zip(queries, answers, strict=True))

@@ -222,7 +222,7 @@ class LokiLogs:
         url = f"{self.endpoint.base}/loki/api/v1/query_range"
         try:
             response = self._get(url, params=params, headers=self.endpoint.headers(), auth=self.endpoint.auth(),
-                                 verify=self.endpoint.verify(), timeout=30)
+                                 verify=self.endpoint.tls(), timeout=30)
         except httpx.HTTPError as error:
             raise fail(f"Loki at {self.endpoint.base} is unreachable: {error}") from None
         if response.status_code >= 400:

@@ -75,7 +75,7 @@ class Api:
         """The decoded JSON of a plain HTTP call; API errors become the server's own message."""
         endpoint = self.endpoint
         with self.reaching(), httpx.Client(base_url=endpoint.base, headers=endpoint.headers(),
-                                           auth=endpoint.auth(), verify=endpoint.verify(),
+                                           auth=endpoint.auth(), verify=endpoint.tls(),
                                            timeout=TIMEOUT_S) as client:
             response = client.request(method, path, **kwargs)
         if response.status_code >= 400:

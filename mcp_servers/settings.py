@@ -6,10 +6,13 @@ set. Secrets (bearer tokens, passwords) are read here and never logged or echoed
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
+import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -39,10 +42,24 @@ class HttpEndpoint(BaseModel):
         return self.username, self.password.get_secret_value() if self.password else ""
 
     def verify(self) -> bool | str:
-        """The `verify` argument of requests/httpx."""
+        """The `verify` argument of requests."""
         if self.insecure_skip_verify:
             return False
         return self.ca_file or True
+
+    def tls(self) -> ssl.SSLContext:
+        """The `verify` argument of httpx: the shared context for these TLS settings."""
+        return tls_context(self.verify())
+
+
+@functools.cache
+def tls_context(verify: bool | str = True) -> ssl.SSLContext:
+    """One TLS context per setting (True: the CA bundle, SSL_CERT_FILE or SSL_CERT_DIR; a CA file or directory;
+    False: no verification), shared by every httpx client: building one loads the CA bundle, about 20 ms, which
+    each tool call paid when it made its own client. The environment is read once, at the first use."""
+    if isinstance(verify, str):
+        return ssl.create_default_context(**{"capath" if os.path.isdir(verify) else "cafile": verify})
+    return httpx.create_ssl_context(verify=verify)
 
 
 class Settings(BaseModel):
