@@ -31,6 +31,7 @@ ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # `holds_resources
 TIMEOUT = (5, 30)  # seconds to connect, to read
 KEEPALIVE = (10, 5, 3)  # TCP keepalive: first probe after 10 s idle, then every 5 s, dead after 3 unanswered
 WRITE_VERBS = ("create_", "patch_", "replace_", "delete_")  # the client's method names for writes
+PAGE = 500  # objects per request of a cluster-wide list, as client-go's reflectors page theirs
 
 
 class KubeRefusal(ToolError):
@@ -95,6 +96,19 @@ class Kube:
         """Calls one API method; `missing` is the message for a 404 ("pod X not found in namespace Y")."""
         data = self._raw(method, *args, missing=missing, **kwargs)
         return json.loads(data) if data else {}
+
+    def list_all(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
+        """A list call's whole answer, fetched PAGE objects at a time: one answer holding every pod or event of a
+        large cluster would hold it all in the API server's memory and ours at once. The pages are one snapshot,
+        whose resourceVersion the answer carries (an expired `continue` is refused with 410: list again)."""
+        items: list[Obj] = []
+        token = None
+        while True:
+            page = self.call(method, *args, limit=PAGE, _continue=token, **kwargs)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return {**page, "items": items}
 
     def text(self, method: Callable[..., Any], *args: Any, missing: str | None = None, **kwargs: Any) -> str:
         """Like `call`, for the few endpoints that answer plain text (pod logs)."""

@@ -14,8 +14,9 @@ changes how fast an answer comes, not what it says, within these bounds:
 A pod, node or ReplicaSet the mirror lacks is looked up live, so that "not found" comes from the API server,
 not from a watch running late.
 
-Each collection is one list, then one watch from the list's resourceVersion, on its own daemon thread; a watch
-that ends is resumed, one whose history expired (410) is relisted, one that fails is retried with backoff.
+Each collection is one list (in pages of kube_client.PAGE), then one watch from the list's resourceVersion, on
+its own daemon thread; a watch that ends is resumed, one whose history expired (410) is relisted, one that fails is
+retried with backoff.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Collection:
         return getattr(getattr(self.kube, group), method)
 
     def _relist(self, generation: int) -> str:
-        listed = self.kube.call(self._method())
+        listed = self.kube.list_all(self._method())
         version = (listed.get("metadata") or {}).get("resourceVersion")
         if not version:  # a watch could not resume where the list left off, and would miss deletions
             raise ValueError("the list gave no resourceVersion")
@@ -285,7 +286,7 @@ class Mirror:
     def _list(self, method: Any, selector_terms: list[str], *args: Any) -> list[Obj]:
         selector = ",".join(term for term in selector_terms if term)
         query = {"field_selector": selector} if selector else {}
-        return list(self.kube.call(method, *args, **query).get("items") or [])
+        return list(self.kube.list_all(method, *args, **query)["items"])
 
 
 def _involves(event: Obj, name: str, kind: str | None) -> bool:

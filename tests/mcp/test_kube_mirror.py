@@ -15,7 +15,7 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 from harness.fleet import RunningSandbox
-from mcp_servers import kubernetes
+from mcp_servers import kube_client, kubernetes
 from mcp_servers.kube_client import KEEPALIVE, Kube
 from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
 from tests.mcp.calls import call, refusal
@@ -89,6 +89,26 @@ def test_the_mirror_answers_context_reads_as_the_api_does(kube: Kube, mirror: Mi
     assert names(mirror.events_about(name, namespace=namespace)) == names(api.events_about(name, namespace=namespace))
     assert mirror.events_about(name, namespace=namespace), "a running pod has at least its Scheduled event"
     assert mirror.node("no-such-node") is None and api.node("no-such-node") is None
+
+
+def test_the_mirror_lists_in_pages_and_holds_every_object(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = kube.call(kube.core.list_pod_for_all_namespaces)["items"]
+    monkeypatch.setattr(kube_client, "PAGE", 4)
+    limits: list[tuple[str, int]] = []
+    api_call = kube.call
+
+    def counted(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        limits.append((method.__name__, kwargs.get("limit", 0)))
+        return api_call(method, *args, **kwargs)
+
+    monkeypatch.setattr(kube, "call", counted)
+    mirror = Mirror(kube)
+    try:
+        assert mirror.wait_live(10)
+        assert names(mirror.pods()) == names(whole) and len(whole) > 8
+    finally:
+        mirror.stop()
+    assert limits.count(("list_pod_for_all_namespaces", 4)) >= len(whole) // 4, limits
 
 
 def test_changes_reach_the_mirror_as_they_happen(someone_else: Kube, mirror: Mirror) -> None:
