@@ -31,7 +31,7 @@ ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # `holds_resources
 TIMEOUT = (5, 30)  # seconds to connect, to read
 KEEPALIVE = (10, 5, 3)  # TCP keepalive: first probe after 10 s idle, then every 5 s, dead after 3 unanswered
 WRITE_VERBS = ("create_", "patch_", "replace_", "delete_")  # the client's method names for writes
-PAGE = 500  # objects per request of a cluster-wide list, as client-go's reflectors page theirs
+PAGE = 500  # objects per request of a cluster-wide list, as client-go's pager asks
 
 
 class KubeRefusal(ToolError):
@@ -98,17 +98,25 @@ class Kube:
         return json.loads(data) if data else {}
 
     def list_all(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
-        """A list call's whole answer, fetched PAGE objects at a time: one answer holding every pod or event of a
-        large cluster would hold it all in the API server's memory and ours at once. The pages are one snapshot,
-        whose resourceVersion the answer carries (an expired `continue` is refused with 410: list again)."""
-        items: list[Obj] = []
-        token = None
-        while True:
-            page = self.call(method, *args, limit=PAGE, _continue=token, **kwargs)
+        """A list call's whole answer, asked for PAGE objects at a time as client-go's pager asks, so that the API
+        server never builds one answer of every pod or event of a large cluster. The answer carries the first
+        page's resourceVersion: every page comes from that snapshot, and a watch resumed from it misses nothing.
+        When the server has forgotten a `continue` (410 Gone), the list is made again in one request."""
+        first = self.call(method, *args, limit=PAGE, **kwargs)
+        items = list(first.get("items") or [])
+        token = (first.get("metadata") or {}).get("continue")
+        while token:
+            try:
+                page = self.call(method, *args, limit=PAGE, _continue=token, **kwargs)
+            except KubeRefusal as error:
+                if error.status != 410:
+                    raise
+                return self.call(method, *args, **kwargs)
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return {**page, "items": items}
+        paging = ("continue", "remainingItemCount")
+        metadata = {k: v for k, v in (first.get("metadata") or {}).items() if k not in paging}
+        return {**first, "metadata": metadata, "items": items}
 
     def text(self, method: Callable[..., Any], *args: Any, missing: str | None = None, **kwargs: Any) -> str:
         """Like `call`, for the few endpoints that answer plain text (pod logs)."""

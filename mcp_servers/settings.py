@@ -48,18 +48,28 @@ class HttpEndpoint(BaseModel):
         return self.ca_file or True
 
     def tls(self) -> ssl.SSLContext:
-        """The `verify` argument of httpx: the shared context for these TLS settings."""
-        return tls_context(self.verify())
+        """The `verify` argument of httpx: the shared context for these TLS settings, made again when the CA file
+        changes (a rotated Secret)."""
+        verify = self.verify()
+        return tls_context(verify, _modified(verify) if isinstance(verify, str) else None)
 
 
-@functools.cache
-def tls_context(verify: bool | str = True) -> ssl.SSLContext:
-    """One TLS context per setting (True: the CA bundle, SSL_CERT_FILE or SSL_CERT_DIR; a CA file or directory;
-    False: no verification), shared by every httpx client: building one loads the CA bundle, about 20 ms, which
-    each tool call paid when it made its own client. The environment is read once, at the first use."""
+@functools.lru_cache(maxsize=16)
+def tls_context(verify: bool | str = True, ca_modified: int | None = None) -> ssl.SSLContext:
+    """One TLS context per setting (True: the CA bundle, SSL_CERT_FILE or SSL_CERT_DIR; a CA file or directory,
+    with its modification time; False: no verification), shared by every httpx client: building one loads the CA
+    bundle, about 20 ms, which each tool call paid when it made its own client. SSL_CERT_FILE and SSL_CERT_DIR are
+    read at the first use. A caller never changes the context it gets (mTLS or HTTP/2 would need their own)."""
     if isinstance(verify, str):
         return ssl.create_default_context(**{"capath" if os.path.isdir(verify) else "cafile": verify})
     return httpx.create_ssl_context(verify=verify)
+
+
+def _modified(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None  # then loading it says what is wrong
 
 
 class Settings(BaseModel):

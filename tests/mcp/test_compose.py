@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -57,15 +58,20 @@ def test_a_union_of_plain_types_is_written_as_one_type_list_meaning_the_same() -
     schema = {"type": "object", "properties": {
         "value": {"anyOf": [{"type": "number"}, {"type": "string"}], "description": "a number or NaN"},
         "node": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
-        "window": {"anyOf": [{"type": "string", "pattern": "^[0-9]+m$"}, {"type": "null"}]}}}
+        "window": {"anyOf": [{"type": "string", "pattern": "^[0-9]+m$"}, {"type": "null"}]},
+        "twice": {"anyOf": [{"type": "integer"}, {"type": "integer"}]},
+        "shape": {"const": {"anyOf": [{"type": "string"}]}}}}
 
     compacted = compact_types(schema)
 
     assert compacted["properties"]["value"] == {"type": ["number", "string"], "description": "a number or NaN"}
     assert compacted["properties"]["node"] == {"type": ["string", "null"], "default": None}
     assert compacted["properties"]["window"] == schema["properties"]["window"], "a branch with a constraint stays"
+    assert compacted["properties"]["twice"] == {"type": ["integer"]}
+    assert compacted["properties"]["shape"] == schema["properties"]["shape"], "a const is data, not a schema"
     instances = [{"value": 1.5, "node": None}, {"value": "NaN", "node": "gpu-node-1"}, {"value": None},
-                 {"value": True}, {"node": 3}, {"window": "5m"}, {"window": "5s"}, {"window": None}]
+                 {"value": True}, {"node": 3}, {"window": "5m"}, {"window": "5s"}, {"window": None}, {"twice": 2},
+                 {"twice": 2.5}, {"shape": {"anyOf": [{"type": "string"}]}}, {"shape": {"type": ["string"]}}]
     assert [Draft202012Validator(compacted).is_valid(i) for i in instances] == \
         [Draft202012Validator(schema).is_valid(i) for i in instances]
 
@@ -82,6 +88,7 @@ async def test_every_output_schema_writes_its_unions_of_plain_types_as_type_list
 
     schemas = {tool.name: tool.output_schema for tool in await _tools("all")}
     assert all(schemas.values()), "every tool answers with structured content"
+    assert '"type": ["string", "null"]' in json.dumps(schemas["query"]), "query's optional metric name"
     assert {name: plain_unions(schema) for name, schema in schemas.items() if plain_unions(schema)} == {}
 
 

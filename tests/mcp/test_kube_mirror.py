@@ -16,7 +16,7 @@ from fastmcp.exceptions import ToolError
 
 from harness.fleet import RunningSandbox
 from mcp_servers import kube_client, kubernetes
-from mcp_servers.kube_client import KEEPALIVE, Kube
+from mcp_servers.kube_client import KEEPALIVE, Kube, KubeRefusal
 from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
 from tests.mcp.calls import call, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
@@ -109,6 +109,51 @@ def test_the_mirror_lists_in_pages_and_holds_every_object(kube: Kube, monkeypatc
     finally:
         mirror.stop()
     assert limits.count(("list_pod_for_all_namespaces", 4)) >= len(whole) // 4, limits
+
+
+def test_live_reads_list_in_pages_with_their_field_selector(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = kube.call(kube.core.list_node)["items"][0]["metadata"]["name"]
+    on_node = kube.call(kube.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}")["items"]
+    monkeypatch.setattr(kube_client, "PAGE", 2)
+
+    assert names(Mirror(kube, watch=False).pods(node=node)) == names(on_node) and len(on_node) > 2
+
+
+def test_a_paged_list_carries_its_first_pages_version(kube: Kube, someone_else: Kube,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A watch resumed from the list's version then replays what changed while the later pages came."""
+    monkeypatch.setattr(kube_client, "PAGE", 4)
+    versions: list[str] = []
+    api_call = kube.call
+    node = kube.call(kube.core.list_node)["items"][0]["metadata"]["name"]
+
+    def change_between_pages(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        page = api_call(method, *args, **kwargs)
+        versions.append(page["metadata"]["resourceVersion"])
+        someone_else.call(someone_else.core.patch_node, node, {"metadata": {"labels": {"probe": str(len(versions))}}})
+        return page
+
+    monkeypatch.setattr(kube, "call", change_between_pages)
+    try:
+        listed = kube.list_all(kube.core.list_pod_for_all_namespaces)
+    finally:
+        someone_else.call(someone_else.core.patch_node, node, {"metadata": {"labels": {"probe": None}}})
+    assert len(set(versions)) > 1, "the sandbox stamps each page with the version it is read at"
+    assert listed["metadata"] == {"resourceVersion": versions[0]}
+
+
+def test_a_forgotten_continue_token_is_answered_by_one_whole_list(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = kube.call(kube.core.list_pod_for_all_namespaces)["items"]
+    monkeypatch.setattr(kube_client, "PAGE", 4)
+    api_call = kube.call
+
+    def expired(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if kwargs.get("_continue"):
+            raise KubeRefusal("The provided continue parameter is too old", 410)
+        return api_call(method, *args, **kwargs)
+
+    monkeypatch.setattr(kube, "call", expired)
+    assert names(kube.list_all(kube.core.list_pod_for_all_namespaces)["items"]) == names(whole)
 
 
 def test_changes_reach_the_mirror_as_they_happen(someone_else: Kube, mirror: Mirror) -> None:
