@@ -216,13 +216,15 @@ class Mirror:
             return nodes.items()
         return self._list(self.kube.core.list_node, [])
 
-    def pods(self, *, node: str | None = None, active: bool = False) -> list[Obj]:
-        """Pods of every namespace; only those on `node`, only those holding resources (`active`)."""
+    def pods(self, *, namespace: str | None = None, node: str | None = None, active: bool = False) -> list[Obj]:
+        """Pods of `namespace` (default: every one); only those on `node`, only those holding resources (`active`)."""
         pods = self.live("pods")
         if pods is not None:
-            return [p for p in pods.items() if (node is None or p["spec"].get("nodeName") == node)
-                    and (not active or holds_resources(p))]
+            return [p for p in pods.items() if (namespace is None or p["metadata"].get("namespace") == namespace)
+                    and (node is None or p["spec"].get("nodeName") == node) and (not active or holds_resources(p))]
         terms = [f"spec.nodeName={node}" if node is not None else "", ACTIVE_PODS if active else ""]
+        if namespace is not None:
+            return self._list(self.kube.core.list_namespaced_pod, terms, namespace)
         return self._list(self.kube.core.list_pod_for_all_namespaces, terms)
 
     def events_about(self, name: str, *, namespace: str | None = None, kind: str | None = None) -> list[Obj]:

@@ -282,14 +282,12 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
             pods = _pods_of(kube, _deployment(kube, deployment, _one_namespace(kube, namespace)))
             pods = [p for p in pods if node is None or p["spec"].get("nodeName") == node]
         else:
-            selector = f"spec.nodeName={node}" if node else None
-            pods = _list(kube, kube.core.list_namespaced_pod, kube.core.list_pod_for_all_namespaces, ns,
-                         field_selector=selector)
+            pods = mirror.pods(namespace=ns, node=node)
         rows = [_pod_row(p) for p in pods]
         unhealthy = [r for r in rows if not _healthy(r)]
         shown = unhealthy if only_unhealthy else rows
         shown = sorted(shown, key=lambda r: (_healthy(r), -r.restarts, r.namespace, r.name))
-        restarters = sorted((r for r in rows if r.restarts), key=lambda r: -r.restarts)[:5]
+        restarters = sorted((r for r in rows if r.restarts), key=lambda r: (-r.restarts, r.namespace, r.name))[:5]
         return PodList(total=len(rows), unhealthy=len(unhealthy), by_status=dict(Counter(r.status for r in rows)),
                        top_restarters=[Restarter(name=r.name, restarts=r.restarts, last_reason=r.last_termination
                                                  and r.last_termination.reason) for r in restarters],

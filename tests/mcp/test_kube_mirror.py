@@ -269,6 +269,8 @@ async def test_with_the_mirror_live_pods_and_nodes_are_answered_without_an_api_c
         await call(client, "describe_pod", name=pod["metadata"]["name"], namespace="inference")
         await call(client, "describe_node", name=pod["spec"]["nodeName"])
         await call(client, "list_nodes")
+        await call(client, "list_pods", namespace="inference")
+        await call(client, "list_pods", node=pod["spec"]["nodeName"])
     assert api_calls == []  # a crashed container's log tail would be one: this pod never restarted
 
 
@@ -295,7 +297,8 @@ async def test_answers_are_the_same_with_and_without_the_mirror(fleet: RunningSa
     async with Client(kubernetes.build(settings, mirror)) as watching, mcp("kubernetes", kube_watch=False) as live:
         pod = (await call(live, "list_pods", namespace="inference"))["pods"]["items"][0]
         for tool, args in [("describe_pod", {"name": pod["name"], "namespace": "inference"}), ("list_nodes", {}),
-                           ("describe_node", {"name": pod["node"]})]:
+                           ("describe_node", {"name": pod["node"]}), ("list_pods", {"namespace": "inference"}),
+                           ("list_pods", {"node": pod["node"]}), ("list_pods", {"namespace": "gpu-operator"})]:
             assert without_ages(await call(watching, tool, **args)) == without_ages(await call(live, tool, **args))
         assert all(mirror.live(name) is not None for name in COLLECTIONS), "the answers came from the mirror"
     assert eventually(lambda: not mirror_threads()), "the server stopped its mirror with its session"
