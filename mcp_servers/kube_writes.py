@@ -309,7 +309,7 @@ class Writes:
 
     def drain(self, req: Request, name: str, ignore_daemonsets: bool, grace_period_s: int | None) -> WriteResult:
         node = self._read_node(name)
-        pods = self.kube.call(self.kube.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
+        pods = self.kube.list_all(self.kube.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
         before = {**node_state(node), "pods": len(pods["items"])}
         if is_recorded(node, req.key):
             return req.replay(before)

@@ -395,8 +395,7 @@ def _one_namespace(kube: Kube, namespace: str | None) -> str:
 
 def _list(kube: Kube, namespaced: Any, everywhere: Any, ns: str | None, **query: Any) -> list[Obj]:
     query = {k: v for k, v in query.items() if v}
-    items = kube.call(namespaced, ns, **query) if ns else kube.call(everywhere, **query)
-    return list(items.get("items") or [])
+    return kube.list_all(namespaced, ns, **query)["items"] if ns else kube.list_all(everywhere, **query)["items"]
 
 
 def _deployment(kube: Kube, name: str, ns: str) -> Obj:
