@@ -108,7 +108,7 @@ def test_settings_come_from_the_environment_over_the_config_file(tmp_path: Path)
     settings = Settings.load(env=env, config_file=config)
     assert settings.namespace == "serving" and settings.max_replicas == 8 and settings.read_only
     assert settings.prometheus is not None and settings.prometheus.base == "https://prom.internal"
-    assert settings.prometheus.headers() == {"Authorization": "Bearer s3cret"}
+    assert settings.prometheus.headers() == {"Authorization": "Bearer s3cret", "Accept-Encoding": "identity"}
     assert settings.alertmanager is not None and settings.alertmanager.auth() == ("ops", "pw")
     assert "s3cret" not in repr(settings) and "pw'" not in repr(settings)
 
