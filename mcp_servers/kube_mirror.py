@@ -53,6 +53,7 @@ WRITTEN_BY = {name: re.compile(rf"_{kind}(_|$)") for name, kind in
 WATCH_S = 300  # one watch request's server-side timeout; it is then resumed from the last resourceVersion
 SILENCE_S = 90  # a watch silent this long (bookmarks come every minute or so) is taken for dead
 RETRY_S = (0.5, 30.0)  # backoff after a failed list or watch, first and longest
+STOP_S = 5.0  # how long `stop` waits for the threads: a list under way is not interrupted, a watch is
 
 
 class Expired(Exception):
@@ -189,6 +190,7 @@ class Mirror:
         self.kube, self.watch = kube, watch  # watch=False: every read goes to the API server
         self._collections: dict[str, Collection] = {}
         self._stopping: threading.Event | None = None
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         kube.after_write(self.resync)
 
@@ -252,13 +254,21 @@ class Mirror:
             collection.resync()
 
     def stop(self) -> None:
+        """Ends the watches and waits for their threads, so that none uses the client after its owner closes it."""
         with self._lock:
-            stopping, collections = self._stopping, self._collections
-            self._stopping, self._collections = None, {}
-        if stopping is not None:
-            stopping.set()
-            for collection in collections.values():
-                collection.interrupt()
+            stopping, collections, threads = self._stopping, self._collections, self._threads
+            self._stopping, self._collections, self._threads = None, {}, []
+        if stopping is None:
+            return
+        stopping.set()
+        for collection in collections.values():
+            collection.interrupt()
+        deadline = time.monotonic() + STOP_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if running := [t.name for t in threads if t.is_alive()]:
+            log.warning("%s still in a request %.0f s after stop; left to end on their own", ", ".join(running),
+                        STOP_S)
 
     def _started(self) -> dict[str, Collection]:
         with self._lock:
@@ -266,9 +276,10 @@ class Mirror:
                 # fresh collections on every start: a thread of a stopped mirror must not touch a new one's state
                 self._stopping = threading.Event()
                 self._collections = {name: Collection(self.kube, name) for name in COLLECTIONS}
-                for collection in self._collections.values():
-                    threading.Thread(target=collection.run, args=(self._stopping,), daemon=True,
-                                     name=f"mirror-{collection.name}").start()
+                self._threads = [threading.Thread(target=c.run, args=(self._stopping,), daemon=True,
+                                                  name=f"mirror-{c.name}") for c in self._collections.values()]
+                for thread in self._threads:
+                    thread.start()
             return self._collections
 
     def _one(self, collection: str, namespace: str | None, name: str, read: Any, *args: Any) -> Obj | None:

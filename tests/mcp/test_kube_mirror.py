@@ -15,7 +15,7 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 from harness.fleet import RunningSandbox
-from mcp_servers import kube_client, kubernetes
+from mcp_servers import kube_client, kube_mirror, kubernetes
 from mcp_servers.kube_client import KEEPALIVE, Kube, KubeRefusal
 from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
 from tests.mcp.calls import call, refusal
@@ -301,7 +301,40 @@ async def test_answers_are_the_same_with_and_without_the_mirror(fleet: RunningSa
                            ("list_pods", {"node": pod["node"]}), ("list_pods", {"namespace": "gpu-operator"})]:
             assert without_ages(await call(watching, tool, **args)) == without_ages(await call(live, tool, **args))
         assert all(mirror.live(name) is not None for name in COLLECTIONS), "the answers came from the mirror"
-    assert eventually(lambda: not mirror_threads()), "the server stopped its mirror with its session"
+    assert not mirror_threads(), "the server stopped its mirror with its session"
+
+
+def test_stopping_the_mirror_ends_its_threads_before_it_returns(kube: Kube) -> None:
+    mirror = Mirror(kube)
+    assert mirror.wait_live(10)
+    assert len(mirror_threads()) == len(COLLECTIONS)
+    mirror.stop()
+    assert not mirror_threads(), "no watch thread outlives stop: the client it reads may be closed next"
+    mirror.stop()  # a second stop is harmless
+
+
+def test_a_list_under_way_holds_stop_back_no_longer_than_its_bound(kube: Kube, monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(kube_mirror, "STOP_S", 0.2)
+    mirror = Mirror(kube)
+    assert mirror.wait_live(10)
+    listing, release = threading.Event(), threading.Event()
+    list_all = kube.list_all
+
+    def slow_list(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        listing.set()
+        release.wait(10)
+        return list_all(*args, **kwargs)
+
+    monkeypatch.setattr(kube, "list_all", slow_list)
+    mirror.resync("patch_node")  # the nodes collection lists again, and its list hangs
+    assert listing.wait(5)
+    try:
+        mirror.stop()
+        assert "mirror-nodes still in a request" in caplog.text
+    finally:
+        release.set()
+    assert eventually(lambda: not mirror_threads())
 
 
 def test_connections_to_the_api_server_probe_a_silent_peer_with_tcp_keepalive(kube: Kube) -> None:
