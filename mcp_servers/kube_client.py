@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ KEEPALIVE = (10, 5, 3)  # TCP keepalive: first probe after 10 s idle, then every
 WRITE_VERBS = ("create_", "patch_", "replace_", "delete_")  # the client's method names for writes
 PAGE = 500  # objects per request of a cluster-wide list, as client-go's pager asks
 
+_requests_barred: ContextVar[bool] = ContextVar("kube_requests_barred", default=False)
+
 
 class KubeRefusal(ToolError):
     """The API server answered with an error; `status` lets a caller tell a PDB refusal (429) from the rest."""
@@ -40,6 +44,27 @@ class KubeRefusal(ToolError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RequestNeeded(BaseException):
+    """Raised instead of making a request where `no_requests` bars them. A BaseException, as GeneratorExit is:
+    control flow that no handler of failures may take for one."""
+
+
+@contextmanager
+def no_requests() -> Iterator[None]:
+    """Within it, a call that would reach the API server (or first load the client's configuration) raises
+    RequestNeeded before doing any I/O: code on an event loop can try to answer from memory alone."""
+    token = _requests_barred.set(True)
+    try:
+        yield
+    finally:
+        _requests_barred.reset(token)
+
+
+def _before_io(what: str) -> None:
+    if _requests_barred.get():
+        raise RequestNeeded(what)
 
 
 class Kube:
@@ -60,6 +85,7 @@ class Kube:
     def api(self) -> client.ApiClient:
         with self._lock:
             if self._api is None:
+                _before_io("load the client configuration")
                 self._api = client.ApiClient(_configuration(self.settings))
             return self._api
 
@@ -130,8 +156,9 @@ class Kube:
         return bytes(self._request(method, *args, missing=missing, **kwargs).data or b"")
 
     def _request(self, method: Callable[..., Any], *args: Any, missing: str | None, **kwargs: Any) -> Any:
-        kwargs.setdefault("_request_timeout", TIMEOUT)
         name = getattr(method, "__name__", "")
+        _before_io(name)
+        kwargs.setdefault("_request_timeout", TIMEOUT)
         changed = name.startswith(WRITE_VERBS) and not kwargs.get("dry_run")
         try:
             return method(*args, _preload_content=False, **kwargs)

@@ -29,7 +29,7 @@ from mcp_servers.kube_client import (
     parse_time,
     selector_string,
 )
-from mcp_servers.kube_mirror import Mirror
+from mcp_servers.kube_mirror import Mirror, inline_first
 from mcp_servers.settings import Settings
 from mcp_servers.toolkit import Capped, clip, fail, read_tool
 
@@ -270,6 +270,7 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
             unhealthy_pods=[r for r in rows if not _healthy(r)], events=Capped.of(_fold_events(events), 10))
 
     @read_tool(mcp, "List pods")
+    @inline_first
     def list_pods(namespace: Namespace = None, deployment: str | None = None, node: str | None = None,
                   only_unhealthy: bool = False,
                   limit: Annotated[int, Field(ge=1, le=500)] = 50) -> PodList:
@@ -294,6 +295,7 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
                        pods=Capped.of(shown, limit))
 
     @read_tool(mcp, "What is wrong with this pod")
+    @inline_first
     def describe_pod(name: str, namespace: Namespace = None, detail: bool = False) -> PodDetail:
         """Status, container states and last termination, events (warnings first), its node's condition, and the
         last log lines of a crashed container: what is wrong with this pod, in one compact answer."""
@@ -304,6 +306,7 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
         return _pod_detail(kube, mirror, pod, detail)
 
     @read_tool(mcp, "List nodes")
+    @inline_first
     def list_nodes() -> NodeList:
         """Nodes with Ready, cordon state, pressure and taints, GPU capacity/allocatable/allocated and pod counts."""
         nodes = mirror.nodes()
@@ -318,6 +321,7 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
                         gpus=gpus, nodes=rows)
 
     @read_tool(mcp, "Describe a node")
+    @inline_first
     def describe_node(name: str) -> NodeDetail:
         """A node's conditions, taints, GPU allocation, the pods on it (unhealthy first) and its events."""
         node = mirror.node(name)

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
+from kubernetes.client.rest import RESTClientObject
 
 from harness.fleet import RunningSandbox
 from mcp_servers import kube_client, kube_mirror, kubernetes
-from mcp_servers.kube_client import KEEPALIVE, Kube, KubeRefusal
+from mcp_servers.kube_client import KEEPALIVE, Kube, KubeRefusal, RequestNeeded, no_requests
 from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
 from tests.mcp.calls import call, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
@@ -250,7 +251,7 @@ def test_only_a_write_that_may_have_changed_a_collection_relists_it(kube: Kube, 
         kube.call(kube.core.patch_node, node, {"metadata": {"labels": {"probe": None}}})
 
 
-async def test_with_the_mirror_live_pods_and_nodes_are_answered_without_an_api_call(
+async def test_with_the_mirror_live_pods_and_nodes_are_answered_on_the_event_loop_without_an_api_call(
         fleet: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(fleet)
     mirror = Mirror(Kube(settings))
@@ -262,7 +263,15 @@ async def test_with_the_mirror_live_pods_and_nodes_are_answered_without_an_api_c
         api_calls.append(method.__name__)
         return api_call(method, *args, **kwargs)
 
+    read_on: set[str] = set()
+    live = mirror.live
+
+    def traced(name: str) -> Collection | None:
+        read_on.add(threading.current_thread().name)
+        return live(name)
+
     monkeypatch.setattr(mirror.kube, "call", counted)
+    monkeypatch.setattr(mirror, "live", traced)
     pod = next(p for p in mirror.pods(active=True) if p["metadata"]["namespace"] == "inference"
                and not any(c.get("restartCount") for c in p["status"].get("containerStatuses") or []))
     async with Client(kubernetes.build(settings, mirror)) as client:
@@ -272,6 +281,39 @@ async def test_with_the_mirror_live_pods_and_nodes_are_answered_without_an_api_c
         await call(client, "list_pods", namespace="inference")
         await call(client, "list_pods", node=pod["spec"]["nodeName"])
     assert api_calls == []  # a crashed container's log tail would be one: this pod never restarted
+    assert read_on == {threading.main_thread().name}, "no worker thread for an answer held in memory"
+
+
+async def test_a_read_that_needs_the_api_makes_its_requests_in_a_worker_thread(
+        fleet: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(fleet)
+    mirror = Mirror(Kube(settings))
+    assert mirror.wait_live(10)
+    requested_on: list[str] = []
+    request = RESTClientObject.request
+
+    def traced(self: RESTClientObject, *args: Any, **kwargs: Any) -> Any:
+        requested_on.append(threading.current_thread().name)
+        return request(self, *args, **kwargs)
+
+    monkeypatch.setattr(RESTClientObject, "request", traced)
+    async with Client(kubernetes.build(settings, mirror)) as client:
+        pods = await call(client, "list_pods", namespace="inference", deployment="llama-70b")
+        assert pods["total"] > 0, "listed live, the deployment's pods are all there"
+        assert "not found" in await refusal(client, "describe_pod", name="no-such-pod", namespace="inference")
+    async with Client(kubernetes.build(settings_for(fleet, kube_watch=False))) as client:
+        assert (await call(client, "list_nodes"))["total"] > 0
+    assert requested_on, "these reads asked the API server"
+    assert threading.main_thread().name not in requested_on, "a request blocked the event loop"
+
+
+def test_where_requests_are_barred_none_is_made_and_no_configuration_is_loaded(kube: Kube) -> None:
+    list_nodes = kube.core.list_node
+    assert kube.call(list_nodes)["items"], "outside the block, requests go through"
+    with no_requests(), pytest.raises(RequestNeeded):
+        kube.call(list_nodes)
+    with no_requests(), pytest.raises(RequestNeeded):
+        Kube(kube.settings).core  # noqa: B018 - the first use of a client loads its kubeconfig
 
 
 def test_a_pod_the_mirror_does_not_hold_yet_is_read_live(someone_else: Kube, mirror: Mirror,
