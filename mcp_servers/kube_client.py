@@ -8,16 +8,18 @@ its URL, anything else with the API server's own message.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+import anyio
 import urllib3
 from fastmcp.exceptions import ToolError
 from kubernetes import client, config
@@ -36,6 +38,8 @@ WRITE_VERBS = ("create_", "patch_", "replace_", "delete_")  # the client's metho
 PAGE = 500  # objects per request of a cluster-wide list, as client-go's pager asks
 
 _requests_barred: ContextVar[bool] = ContextVar("kube_requests_barred", default=False)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class KubeRefusal(ToolError):
@@ -67,6 +71,20 @@ def _before_io(what: str) -> None:
         raise RequestNeeded(what)
 
 
+def inline_first(read: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """A read tool that runs on the event loop as long as it makes no request (the watch mirror holds all it
+    reads), and starts over in a worker thread at its first one: a read has no effect to undo. FastMCP runs a
+    plain function in a worker thread on every call, 0.2 ms, a tenth of a mirrored `describe_pod` over stdio."""
+    @functools.wraps(read)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            with no_requests():
+                return read(*args, **kwargs)
+        except RequestNeeded:
+            return await anyio.to_thread.run_sync(functools.partial(read, *args, **kwargs))
+    return run
+
+
 class Kube:
     """The cluster of one server's settings; the client is made on the first call, so a server builds without one."""
 
@@ -83,9 +101,12 @@ class Kube:
 
     @property
     def api(self) -> client.ApiClient:
+        api = self._api
+        if api is not None:
+            return api
+        _before_io("load the client configuration")  # before the lock, which a thread loading it may hold long
         with self._lock:
             if self._api is None:
-                _before_io("load the client configuration")
                 self._api = client.ApiClient(_configuration(self.settings))
             return self._api
 

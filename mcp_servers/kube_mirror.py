@@ -16,35 +16,31 @@ not from a watch running late.
 
 Each collection is one list (in pages of kube_client.PAGE), then one watch from the list's resourceVersion, on
 its own daemon thread; a watch that ends is resumed, one whose history expired (410) is relisted, one that fails is
-retried with backoff. A tool wrapped in `inline_first` answers on the event loop when the mirror holds all it
-reads, and in a worker thread when it must ask the API server.
+retried with backoff. A tool wrapped in kube_client.inline_first answers on the event loop when the mirror holds
+all it reads, and in a worker thread when it must ask the API server.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import contextvars
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import urllib3
 from fastmcp.exceptions import ToolError
 from kubernetes.watch.watch import iter_resp_lines
 
-from mcp_servers.kube_client import ACTIVE_PODS, KubeRefusal, Obj, RequestNeeded, holds_resources, no_requests
+from mcp_servers.kube_client import ACTIVE_PODS, KubeRefusal, Obj, holds_resources
 
 if TYPE_CHECKING:
     from mcp_servers.kube_client import Kube
 
 log = logging.getLogger("firebreak.mcp.mirror")
-P = ParamSpec("P")
-T = TypeVar("T")
 
 # collection -> the client's API group and list method (every namespace)
 COLLECTIONS = {
@@ -269,12 +265,7 @@ class Mirror:
         stopping.set()
         for collection in collections.values():
             collection.interrupt()
-        deadline = time.monotonic() + STOP_S
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if running := [t.name for t in threads if t.is_alive()]:
-            log.warning("%s still in a request %.0f s after stop; left to end on their own", ", ".join(running),
-                        STOP_S)
+        _join(threads, STOP_S)
 
     def _started(self) -> dict[str, Collection]:
         with self._lock:
@@ -282,8 +273,10 @@ class Mirror:
                 # fresh collections on every start: a thread of a stopped mirror must not touch a new one's state
                 self._stopping = threading.Event()
                 self._collections = {name: Collection(self.kube, name) for name in COLLECTIONS}
-                self._threads = [threading.Thread(target=c.run, args=(self._stopping,), daemon=True,
-                                                  name=f"mirror-{c.name}") for c in self._collections.values()]
+                # each in a context of its own: the first read may start them inside kube_client.no_requests
+                self._threads = [threading.Thread(target=contextvars.Context().run, args=(c.run, self._stopping),
+                                                  daemon=True, name=f"mirror-{c.name}")
+                                 for c in self._collections.values()]
                 for thread in self._threads:
                     thread.start()
             return self._collections
@@ -308,18 +301,12 @@ class Mirror:
         return list(self.kube.list_all(method, *args, **query)["items"])
 
 
-def inline_first(read: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """A read tool that runs on the event loop while the mirror holds all it needs, and starts over in a worker
-    thread at its first API request (a read has no effect to undo). FastMCP runs a plain function in a worker
-    thread on every call: 0.2 ms, a tenth of a mirrored `describe_pod` over stdio."""
-    @functools.wraps(read)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            with no_requests():
-                return read(*args, **kwargs)
-        except RequestNeeded:
-            return await anyio.to_thread.run_sync(functools.partial(read, *args, **kwargs))
-    return run
+def _join(threads: list[threading.Thread], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if running := [t.name for t in threads if t.is_alive()]:
+        log.warning("%s still in a request %g s after stop; left to end on their own", ", ".join(running), timeout_s)
 
 
 def _involves(event: Obj, name: str, kind: str | None) -> bool:

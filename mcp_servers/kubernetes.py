@@ -8,11 +8,12 @@ settings' namespace; "*" or "all" means every namespace.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
@@ -26,10 +27,11 @@ from mcp_servers.kube_client import (
     controller_of,
     gpus_of,
     holds_resources,
+    inline_first,
     parse_time,
     selector_string,
 )
-from mcp_servers.kube_mirror import Mirror, inline_first
+from mcp_servers.kube_mirror import Mirror
 from mcp_servers.settings import Settings
 from mcp_servers.toolkit import Capped, clip, fail, read_tool
 
@@ -228,7 +230,7 @@ def build(settings: Settings, mirror: Mirror | None = None) -> FastMCP:
         try:
             yield
         finally:
-            mirror.stop()
+            await anyio.to_thread.run_sync(mirror.stop)  # it waits for the watch threads: not on the loop
             kube.close()
 
     mcp = FastMCP("kubernetes", instructions="Kubernetes state of the inference fleet: deployments, pods, nodes "
@@ -310,8 +312,10 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
     def list_nodes() -> NodeList:
         """Nodes with Ready, cordon state, pressure and taints, GPU capacity/allocatable/allocated and pod counts."""
         nodes = mirror.nodes()
-        pods = mirror.pods(active=True)
-        rows = sorted((_node_row(n, pods) for n in nodes),
+        pods_by_node: dict[str, list[Obj]] = defaultdict(list)
+        for pod in mirror.pods(active=True):
+            pods_by_node[pod["spec"].get("nodeName") or ""].append(pod)
+        rows = sorted((_node_row(n, pods_by_node[n["metadata"]["name"]]) for n in nodes),
                       key=lambda r: (r.ready and not r.cordoned and not r.problems, r.name))
         gpus = {"capacity": sum(r.gpu_capacity for r in rows), "allocatable": sum(r.gpu_allocatable for r in rows),
                 "allocated": sum(r.gpu_allocated for r in rows)}
@@ -618,6 +622,7 @@ def _taint(taint: Obj) -> str:
 
 
 def _node_row(node: Obj, pods: list[Obj]) -> NodeRow:
+    """`pods`: the node's pods that hold resources."""
     name = node["metadata"]["name"]
     status = node.get("status") or {}
     ready = _ready(node).get("status") == "True"
@@ -626,12 +631,11 @@ def _node_row(node: Obj, pods: list[Obj]) -> NodeRow:
                 if c.get("type") != "Ready" and c.get("status") != "False"]
     taints = [_taint(t) for t in node["spec"].get("taints") or []
               if t.get("key") != "node.kubernetes.io/unschedulable"]
-    mine = [p for p in pods if p["spec"].get("nodeName") == name]
     return NodeRow(name=name, ready=ready, cordoned=cordoned,
                    status=("Ready" if ready else "NotReady") + (",SchedulingDisabled" if cordoned else ""),
                    problems=pressure + taints, gpu_capacity=int((status.get("capacity") or {}).get(GPU, 0)),
                    gpu_allocatable=int((status.get("allocatable") or {}).get(GPU, 0)),
-                   gpu_allocated=sum(gpus_of(p) for p in mine), pods=len(mine))
+                   gpu_allocated=sum(gpus_of(p) for p in pods), pods=len(pods))
 
 
 def _raw_events(kube: Kube, ns: str | None, field_selector: str | None = None) -> list[Obj]:
