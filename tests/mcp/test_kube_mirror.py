@@ -47,6 +47,15 @@ def mirror(kube: Kube) -> Iterator[Mirror]:
 
 
 @pytest.fixture
+def served_mirror(fleet: RunningSandbox) -> Iterator[Mirror]:
+    """A live mirror on a client of its own, for a server that the test builds on it."""
+    mirror = Mirror(Kube(settings_for(fleet)))
+    assert mirror.wait_live(10), "the mirror's watches did not start"
+    yield mirror
+    mirror.stop()
+
+
+@pytest.fixture
 def someone_else(fleet: RunningSandbox) -> Iterator[Kube]:
     """Another client of the same cluster: its writes reach the mirror through the watches only."""
     yield from _client_of(fleet)
@@ -252,10 +261,8 @@ def test_only_a_write_that_may_have_changed_a_collection_relists_it(kube: Kube, 
 
 
 async def test_with_the_mirror_live_pods_and_nodes_are_answered_on_the_event_loop_without_an_api_call(
-        fleet: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_for(fleet)
-    mirror = Mirror(Kube(settings))
-    assert mirror.wait_live(10)
+        served_mirror: Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
+    mirror = served_mirror
     api_calls: list[str] = []
     api_call = mirror.kube.call
 
@@ -274,7 +281,7 @@ async def test_with_the_mirror_live_pods_and_nodes_are_answered_on_the_event_loo
     monkeypatch.setattr(mirror, "live", traced)
     pod = next(p for p in mirror.pods(active=True) if p["metadata"]["namespace"] == "inference"
                and not any(c.get("restartCount") for c in p["status"].get("containerStatuses") or []))
-    async with Client(kubernetes.build(settings, mirror)) as client:
+    async with Client(kubernetes.build(mirror.kube.settings, mirror)) as client:
         await call(client, "describe_pod", name=pod["metadata"]["name"], namespace="inference")
         await call(client, "describe_node", name=pod["spec"]["nodeName"])
         await call(client, "list_nodes")
@@ -285,10 +292,7 @@ async def test_with_the_mirror_live_pods_and_nodes_are_answered_on_the_event_loo
 
 
 async def test_a_read_that_needs_the_api_makes_its_requests_in_a_worker_thread(
-        fleet: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_for(fleet)
-    mirror = Mirror(Kube(settings))
-    assert mirror.wait_live(10)
+        fleet: RunningSandbox, served_mirror: Mirror, monkeypatch: pytest.MonkeyPatch) -> None:
     requested_on: list[str] = []
     request = RESTClientObject.request
 
@@ -304,7 +308,7 @@ async def test_a_read_that_needs_the_api_makes_its_requests_in_a_worker_thread(
 
     monkeypatch.setattr(RESTClientObject, "request", traced)
     main = threading.main_thread().name
-    async with Client(kubernetes.build(settings, mirror)) as client:
+    async with Client(kubernetes.build(served_mirror.kube.settings, served_mirror)) as client:
         # a deployment's pods are listed live; a pod the mirror lacks is looked up live before "not found"
         for answer in (call(client, "list_pods", namespace="inference", deployment="llama-70b"),
                        refusal(client, "describe_pod", name="no-such-pod", namespace="inference")):
@@ -352,14 +356,13 @@ def test_a_pod_the_mirror_does_not_hold_yet_is_read_live(someone_else: Kube, mir
         someone_else.call(someone_else.core.delete_namespaced_pod, "mirror-probe", "default", grace_period_seconds=0)
 
 
-async def test_answers_are_the_same_with_and_without_the_mirror(fleet: RunningSandbox, mcp: ClientFactory) -> None:
+async def test_answers_are_the_same_with_and_without_the_mirror(served_mirror: Mirror, mcp: ClientFactory) -> None:
     def without_ages(answer: dict[str, Any]) -> str:
         return re.sub(r"\b\d+[smhd]\b", "<age>", json.dumps(answer, sort_keys=True))
 
-    settings = settings_for(fleet)
-    mirror = Mirror(Kube(settings))
-    assert mirror.wait_live(10)
-    async with Client(kubernetes.build(settings, mirror)) as watching, mcp("kubernetes", kube_watch=False) as live:
+    mirror = served_mirror
+    watching_server = kubernetes.build(mirror.kube.settings, mirror)
+    async with Client(watching_server) as watching, mcp("kubernetes", kube_watch=False) as live:
         pod = (await call(live, "list_pods", namespace="inference"))["pods"]["items"][0]
         for tool, args in [("describe_pod", {"name": pod["name"], "namespace": "inference"}), ("list_nodes", {}),
                            ("describe_node", {"name": pod["node"]}), ("list_pods", {"namespace": "inference"}),
