@@ -372,20 +372,17 @@ async def test_answers_are_the_same_with_and_without_the_mirror(served_mirror: M
     assert not mirror_threads(), "the server stopped its mirror with its session"
 
 
-def test_stopping_the_mirror_ends_its_threads_before_it_returns(kube: Kube) -> None:
-    mirror = Mirror(kube)
-    assert mirror.wait_live(10)
+def test_stopping_the_mirror_ends_its_threads_before_it_returns(mirror: Mirror) -> None:
     assert len(mirror_threads()) == len(COLLECTIONS)
     mirror.stop()
     assert not mirror_threads(), "no watch thread outlives stop: the client it reads may be closed next"
     mirror.stop()  # a second stop is harmless
 
 
-def test_a_list_under_way_holds_stop_back_no_longer_than_its_bound(kube: Kube, monkeypatch: pytest.MonkeyPatch,
+def test_a_list_under_way_holds_stop_back_no_longer_than_its_bound(kube: Kube, mirror: Mirror,
+                                                                    monkeypatch: pytest.MonkeyPatch,
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(kube_mirror, "STOP_S", 0.2)
-    mirror = Mirror(kube)
-    assert mirror.wait_live(10)
     listing, release = threading.Event(), threading.Event()
     list_all = kube.list_all
 
