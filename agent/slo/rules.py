@@ -15,6 +15,10 @@ Every series carries the SLO's labels (`service`, `slo`, the `for_each` keys suc
 spec's extra labels), `window` on the windowed ones, and `time_scale`. With a time scale K (the sandbox
 runs K SLO-seconds per wall second) every range, `for` and the period are divided by K, but names and
 the `window` label keep the SLO window: `slo:sli_error:ratio_rate1h` ranges over 60s at K=60.
+
+A last group, `firebreak-self`, is the dead man's switch: `FirebreakDown` pages when the agent itself is
+down, unscraped, or its watcher's heartbeat stops advancing. Nothing else would notice that SLOs are no
+longer being watched.
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ class BurnRateWindow:
 # Google SRE Workbook, "Alerting on SLOs", for a 30-day budget (see FACTS.md).
 PAGE_WINDOWS = (BurnRateWindow("1h", "5m", 14.4), BurnRateWindow("6h", "30m", 6))
 TICKET_WINDOWS = (BurnRateWindow("1d", "2h", 3), BurnRateWindow("3d", "6h", 1))
+
+# The agent's own liveness: /metrics exports the Unix time of the watcher's last pass, scraped as this job.
+HEARTBEAT_METRIC = "firebreak_heartbeat_timestamp_seconds"
+AGENT_JOB = "firebreak"
+DOWN_ALERT = "FirebreakDown"
+# (SLO-time duration, wall-clock floor in seconds). The watcher passes every few wall seconds whatever K
+# is, so a compressed bound still has to outlast a slow pass or two and a missed scrape.
+HEARTBEAT_STALE_AFTER = ("2m", 15.0)
+DOWN_FOR = ("2m", 5.0)
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,50 @@ def rule_group(inst: SLOInstance, scale: Scale) -> dict[str, Any]:
     return {"name": f"slo-{inst.key}", "rules": rules}
 
 
+def heartbeat_alert_expr(stale_after_s: float) -> str:
+    """Firebreak is down, unscraped, or its heartbeat is older than `stale_after_s`.
+
+    Every branch yields the one label set `{job="firebreak"}` (absent() keeps the `job` matcher, the others
+    aggregate `by (job)`), so whichever branches hold, `or` leaves a single alert. Aggregating over the
+    job's targets means a fleet of agent replicas pages only when none of them is alive.
+    """
+    sel = selector({"job": AGENT_JOB})
+    return "\nor\n".join(
+        [
+            f"time() - max by (job) ({HEARTBEAT_METRIC}{sel}) > {_num(stale_after_s)}",
+            f"absent({HEARTBEAT_METRIC}{sel})",  # also what a failed scrape leaves: its series go stale
+            f"max by (job) (up{sel}) == 0",
+            f"absent(up{sel})",  # no target at all: not deployed, or service discovery lost it
+        ]
+    )
+
+
+def self_monitoring_group(scale: Scale) -> dict[str, Any]:
+    """The dead man's switch: pages a person, never the agent (Alertmanager routes it to on-call)."""
+    stale = scale_seconds(parse_duration(HEARTBEAT_STALE_AFTER[0]), scale.time_scale, HEARTBEAT_STALE_AFTER[1])
+    # The heartbeat must outlive a scrape interval or few, or every scrape would race the bound.
+    stale = max(stale, scale.min_window_s)
+    for_ = scale_duration(DOWN_FOR[0], scale.time_scale, DOWN_FOR[1])
+    rule: dict[str, Any] = {
+        "alert": DOWN_ALERT,
+        "expr": heartbeat_alert_expr(stale),
+        "for": for_,
+        "labels": {"severity": "page", "service": AGENT_JOB, "time_scale": scale.label},
+        "annotations": {
+            "summary": "Firebreak is down: SLO burns are not being watched, healed or escalated",
+            "description": (
+                f'Prometheus cannot scrape the Firebreak agent (up{{job="{AGENT_JOB}"}} is 0 or missing), or '
+                f"{HEARTBEAT_METRIC} (the watcher's last pass) has not advanced for over {format_duration(stale)}"
+                f" (for {for_}). Until it is back, watch the SLO alerts yourself. Check the agent's process or "
+                "pod (restarts, OOM kills), its logs for a stuck or failing watcher (Prometheus, the MCP "
+                "servers or the database unreachable), its /metrics endpoint, and Prometheus' scrape target "
+                f'for job="{AGENT_JOB}".'
+            ),
+        },
+    }
+    return {"name": "firebreak-self", "rules": [rule]}
+
+
 class _Dumper(yaml.SafeDumper):
     pass
 
@@ -249,4 +306,5 @@ def render_rules(
     scale.for_("1s")  # validates the time scale early, with its own message
     spec_list = [specs] if isinstance(specs, SLOSpec) else list(specs)
     groups = [rule_group(inst, scale) for inst in expand_all(spec_list)]
+    groups.append(self_monitoring_group(scale))
     return _header(scale) + dump_yaml({"groups": groups})

@@ -75,12 +75,10 @@ def test_time_scale_must_be_positive() -> None:
 
 
 def test_alert_rules_carry_labels_and_scaled_for() -> None:
-    alerts = [
-        r
-        for g in yaml.safe_load(render_rules(inference_spec(), 60))["groups"]
-        for r in g["rules"]
-        if "alert" in r
-    ]
+    groups = yaml.safe_load(render_rules(inference_spec(), 60))["groups"]
+    # The SLO groups, then Firebreak's own dead man's switch (tests/slo/test_heartbeat_rule.py).
+    assert groups[-1]["name"] == "firebreak-self" and all(g["name"].startswith("slo-") for g in groups[:-1])
+    alerts = [r for g in groups[:-1] for r in g["rules"] if "alert" in r]
     assert len(alerts) == 12  # 6 SLOs x (page, ticket)
     assert {a["labels"]["severity"] for a in alerts} == {"page", "ticket"}
     assert all({"slo", "model", "severity"} <= set(a["labels"]) for a in alerts)
