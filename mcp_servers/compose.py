@@ -9,6 +9,7 @@ import importlib
 
 from fastmcp import FastMCP
 
+from mcp_servers.errors import KindedErrors
 from mcp_servers.settings import Settings
 from mcp_servers.toolkit import remove_writes
 
@@ -26,6 +27,7 @@ def build(name: str, settings: Settings) -> FastMCP:
         server = _build_one(name, settings)
     else:
         raise ValueError(f"unknown MCP server {name!r}: choose one of {', '.join(SERVERS)} or all")
+    server.add_middleware(KindedErrors())
     return remove_writes(server) if settings.read_only else server
 
 

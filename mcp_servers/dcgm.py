@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from mcp_servers.errors import kind_of_status
 from mcp_servers.gpu_reading import GpuReading
 from mcp_servers.settings import HttpEndpoint
 
@@ -44,6 +45,10 @@ VIOLATIONS = {"DCGM_FI_DEV_THERMAL_VIOLATION": "thermal_fraction", "DCGM_FI_DEV_
 class PrometheusError(RuntimeError):
     """Prometheus answered, but not with a result."""
 
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.kind = kind_of_status(status) if status >= 400 else "internal"
+
 
 async def read_dcgm(endpoint: HttpEndpoint, timeout_s: float = 10.0) -> list[GpuReading]:
     """Every GPU dcgm-exporter reports, in four queries whatever the fleet's size."""
@@ -77,7 +82,7 @@ async def _query(client: httpx.AsyncClient, promql: str) -> list[dict[str, Any]]
         body = {}
     if response.status_code >= 400 or body.get("status") != "success":
         reason = body.get("error") or f"HTTP {response.status_code}: {response.text[:200]}"
-        raise PrometheusError(f"Prometheus refused the query {promql!r}: {reason}")
+        raise PrometheusError(f"Prometheus refused the query {promql!r}: {reason}", response.status_code)
     return list(body["data"]["result"])
 
 

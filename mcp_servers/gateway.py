@@ -18,6 +18,7 @@ import httpx
 from fastmcp import FastMCP
 from pydantic import BaseModel, Field
 
+from mcp_servers.errors import fail, kind_of_status, transport_kind
 from mcp_servers.gateway_adapters import (
     ConfigMapRoutes,
     GatewayAdapter,
@@ -28,7 +29,7 @@ from mcp_servers.gateway_adapters import (
     Weights,
 )
 from mcp_servers.settings import HttpEndpoint, Settings, tls_context
-from mcp_servers.toolkit import Capped, WriteResult, fail, read_tool, write_tool
+from mcp_servers.toolkit import Capped, WriteResult, read_tool, write_tool
 
 SELF_HOSTED = "self-hosted"
 STANDBY_SHARE = 5  # percent a hosted backup gets to stay warm; more than this means traffic was moved to it
@@ -146,7 +147,7 @@ def build(settings: Settings, adapter: GatewayAdapter | None = None) -> FastMCP:
         fail; degraded: 5xx or 429 share at least 1 % or TTFT p95 over 1 s; idle: no traffic), worst first.
         Also the latency of the gateway's shared dependencies (tokenizer, auth), which no routing change fixes."""
         if settings.prometheus is None:
-            raise fail("provider_health reads the gateway's metrics from Prometheus: set PROMETHEUS_URL")
+            raise fail("unreachable", "provider_health reads the gateway's metrics from Prometheus: set PROMETHEUS_URL")
         return await health_report(settings.prometheus, backends, minutes, detail)
 
     @write_tool(mcp, "Set a model's routing weights", destructive=True, idempotent=True)
@@ -164,7 +165,8 @@ def build(settings: Settings, adapter: GatewayAdapter | None = None) -> FastMCP:
         again change nothing, and an idempotency key already applied does nothing."""
         _check_backends(weights, backends)
         if sum(weights.values()) != 100:
-            raise fail(f"weights for {model} sum to {sum(weights.values())}: they must be whole percentages "
+            raise fail("bad_input",
+                       f"weights for {model} sum to {sum(weights.values())}: they must be whole percentages "
                        "summing to 100")
 
         def change(table: RoutingTable) -> dict[str, Weights]:
@@ -191,7 +193,7 @@ def build(settings: Settings, adapter: GatewayAdapter | None = None) -> FastMCP:
         nothing left to move, and an idempotency key already applied does nothing."""
         _check_backends([from_backend, to_backend], backends)
         if from_backend == to_backend:
-            raise fail(f"from_backend and to_backend are both {from_backend}: nothing to move")
+            raise fail("bad_input", f"from_backend and to_backend are both {from_backend}: nothing to move")
 
         def change(table: RoutingTable) -> dict[str, Weights]:
             models = _failover_models(model, from_backend, table, settings.gateway_url)
@@ -208,7 +210,7 @@ def _read(adapter: GatewayAdapter) -> RoutingTable:
     try:
         return adapter.read_routes()
     except GatewayAdapterError as error:
-        raise fail(str(error)) from None
+        raise fail(error.kind, str(error)) from None
 
 
 def routes_view(table: RoutingTable, location: str, in_force: tuple[dict[str, Weights], str | None] | None,
@@ -280,24 +282,25 @@ def _apply(adapter: GatewayAdapter, change: Callable[[RoutingTable], dict[str, W
         except RoutesConflict:
             continue
         except GatewayAdapterError as error:
-            raise fail(str(error)) from None
+            raise fail(error.kind, str(error)) from None
         after = {m: stored.models[m] for m in changed}
         verb = "would change" if dry_run else "changed"
         return result(before, after, f"{verb} the routes of {', '.join(changed)} in {adapter.location}"
                       + ("" if dry_run else "; the gateway applies them when it re-reads the routes"))
-    raise fail(f"{adapter.location} kept changing while this write was tried {WRITE_ATTEMPTS} times: try again")
+    raise fail("conflict",
+               f"{adapter.location} kept changing while this write was tried {WRITE_ATTEMPTS} times: try again")
 
 
 def _check_backends(weights: Iterable[str], backends: tuple[str, ...]) -> None:
     unknown = sorted(set(weights) - set(backends))
     if unknown:
-        raise fail(f"unknown backend {', '.join(unknown)}: known backends are {', '.join(backends)}")
+        raise fail("bad_input", f"unknown backend {', '.join(unknown)}: known backends are {', '.join(backends)}")
 
 
 def _check_model(model: str, table: RoutingTable, gateway_url: str | None) -> None:
     known = _known_models(table, gateway_url)
     if model not in known:
-        raise fail(f"unknown model {model!r}: the gateway routes {', '.join(known)}")
+        raise fail("not_found", f"unknown model {model!r}: the gateway routes {', '.join(known)}")
 
 
 def _known_models(table: RoutingTable, gateway_url: str | None) -> list[str]:
@@ -317,11 +320,11 @@ def _failover_models(model: str, from_backend: str, table: RoutingTable, gateway
     if model == "*":
         models = [m for m, w in table.models.items() if w.get(from_backend, 0) > 0]
         if not models:
-            raise fail(f"no model sends traffic to {from_backend}: nothing to fail over")
+            raise fail("conflict", f"no model sends traffic to {from_backend}: nothing to fail over")
         return models
     _check_model(model, table, gateway_url)
     if table.models.get(model, {}).get(from_backend, 0) == 0:
-        raise fail(f"{model} sends no traffic to {from_backend} (weights {table.models.get(model, {})}): "
+        raise fail("conflict", f"{model} sends no traffic to {from_backend} (weights {table.models.get(model, {})}): "
                    "nothing to fail over")
     return [model]
 
@@ -376,11 +379,13 @@ async def _query(http: httpx.AsyncClient, base: str, promql: str) -> list[tuple[
         response = await http.get(f"{base}/api/v1/query", params={"query": promql})
         body = response.json()
     except httpx.HTTPError as error:
-        raise fail(f"cannot reach Prometheus at {base}: {error}") from None
+        raise fail(transport_kind(error), f"Prometheus at {base} is unreachable: {error}") from None
     except ValueError:
-        raise fail(f"Prometheus at {base} answered {response.status_code} without JSON") from None
+        raise fail(kind_of_status(response.status_code) if response.status_code >= 400 else "internal",
+                   f"Prometheus at {base} answered {response.status_code} without JSON") from None
     if body.get("status") != "success":
-        raise fail(f"Prometheus refused {promql!r}: {body.get('error', response.text)}")
+        raise fail(kind_of_status(response.status_code) if response.status_code >= 400 else "internal",
+                   f"Prometheus refused {promql!r}: {body.get('error', response.text)}")
     return [(r["metric"], float(r["value"][1])) for r in body["data"]["result"]]
 
 

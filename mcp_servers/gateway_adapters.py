@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, Field, ValidationError
 from urllib3.exceptions import HTTPError
 
+from mcp_servers.errors import ErrorKind, kind_of_status, transport_kind
 from mcp_servers.kube_client import KubeConfigMissing, load_configuration
 
 Weights = dict[str, int]  # backend -> whole percent of a model's traffic
@@ -59,11 +60,19 @@ class RoutingTable(BaseModel):
 
 
 class GatewayAdapterError(Exception):
-    """The routing store cannot be read or written; the message says why in words a person can act on."""
+    """The routing store cannot be read or written; the message says why in words a person can act on, the
+    kind what went wrong for a program (an invalid table in the store is `internal`)."""
+
+    def __init__(self, message: str, kind: ErrorKind = "internal") -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
 
 
 class RoutesConflict(GatewayAdapterError):
     """The table changed since it was read: read it again and re-apply the change."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "conflict")
 
 
 class GatewayAdapter(Protocol):
@@ -156,20 +165,21 @@ class ConfigMapRoutes:
         except ApiException as error:
             raise self._api_error(error) from None
         except HTTPError as error:
-            raise GatewayAdapterError(f"cannot reach the Kubernetes API for {self.location}: {error}") from None
+            raise GatewayAdapterError(f"cannot reach the Kubernetes API for {self.location}: {error}",
+                                      transport_kind(error)) from None
 
     def _api_error(self, error: ApiException) -> GatewayAdapterError:
         if error.status == 409:
             return RoutesConflict(f"{self.location} changed since it was read")
         if error.status == 404:
             return GatewayAdapterError(f"{self.location} not found: is the gateway's routes ConfigMap named "
-                                       "differently (GATEWAY_ROUTES_CONFIGMAP, GATEWAY_NAMESPACE)?")
+                                       "differently (GATEWAY_ROUTES_CONFIGMAP, GATEWAY_NAMESPACE)?", "not_found")
         try:
             message = json.loads(error.body or "{}").get("message") or error.reason
         except json.JSONDecodeError:
             message = error.reason
         return GatewayAdapterError(f"the Kubernetes API refused access to {self.location} "
-                                   f"({error.status}): {message}")
+                                   f"({error.status}): {message}", kind_of_status(int(error.status or 0)))
 
     def _api(self) -> client.CoreV1Api:
         """Connects on first use, so a server without Kubernetes access still starts and says why on a call."""
@@ -177,6 +187,6 @@ class ConfigMapRoutes:
             try:
                 configuration = load_configuration(self._kubeconfig, self._context)
             except KubeConfigMissing as error:
-                raise GatewayAdapterError(str(error)) from None
+                raise GatewayAdapterError(str(error), "unreachable") from None
             self._core = client.CoreV1Api(client.ApiClient(configuration))
         return self._core

@@ -20,9 +20,10 @@ from pydantic import BaseModel, Field
 
 from mcp_servers import xid
 from mcp_servers.dcgm import THROTTLE_WINDOW, PrometheusError, read_dcgm
+from mcp_servers.errors import fail, transport_kind
 from mcp_servers.gpu_reading import GpuReading
 from mcp_servers.settings import Settings
-from mcp_servers.toolkit import MAX_ITEMS, Capped, fail, read_tool
+from mcp_servers.toolkit import MAX_ITEMS, Capped, read_tool
 
 GPU_TEMP_LIMIT_C = 85.0  # H100/A100 start slowing down in the high 80s
 MEMORY_TEMP_LIMIT_C = 95.0  # HBM's rated maximum is about 95 °C
@@ -309,7 +310,7 @@ def _only_node(readings: Sequence[GpuReading], node: str | None) -> Sequence[Gpu
     if not chosen:
         known = sorted({r.node for r in readings})
         listing = ", ".join(known[:20]) + (" …" if len(known) > 20 else "") if known else "none"
-        raise fail(f"node {node!r} has no GPU readings; nodes with GPUs: {listing}")
+        raise fail("not_found", f"node {node!r} has no GPU readings; nodes with GPUs: {listing}")
     return chosen
 
 
@@ -353,17 +354,18 @@ async def _readings(settings: Settings) -> tuple[Literal["dcgm", "nvml"], list[G
         try:
             return "nvml", await anyio.to_thread.run_sync(nvml.read_local)
         except nvml.NvmlUnavailable as error:
-            raise fail(str(error)) from error
+            raise fail("unreachable", str(error)) from error
     if settings.prometheus is None:
-        raise fail("the gpu server reads dcgm-exporter metrics from Prometheus: set PROMETHEUS_URL (or "
+        raise fail("unreachable", "the gpu server reads dcgm-exporter metrics from Prometheus: set PROMETHEUS_URL (or "
                    "FIREBREAK_GPU_NVML=1 to read the local GPUs through NVML)")
     try:
         return "dcgm", await read_dcgm(settings.prometheus)
     except httpx.HTTPError as error:
-        raise fail(f"Prometheus at {settings.prometheus.base} is unreachable ({type(error).__name__}: {error}); "
+        raise fail(transport_kind(error), f"Prometheus at {settings.prometheus.base} is unreachable "
+                   f"({type(error).__name__}: {error}); "
                    "check PROMETHEUS_URL") from error
     except PrometheusError as error:
-        raise fail(str(error)) from error
+        raise fail(error.kind, str(error)) from error
 
 
 def build(settings: Settings) -> FastMCP:

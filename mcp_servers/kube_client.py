@@ -21,12 +21,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import urllib3
-from fastmcp.exceptions import ToolError
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.utils.keepalive import tcp_keepalive_socket_options
 
+from mcp_servers.errors import ToolFailure, fail, kind_of_status, transport_kind
 from mcp_servers.settings import Settings
 
 Obj = dict[str, Any]
@@ -42,11 +42,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class KubeRefusal(ToolError):
+class KubeRefusal(ToolFailure):
     """The API server answered with an error; `status` lets a caller tell a PDB refusal (429) from the rest."""
 
     def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
+        super().__init__(kind_of_status(status), message)
         self.status = status
 
 
@@ -189,7 +189,8 @@ class Kube:
                 raise KubeRefusal(missing, 404) from None
             raise KubeRefusal(api_message(error), int(error.status or 0)) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise ToolError(f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") from None
+            raise fail(transport_kind(error), f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") \
+                from None
         finally:
             if changed:
                 for listener in self._after_write:
@@ -200,7 +201,7 @@ def _configuration(settings: Settings) -> client.Configuration:
     try:
         return load_configuration(settings.kubeconfig, settings.kube_context)
     except KubeConfigMissing as error:
-        raise ToolError(str(error)) from None
+        raise fail("unreachable", str(error)) from None
 
 
 class KubeConfigMissing(ValueError):

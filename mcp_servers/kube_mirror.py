@@ -32,9 +32,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import urllib3
-from fastmcp.exceptions import ToolError
 from kubernetes.watch.watch import iter_resp_lines
 
+from mcp_servers.errors import ToolFailure
 from mcp_servers.kube_client import ACTIVE_PODS, KubeRefusal, Obj, holds_resources
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Collection:
                     log.warning("%s: not allowed to list or watch every namespace, reading live: %s", self.name, error)
                     return
                 log.info("%s: the API refused the mirror (%s), retrying in %.1f s", self.name, error, delay)
-            except (ToolError, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+            except (ToolFailure, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
                 if not stopping.is_set() and generation == self._generation:
                     log.info("%s: watch lost (%s), reading live; retrying in %.1f s", self.name, error, delay)
             finally:

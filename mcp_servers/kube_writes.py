@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 from kubernetes import client
 from pydantic import Field
 
+from mcp_servers.errors import ToolFailure, fail
 from mcp_servers.kube_client import Kube, KubeRefusal, Obj, controller_of, selector_string
-from mcp_servers.toolkit import WriteResult, fail, write_tool
+from mcp_servers.toolkit import WriteResult, write_tool
 
 KEYS = "firebreak.io/idempotency-keys"
 MAX_KEYS = 20
@@ -67,9 +67,9 @@ class Request:
 
 def _request(action: str, target: str, reason: str, key: str, dry_run: bool) -> Request:
     if not reason.strip():
-        raise fail("reason must not be empty: say why, it goes into the audit trail")
+        raise fail("bad_input", "reason must not be empty: say why, it goes into the audit trail")
     if not key.strip():
-        raise fail("idempotency_key must not be empty")
+        raise fail("bad_input", "idempotency_key must not be empty")
     return Request(action, target, reason.strip(), key, dry_run)
 
 
@@ -184,7 +184,7 @@ class Writes:
     def scale(self, req: Request, name: str, ns: str, replicas: int) -> WriteResult:
         maximum = self.kube.settings.max_replicas
         if not 0 <= replicas <= maximum:
-            raise fail(f"replicas must be 0..{maximum}")
+            raise fail("bad_input", f"replicas must be 0..{maximum}")
 
         def change(dep: Obj) -> tuple[Obj, str]:
             return {"spec": {"replicas": replicas}}, (
@@ -221,12 +221,13 @@ class Writes:
         if to_revision is None:
             older = [r for r in by_revision if r < current]
             if not older:
-                raise fail(f"deployment {name} has no previous revision to roll back to (revisions: {known})")
+                raise fail("conflict",
+                           f"deployment {name} has no previous revision to roll back to (revisions: {known})")
             return by_revision[max(older)]
         if to_revision == current:
-            raise fail(f"deployment {name} is already at revision {current}")
+            raise fail("conflict", f"deployment {name} is already at revision {current}")
         if to_revision not in by_revision:
-            raise fail(f"deployment {name} has no revision {to_revision} (revisions: {known})")
+            raise fail("not_found", f"deployment {name} has no revision {to_revision} (revisions: {known})")
         return by_revision[to_revision]
 
     def cordon(self, req: Request, name: str, cordon: bool) -> WriteResult:
@@ -257,7 +258,7 @@ class Writes:
                                      missing=f"pod {name} not found in namespace {ns}")
         except KubeRefusal:
             if not req.dry_run:
-                with contextlib.suppress(ToolError):  # the delete's own error is the one to report
+                with contextlib.suppress(ToolFailure):  # the delete's own error is the one to report
                     self._forget_on_deployment(dep["metadata"]["name"], ns, req.key)
             raise
         after = _pod_state(deleted) if req.dry_run else self._pod_now(name, ns)
@@ -281,7 +282,8 @@ class Writes:
             if top is not None and top.get("kind") == "Deployment":
                 return str(top["name"])
         owner = f"{ref['kind']} {ref['name']}" if ref else "nothing"
-        raise fail(f"pod {name} is not managed by a Deployment (its controller: {owner}); delete_pod only deletes "
+        raise fail("bad_input",
+                   f"pod {name} is not managed by a Deployment (its controller: {owner}); delete_pod only deletes "
                    "pods that a Deployment replaces")
 
     def _key_on_any_deployment(self, ns: str, key: str) -> bool:
@@ -316,7 +318,8 @@ class Writes:
         to_evict, skipped = _drain_plan(pods["items"])
         daemons = [s["pod"] for s in skipped if s["why"].startswith("node daemon")]
         if daemons and not ignore_daemonsets:
-            raise fail(f"{name} runs node daemons ({', '.join(daemons)}): drain with ignore_daemonsets=true; "
+            raise fail("conflict",
+                       f"{name} runs node daemons ({', '.join(daemons)}): drain with ignore_daemonsets=true; "
                        "they are not evicted, they belong to the node")
         cordoned = self.cordon(req, name, cordon=True)
         if cordoned.replayed:  # a concurrent call with this key got there first

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 import anyio
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from mcp_servers import kube_writes
+from mcp_servers.errors import ToolFailure, fail
 from mcp_servers.kube_client import (
     GPU,
     Kube,
@@ -33,7 +33,7 @@ from mcp_servers.kube_client import (
 )
 from mcp_servers.kube_mirror import Mirror
 from mcp_servers.settings import Settings
-from mcp_servers.toolkit import Capped, clip, fail, read_tool
+from mcp_servers.toolkit import Capped, clip, read_tool
 
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
@@ -304,7 +304,7 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
         ns = _one_namespace(kube, namespace)
         pod = mirror.pod(ns, name)
         if pod is None:
-            raise fail(f"pod {name} not found in namespace {ns}")
+            raise fail("not_found", f"pod {name} not found in namespace {ns}")
         return _pod_detail(kube, mirror, pod, detail)
 
     @read_tool(mcp, "List nodes")
@@ -330,7 +330,7 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
         """A node's conditions, taints, GPU allocation, the pods on it (unhealthy first) and its events."""
         node = mirror.node(name)
         if node is None:
-            raise fail(f"node {name} not found")
+            raise fail("not_found", f"node {name} not found")
         pods = mirror.pods(node=name)
         events = mirror.events_about(name, kind="Node")
         rows = sorted((_pod_row(p) for p in pods), key=lambda r: (_healthy(r), r.namespace, r.name))
@@ -397,7 +397,7 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
 def _one_namespace(kube: Kube, namespace: str | None) -> str:
     ns = kube.namespace(namespace)
     if ns is None:
-        raise fail("name one namespace: this tool reads one object, which lives in exactly one namespace")
+        raise fail("bad_input", "name one namespace: this tool reads one object, which lives in exactly one namespace")
     return ns
 
 
@@ -573,7 +573,7 @@ def _owner(mirror: Mirror, pod: Obj) -> str | None:
     if ref.get("kind") == "ReplicaSet":
         try:
             rs = mirror.replicaset(pod["metadata"]["namespace"], ref["name"])
-        except ToolError:
+        except ToolFailure:
             rs = None
         top = controller_of(rs) if rs else None  # none: an orphan being cleaned up, named as the pod names it
         if top is not None:
@@ -586,7 +586,7 @@ def _node_of(mirror: Mirror, name: str | None) -> Obj | None:
         return None
     try:
         node = mirror.node(name)
-    except ToolError:
+    except ToolFailure:
         node = None
     # a pod's answer does not fail because its node is gone or unreadable: the node state says so
     return node or {"metadata": {"name": name}, "spec": {}, "status": {"conditions": [
@@ -598,7 +598,7 @@ def _log_tail(kube: Kube, pod: str, ns: str, container: str, lines: int = 8) -> 
     try:
         text = kube.text(kube.core.read_namespaced_pod_log, pod, ns, container=container, previous=True,
                          tail_lines=60)
-    except ToolError:  # the previous log may be gone (rotated, node lost); the rest of the answer still stands
+    except ToolFailure:  # the previous log may be gone (rotated, node lost); the rest of the answer still stands
         return []
     recent = text.splitlines()
     errors = [line for line in recent if ERROR_LINE.search(line)]

@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import httpx
-from fastmcp.exceptions import ToolError
 from pydantic import BaseModel
 
+from mcp_servers.errors import ToolFailure, fail, kind_of_status, transport_kind
 from mcp_servers.kube_client import Kube, parse_time, selector_string
 from mcp_servers.settings import HttpEndpoint
-from mcp_servers.toolkit import fail
 
 MAX_PODS = 50  # pods read for one question; a namespace-wide search says when it left some out
 MAX_LINES_PER_CONTAINER = 20_000  # `tailLines` for one read, so one chatty pod cannot exhaust the server
@@ -120,7 +119,7 @@ class KubernetesLogs:
                                       container=container.container, timestamps=True, since_seconds=since,
                                       tail_lines=MAX_LINES_PER_CONTAINER, previous=previous,
                                       missing=f"pod {container.pod} not found in namespace {target.namespace}")
-            except ToolError as error:
+            except ToolFailure as error:
                 if target.pod and incarnations != "both":  # asked for this very log: its absence is the answer
                     raise
                 return f"{container.label}{' (previous)' if previous else ''}: {error}"
@@ -191,7 +190,7 @@ def latest_rollout(kube: Kube, namespace: str, deployment: str) -> Rollout:
              if any(ref.get("kind") == "Deployment" and ref.get("name") == deployment
                     for ref in rs["metadata"].get("ownerReferences") or [])]
     if not owned:
-        raise fail(f"deployment {deployment} in namespace {namespace} has no ReplicaSet yet")
+        raise fail("not_found", f"deployment {deployment} in namespace {namespace} has no ReplicaSet yet")
 
     def revision(rs: dict[str, Any]) -> int:
         value = (rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
@@ -200,7 +199,7 @@ def latest_rollout(kube: Kube, namespace: str, deployment: str) -> Rollout:
         tzinfo=UTC), revision(rs)))
     created = parse_time(newest["metadata"].get("creationTimestamp"))
     if created is None:
-        raise fail(f"ReplicaSet {newest['metadata']['name']} has no creationTimestamp")
+        raise fail("internal", f"ReplicaSet {newest['metadata']['name']} has no creationTimestamp")
     return Rollout(newest["metadata"]["name"], str(revision(newest)) if revision(newest) else None, created)
 
 
@@ -224,9 +223,10 @@ class LokiLogs:
             response = self._get(url, params=params, headers=self.endpoint.headers(), auth=self.endpoint.auth(),
                                  verify=self.endpoint.tls(), timeout=30)
         except httpx.HTTPError as error:
-            raise fail(f"Loki at {self.endpoint.base} is unreachable: {error}") from None
+            raise fail(transport_kind(error), f"Loki at {self.endpoint.base} is unreachable: {error}") from None
         if response.status_code >= 400:
-            raise fail(f"Loki refused the query {query} ({response.status_code}): {response.text.strip()[:500]}")
+            raise fail(kind_of_status(response.status_code),
+                       f"Loki refused the query {query} ({response.status_code}): {response.text.strip()[:500]}")
         lines = parse_streams(response.json())
         if pattern is not None:  # Loki's RE2 and Python's re agree on ordinary patterns; filter with the same one
             lines = [line for line in lines if pattern.search(line.text)]
@@ -256,7 +256,7 @@ def parse_streams(body: dict[str, Any]) -> list[LogLine]:
     """A `streams` result (`{"stream": labels, "values": [[ns, line], ...]}`), oldest first."""
     data = body.get("data") or {}
     if data.get("resultType") != "streams":
-        raise fail(f"Loki answered a {data.get('resultType')!r} result where log streams were expected")
+        raise fail("internal", f"Loki answered a {data.get('resultType')!r} result where log streams were expected")
     streams = data.get("result") or []
     containers: dict[str, set[str]] = {}
     for stream in streams:

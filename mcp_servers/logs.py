@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from fastmcp import FastMCP
 from pydantic import BaseModel, Field
 
+from mcp_servers.errors import fail
 from mcp_servers.kube_client import Kube
 from mcp_servers.log_sources import (
     Fetched,
@@ -29,7 +30,7 @@ from mcp_servers.log_sources import (
 )
 from mcp_servers.log_templates import Template, TemplateMiner
 from mcp_servers.settings import Settings
-from mcp_servers.toolkit import Capped, fail, read_tool
+from mcp_servers.toolkit import Capped, read_tool
 
 Level = Literal["error", "warning"]
 MAX_LINE_CHARS = 500
@@ -141,7 +142,7 @@ class LogComparison(BaseModel):
 # -- input checks ------------------------------------------------------------------------------------------
 def target_of(settings: Settings, deployment: str | None, pod: str | None, namespace: str | None) -> Target:
     if deployment and pod:
-        raise fail("give either a deployment or a pod, not both")
+        raise fail("bad_input", "give either a deployment or a pod, not both")
     return Target(namespace or settings.namespace, deployment or None, pod or None)
 
 
@@ -151,14 +152,15 @@ def compile_regex(regex: str | None) -> re.Pattern[str] | None:
     try:
         return re.compile(regex)
     except re.error as error:
-        raise fail(f"invalid regex {regex!r}: {error}") from None
+        raise fail("bad_input", f"invalid regex {regex!r}: {error}") from None
 
 
 def parse_moment(value: str, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise fail(f"{name} must be an RFC 3339 time such as 2026-11-23T10:00:00Z, not {value!r}") from None
+        raise fail("bad_input",
+                   f"{name} must be an RFC 3339 time such as 2026-11-23T10:00:00Z, not {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -343,7 +345,7 @@ def build(settings: Settings) -> FastMCP:
         else:
             moment, at_from = parse_moment(at, "at"), "given"
         if moment > datetime.now(UTC):
-            raise fail(f"at ({moment.isoformat()}) is in the future")
+            raise fail("bad_input", f"at ({moment.isoformat()}) is in the future")
         span = timedelta(minutes=window_minutes)
         whole = Window(moment - span, min(moment + span, datetime.now(UTC)))
         fetched = source.fetch(target, whole, incarnations="both")

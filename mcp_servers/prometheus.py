@@ -20,11 +20,11 @@ from typing import Annotated, Any, Literal
 import httpx
 import requests
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from pydantic import BaseModel, Field
 from urllib3.util.retry import Retry
 
+from mcp_servers.errors import ToolFailure, fail, kind_of_status, transport_kind
 from mcp_servers.promql_summary import (
     Number,
     Sample,
@@ -36,7 +36,7 @@ from mcp_servers.promql_summary import (
     summarise_range,
 )
 from mcp_servers.settings import HttpEndpoint, Settings
-from mcp_servers.toolkit import Capped, WriteResult, fail, read_tool, write_tool
+from mcp_servers.toolkit import Capped, WriteResult, read_tool, write_tool
 
 TIMEOUT_S = 15
 # One quick retry for a dropped connection or a restarting server; the watcher calls every few seconds, so
@@ -58,7 +58,8 @@ class Api:
     @property
     def endpoint(self) -> HttpEndpoint:
         if self._endpoint is None:
-            raise fail(f"{self.name} is not configured: set {self.env_var} (or `{self.name.lower()}: {{url: ...}}` "
+            raise fail("unreachable",
+                       f"{self.name} is not configured: set {self.env_var} (or `{self.name.lower()}: {{url: ...}}` "
                        "in the config file)")
         return self._endpoint
 
@@ -69,7 +70,8 @@ class Api:
             yield
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError,
                 httpx.TransportError) as error:
-            raise fail(f"{self.name} at {self.endpoint.base} is unreachable: {_reason(error)}") from error
+            kind = "timeout" if isinstance(error, requests.Timeout) else transport_kind(error)
+            raise fail(kind, f"{self.name} at {self.endpoint.base} is unreachable: {_reason(error)}") from error
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """The decoded JSON of a plain HTTP call; API errors become the server's own message."""
@@ -79,7 +81,8 @@ class Api:
                                            timeout=TIMEOUT_S) as client:
             response = client.request(method, path, **kwargs)
         if response.status_code >= 400:
-            raise fail(_explain(self.name, response.status_code, response.content))
+            raise fail(kind_of_status(response.status_code), _explain(self.name, response.status_code,
+                                                                      response.content))
         return response.json() if response.content else None
 
 
@@ -104,7 +107,7 @@ class Prometheus(Api):
             try:
                 yield
             except PrometheusApiClientException as error:
-                raise fail(_client_error(str(error))) from error
+                raise _client_error(str(error)) from error
 
     def query(self, promql: str, **params: str) -> list[Any]:
         with self.calling():
@@ -152,13 +155,13 @@ def _explain(name: str, status: int, body: bytes) -> str:
     return f"{name} answered HTTP {status}: {message[:500]}"
 
 
-def _client_error(text: str) -> str:
+def _client_error(text: str) -> ToolFailure:
     """prometheus-api-client reports `HTTP Status Code 400 (b'{...}')`: the JSON inside is what matters."""
     found = re.match(r"HTTP Status Code (\d+) \((b.*)\)$", text, re.S)
     if not found:
-        return f"Prometheus refused the request: {text[:500]}"
-    body = ast.literal_eval(found.group(2))
-    return _explain("Prometheus", int(found.group(1)), body)
+        return fail("internal", f"Prometheus refused the request: {text[:500]}")
+    status, body = int(found.group(1)), ast.literal_eval(found.group(2))
+    return fail(kind_of_status(status), _explain("Prometheus", status, body))
 
 
 def _promql_string(value: str) -> str:
@@ -544,7 +547,8 @@ def _matchers(matchers: dict[str, str] | list[SilenceMatcher]) -> list[dict[str,
     items = [SilenceMatcher(name=k, value=v) for k, v in matchers.items()] if isinstance(matchers, dict) \
         else matchers
     if not items:
-        raise fail("a silence needs at least one matcher, e.g. {\"alertname\": \"ModelAvailabilityBudgetBurn\"}")
+        raise fail("bad_input",
+                   "a silence needs at least one matcher, e.g. {\"alertname\": \"ModelAvailabilityBudgetBurn\"}")
     return [m.model_dump() for m in items]
 
 
@@ -614,10 +618,11 @@ def build(settings: Settings) -> FastMCP:
         if not states:
             known = prom.query('group by (slo, model) (slo:objective:ratio)')
             if not known:
-                raise fail("Prometheus has no slo:* recording rules: load the rules `firebreak slo rules` "
+                raise fail("not_found", "Prometheus has no slo:* recording rules: load the rules `firebreak slo rules` "
                            "generates")
             names = sorted(f"{s['metric'].get('slo')}/{s['metric'].get('model', '-')}" for s in known)
-            raise fail(f"no SLO matches slo={slo!r} model={model!r}; recorded (slo/model): {', '.join(names)}")
+            raise fail("not_found",
+                       f"no SLO matches slo={slo!r} model={model!r}; recorded (slo/model): {', '.join(names)}")
         return _slo_report(states, limit)
 
     @read_tool(mcp, "Firing alerts (Prometheus and Alertmanager)")
@@ -632,8 +637,8 @@ def build(settings: Settings) -> FastMCP:
             am_alerts = am.request("GET", "/api/v2/alerts", params={"active": "true", "silenced": "true",
                                                                     "inhibited": "true"})
             alerts = _merge_alertmanager(alerts, am_alerts)
-        except ToolError as error:
-            warnings.append(f"{error}; silenced/inhibited state unknown")
+        except ToolFailure as error:
+            warnings.append(f"{error.message}; silenced/inhibited state unknown")
         return _alerts_report(alerts, include_pending, warnings, limit)
 
     @read_tool(mcp, "Scrape target health")
@@ -674,7 +679,8 @@ def build(settings: Settings) -> FastMCP:
         with prom.calling():
             series = prom.client.get_series(end - SERIES_WINDOW, end, params={"match[]": metric})
         if not series:
-            raise fail(f"no series match {metric!r} in the last 5 minutes; find_metrics searches metric names")
+            raise fail("not_found",
+                       f"no series match {metric!r} in the last 5 minutes; find_metrics searches metric names")
         with prom.calling():  # all of it: a histogram's _bucket series finds its family's metadata
             metadata = {m["metric_name"]: m for m in prom.client.get_metric_metadata(metric=None)}
         info = _metadata_of(series[0].get("__name__", metric), metadata)
@@ -723,9 +729,9 @@ def build(settings: Settings) -> FastMCP:
         """Ends a silence now, so its alerts notify again. Expiring an expired silence changes nothing."""
         try:
             before = _silence_view(am.request("GET", f"/api/v2/silence/{silence_id}"))
-        except ToolError as error:
-            if "HTTP 404" in str(error):
-                raise fail(f"silence {silence_id} not found in Alertmanager") from error
+        except ToolFailure as error:
+            if error.kind == "not_found":
+                raise fail("not_found", f"silence {silence_id} not found in Alertmanager") from error
             raise
         envelope = {"action": "expire_silence", "target": f"silence/{silence_id}", "dry_run": dry_run,
                     "reason": reason, "idempotency_key": silence_id, "before": before}

@@ -1,4 +1,4 @@
-"""What every Firebreak MCP tool shares: annotations, size caps, the write envelope and clear errors.
+"""What every Firebreak MCP tool shares: annotations, size caps and the write envelope (errors: `errors.py`).
 
 Tools answer a model first: a summary up front (counts, top offenders, what is abnormal), detail on request,
 and never more than a hard cap of items, with `truncated` saying so when the cap cut something off.
@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -111,8 +110,3 @@ class WriteResult(BaseModel):
     before: dict[str, Any]
     after: dict[str, Any]
     message: str
-
-
-def fail(message: str) -> ToolError:
-    """The error a tool raises for bad input or a missing object: its text goes to the caller as is."""
-    return ToolError(message)

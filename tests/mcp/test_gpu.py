@@ -18,6 +18,7 @@ from mcp_servers.compose import build
 from mcp_servers.gpu import health_report, unhealthy_report
 from mcp_servers.gpu_reading import GpuReading
 from mcp_servers.settings import HttpEndpoint, Settings
+from tests.mcp.calls import failure
 
 pytestmark = pytest.mark.anyio
 
@@ -78,10 +79,9 @@ async def test_a_healthy_fleet_has_no_unhealthy_gpus(mcp: ClientFactory) -> None
 
 async def test_an_unknown_node_is_refused_with_the_nodes_that_have_gpus(mcp: ClientFactory) -> None:
     async with mcp("gpu") as client:
-        result = await client.call_tool("gpu_health", {"node": "gpu-node-9"}, raise_on_error=False)
-    assert result.is_error
-    assert result.content[0].text == ("node 'gpu-node-9' has no GPU readings; nodes with GPUs: gpu-node-1, "
-                                      "gpu-node-2, gpu-node-3, gpu-node-4")
+        refused = await failure(client, "gpu_health", node="gpu-node-9")
+    assert refused == ("not_found", "node 'gpu-node-9' has no GPU readings; nodes with GPUs: gpu-node-1, "
+                                    "gpu-node-2, gpu-node-3, gpu-node-4")
 
 
 # --- faults ---------------------------------------------------------------------------------------------------
@@ -182,11 +182,11 @@ def test_the_catalogue_covers_the_fleet_xids_and_separates_hardware_from_applica
 async def test_an_unreachable_prometheus_is_a_clear_error() -> None:
     settings = Settings(prometheus=HttpEndpoint(url="http://127.0.0.1:9"))
     async with Client(build("gpu", settings)) as client:
-        result = await client.call_tool("unhealthy_gpus", {}, raise_on_error=False)
+        kind, message = await failure(client, "unhealthy_gpus")
         still_up = await _call(client, "explain_xid", {"code": 48})
-    assert result.is_error
-    assert result.content[0].text.startswith("Prometheus at http://127.0.0.1:9 is unreachable (ConnectError")
-    assert "check PROMETHEUS_URL" in result.content[0].text
+    assert kind == "unreachable"
+    assert message.startswith("Prometheus at http://127.0.0.1:9 is unreachable (ConnectError")
+    assert "check PROMETHEUS_URL" in message
     assert still_up["known"] is True, "the server stays up"
 
 

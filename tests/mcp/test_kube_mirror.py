@@ -19,7 +19,7 @@ from harness.fleet import RunningSandbox
 from mcp_servers import kube_client, kube_mirror, kubernetes
 from mcp_servers.kube_client import KEEPALIVE, Kube, KubeRefusal, RequestNeeded, no_requests
 from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
-from tests.mcp.calls import call, refusal
+from tests.mcp.calls import call, failure, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
 from tests.polling import eventually
 
@@ -438,5 +438,5 @@ async def test_switching_the_mirror_off_reads_everything_live(mcp: ClientFactory
 
 async def test_a_pod_that_does_not_exist_is_named_whatever_the_mirror_holds(mcp: ClientFactory) -> None:
     async with mcp("kubernetes") as client:
-        message = await refusal(client, "describe_pod", name="no-such-pod", namespace="inference")
-    assert message == "pod no-such-pod not found in namespace inference"
+        refused = await failure(client, "describe_pod", name="no-such-pod", namespace="inference")
+    assert refused == ("not_found", "pod no-such-pod not found in namespace inference")

@@ -16,8 +16,7 @@ from fastmcp import Client
 from harness.fleet import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
-from tests.mcp.calls import call
-from tests.mcp.calls import refusal as error
+from tests.mcp.calls import call, failure
 
 pytestmark = pytest.mark.anyio
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]  # the `mcp` fixtures of conftest.py
@@ -59,14 +58,14 @@ async def test_nodes_show_the_gpu_placement_of_the_default_fleet(k8s: Client) ->
 
 async def test_describe_node_lists_its_pods_and_conditions(k8s: Client) -> None:
     node = await call(k8s, "describe_node", name="gpu-node-4")
-    missing = await error(k8s, "describe_node", name="gpu-node-9")
+    missing = await failure(k8s, "describe_node", name="gpu-node-9")
 
     assert node["node"]["gpu_allocated"] == 3
     assert {base(p["name"]): p["gpus"] for p in node["pods"]["items"] if p["namespace"] == "inference"} == {
         "llama-70b": 2, "mistral-7b": 1}
     assert {c["type"]: c["status"] for c in node["conditions"]}["Ready"] == "True"
     assert node["info"]["gpu_product"] == "NVIDIA-H100-80GB-HBM3"
-    assert missing == "node gpu-node-9 not found"
+    assert missing == ("not_found", "node gpu-node-9 not found")
 
 
 async def test_deployments_of_the_default_fleet(k8s: Client) -> None:
@@ -83,8 +82,8 @@ async def test_deployments_of_the_default_fleet(k8s: Client) -> None:
 
 async def test_describe_deployment(k8s: Client) -> None:
     llama = await call(k8s, "describe_deployment", name="llama-70b")
-    missing = await error(k8s, "describe_deployment", name="nope")
-    no_namespace = await error(k8s, "describe_deployment", name="llama-70b", namespace="*")
+    missing = await failure(k8s, "describe_deployment", name="nope")
+    no_namespace_kind, no_namespace = await failure(k8s, "describe_deployment", name="llama-70b", namespace="*")
 
     assert llama["deployment"] | {"ready": 4} == {
         "name": "llama-70b", "namespace": "inference", "state": "Healthy", "desired": 4, "ready": 4,
@@ -92,8 +91,8 @@ async def test_describe_deployment(k8s: Client) -> None:
     assert {c["type"]: c["status"] for c in llama["conditions"]} == {"Available": "True", "Progressing": "True"}
     assert llama["pods_by_status"] == {"Running": 4} and llama["unhealthy_pods"] == []
     assert {e["object"].split("/")[0] for e in llama["events"]["items"]} <= {"Pod", "ReplicaSet", "Deployment"}
-    assert missing == "deployment nope not found in namespace inference"
-    assert "name one namespace" in no_namespace
+    assert missing == ("not_found", "deployment nope not found in namespace inference")
+    assert no_namespace_kind == "bad_input" and "name one namespace" in no_namespace
 
 
 async def test_list_pods_filters_by_deployment_node_and_health(k8s: Client) -> None:
@@ -130,12 +129,14 @@ async def test_rollout_history_of_an_untouched_deployment(k8s: Client) -> None:
 async def test_pod_logs_tail_and_a_missing_previous_container(k8s: Client) -> None:
     pod = (await call(k8s, "list_pods", deployment="llama-70b"))["pods"]["items"][0]["name"]
     logs = await call(k8s, "pod_logs", pod=pod, tail=3)
-    previous = await error(k8s, "pod_logs", pod=pod, previous=True)
-    missing = await error(k8s, "pod_logs", pod="nope")
+    previous_kind, previous = await failure(k8s, "pod_logs", pod=pod, previous=True)
+    missing = await failure(k8s, "pod_logs", pod="nope")
 
     assert logs["lines"] == 3 and len(logs["text"].splitlines()) == 3 and logs["truncated"] is False
     assert "previous terminated container" in previous
-    assert missing == "pod nope not found in namespace inference"
+    # the API server's own class for it (kubectl prints "Error from server (BadRequest)"): the kind follows it
+    assert previous_kind == "bad_input", previous
+    assert missing == ("not_found", "pod nope not found in namespace inference")
 
 
 async def test_an_unreachable_api_server_is_named(fleet: RunningSandbox, tmp_path: Path) -> None:
@@ -147,8 +148,9 @@ async def test_an_unreachable_api_server_is_named(fleet: RunningSandbox, tmp_pat
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
 
     async with Client(build("kubernetes", Settings(kubeconfig=str(tmp_path / "kubeconfig")))) as k8s:
-        message = await error(k8s, "list_nodes")
+        kind, message = await failure(k8s, "list_nodes")
 
+    assert kind == "unreachable", "a refused connection is no timeout"
     assert message.startswith(f"the Kubernetes API at https://127.0.0.1:{port} is unreachable: ")
 
 

@@ -19,7 +19,7 @@ from mcp_servers.compose import build
 from mcp_servers.kube_client import KubeRefusal
 from mcp_servers.kube_writes import KEYS, Request, fingerprint, patch_once
 from mcp_servers.settings import Settings
-from tests.mcp.calls import call
+from tests.mcp.calls import call, failure
 from tests.mcp.calls import refusal as error
 
 pytestmark = pytest.mark.anyio
@@ -63,15 +63,15 @@ async def test_scale_sets_replicas_and_reports_before_and_after(k8s: Client, api
 
 
 async def test_scale_refuses_bad_input(k8s: Client) -> None:
-    too_many = await error(k8s, "scale_deployment", **write(deployment="qwen-7b", replicas=33, idempotency_key="b1"))
-    negative = await error(k8s, "scale_deployment", **write(deployment="qwen-7b", replicas=-1, idempotency_key="b2"))
-    missing = await error(k8s, "scale_deployment", **write(deployment="nope", replicas=1, idempotency_key="b3"))
-    no_reason = await error(k8s, "scale_deployment", deployment="qwen-7b", replicas=1, reason=" ",
-                            idempotency_key="b4")
+    too_many = await failure(k8s, "scale_deployment", **write(deployment="qwen-7b", replicas=33, idempotency_key="b1"))
+    negative = await failure(k8s, "scale_deployment", **write(deployment="qwen-7b", replicas=-1, idempotency_key="b2"))
+    missing = await failure(k8s, "scale_deployment", **write(deployment="nope", replicas=1, idempotency_key="b3"))
+    no_reason_kind, no_reason = await failure(k8s, "scale_deployment", deployment="qwen-7b", replicas=1, reason=" ",
+                                              idempotency_key="b4")
 
-    assert too_many == negative == "replicas must be 0..32"
-    assert missing == "deployment nope not found in namespace inference"
-    assert "reason must not be empty" in no_reason
+    assert too_many == negative == ("bad_input", "replicas must be 0..32")
+    assert missing == ("not_found", "deployment nope not found in namespace inference")
+    assert no_reason_kind == "bad_input" and "reason must not be empty" in no_reason
 
 
 async def test_dry_run_computes_the_change_and_applies_nothing(k8s: Client, api: client.ApiClient) -> None:
@@ -122,13 +122,13 @@ async def test_cordon_and_uncordon(k8s: Client) -> None:
     nodes = await call(k8s, "list_nodes")
     uncordoned = await call(k8s, "uncordon_node", **write(node="gpu-node-3", idempotency_key="c2"))
     replay = await call(k8s, "cordon_node", **write(node="gpu-node-3", idempotency_key="c1"))
-    missing = await error(k8s, "cordon_node", **write(node="gpu-node-9", idempotency_key="c3"))
+    missing = await failure(k8s, "cordon_node", **write(node="gpu-node-9", idempotency_key="c3"))
 
     assert (cordoned["before"]["cordoned"], cordoned["after"]["cordoned"]) == (False, True)
     assert nodes["cordoned"] == ["gpu-node-3"]
     assert (uncordoned["before"]["cordoned"], uncordoned["after"]["cordoned"]) == (True, False)
     assert replay["replayed"] is True and replay["after"]["cordoned"] is False  # not cordoned a second time
-    assert missing == "node gpu-node-9 not found"
+    assert missing == ("not_found", "node gpu-node-9 not found")
 
 
 async def test_drain_evicts_respecting_pdbs_and_skips_node_daemons(k8s: Client, api: client.ApiClient) -> None:
@@ -171,18 +171,19 @@ async def wait_for_revision(k8s: Client, deployment: str, revision: int) -> dict
 
 
 async def test_rollback_restores_the_previous_template(k8s: Client, api: client.ApiClient) -> None:
-    no_previous = await error(k8s, "rollback_deployment", **write(deployment="mistral-7b", idempotency_key="r0"))
+    no_previous_kind, no_previous = await failure(k8s, "rollback_deployment",
+                                                  **write(deployment="mistral-7b", idempotency_key="r0"))
     client.AppsV1Api(api).patch_namespaced_deployment("mistral-7b", NS, {"spec": {"template": {"spec": {
         "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.9.0"}]}}}})
     await wait_for_revision(k8s, "mistral-7b", 2)
 
-    unknown = await error(k8s, "rollback_deployment", **write(deployment="mistral-7b", idempotency_key="r1",
-                                                              to_revision=7))
+    unknown = await failure(k8s, "rollback_deployment", **write(deployment="mistral-7b", idempotency_key="r1",
+                                                                to_revision=7))
     rolled = await call(k8s, "rollback_deployment", **write(deployment="mistral-7b", idempotency_key="r2"))
     history = await wait_for_revision(k8s, "mistral-7b", 3)
 
-    assert "no previous revision" in no_previous
-    assert unknown == "deployment mistral-7b has no revision 7 (revisions: 1, 2)"
+    assert no_previous_kind == "conflict" and "no previous revision" in no_previous
+    assert unknown == ("not_found", "deployment mistral-7b has no revision 7 (revisions: 1, 2)")
     assert rolled["before"]["images"] == ["vllm/vllm-openai:v0.9.0"]
     assert rolled["after"]["images"] == ["vllm/vllm-openai:v0.8.5"]
     current = next(r for r in history["revisions"] if r["current"])
@@ -206,15 +207,16 @@ async def test_delete_pod_once_and_only_pods_that_come_back(k8s: Client, api: cl
 
     deleted = await call(k8s, "delete_pod", **write(pod=pod, idempotency_key="p1", grace_period_s=0))
     replay = await call(k8s, "delete_pod", **write(pod=pod, idempotency_key="p1"))
-    refused = await error(k8s, "delete_pod", **write(pod=daemon, namespace="gpu-operator", idempotency_key="p2"))
-    missing = await error(k8s, "delete_pod", **write(pod="nope", idempotency_key="p3"))
+    refused_kind, refused = await failure(k8s, "delete_pod", **write(pod=daemon, namespace="gpu-operator",
+                                                                     idempotency_key="p2"))
+    missing = await failure(k8s, "delete_pod", **write(pod="nope", idempotency_key="p3"))
 
     assert deleted["before"]["exists"] is True and deleted["after"]["exists"] is False
     assert "llama-70b replaces it" in deleted["message"]
     assert replay["replayed"] is True  # found on the Deployment, though the pod is gone
     assert pod not in [p.metadata.name for p in core.list_namespaced_pod(NS).items]
-    assert "not managed by a Deployment" in refused
-    assert missing == "pod nope not found in namespace inference"
+    assert refused_kind == "bad_input" and "not managed by a Deployment" in refused
+    assert missing == ("not_found", "pod nope not found in namespace inference")
 
 
 async def test_writes_carry_honest_annotations(k8s: Client) -> None:

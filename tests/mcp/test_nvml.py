@@ -13,7 +13,9 @@ from fastmcp import Client
 
 from mcp_servers import nvml
 from mcp_servers.compose import build
+from mcp_servers.errors import ErrorKind
 from mcp_servers.settings import Settings
+from tests.mcp.calls import failure
 
 pytestmark = pytest.mark.anyio
 
@@ -168,6 +170,11 @@ async def _call(tool: str, arguments: dict[str, Any] | None = None) -> Any:
         return await client.call_tool(tool, arguments or {}, raise_on_error=False)
 
 
+async def _failure(tool: str) -> tuple[ErrorKind, str]:
+    async with Client(build("gpu", NVML_MODE)) as client:
+        return await failure(client, tool)
+
+
 async def test_local_gpus_read_like_dcgm_ones(local: Any) -> None:
     fake = local([FakeGpu(), FakeGpu(name=b"NVIDIA H100 80GB HBM3", util=90, temp=61)])
     result = await _call("gpu_health", {"detail": True})
@@ -232,16 +239,14 @@ async def test_a_lost_gpu_is_flagged_like_one_that_fell_off_the_bus(local: Any) 
 
 async def test_without_nvidia_ml_py_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)  # makes `import pynvml` fail
-    result = await _call("gpu_health")
-    assert result.is_error
-    assert result.content[0].text == "NVML mode needs nvidia-ml-py: install firebreak[nvml]"
+    assert await _failure("gpu_health") == ("unreachable", "NVML mode needs nvidia-ml-py: install firebreak[nvml]")
 
 
 async def test_a_machine_without_the_driver_gives_a_clear_error(local: Any) -> None:
     local([FakeGpu()], init_error=True)
-    result = await _call("unhealthy_gpus")
-    assert result.is_error
-    assert result.content[0].text.startswith("NVML could not start: NVML Shared Library Not Found")
+    kind, message = await _failure("unhealthy_gpus")
+    assert kind == "unreachable"
+    assert message.startswith("NVML could not start: NVML Shared Library Not Found")
 
 
 def test_the_module_prints_a_json_health_summary(local: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,8 +18,7 @@ from mcp_servers.compose import build
 from mcp_servers.prometheus import _session
 from mcp_servers.promql_summary import change_points
 from mcp_servers.settings import HttpEndpoint, Settings
-from tests.mcp.calls import call
-from tests.mcp.calls import refusal as error_of
+from tests.mcp.calls import call, failure
 
 pytestmark = pytest.mark.anyio
 
@@ -84,9 +83,10 @@ async def test_scalars_and_non_finite_values_are_reported_as_prometheus_writes_t
 
 async def test_bad_promql_gives_prometheus_own_parse_error(mcp: ClientFactory) -> None:
     async with mcp("prometheus") as client:
-        message = await error_of(client, "query", promql="sum(up")
-        bad_time = await error_of(client, "query", promql="up", time="yesterday-ish")
-    assert message == "bad PromQL: 1:7: parse error: unclosed left parenthesis"
+        refused = await failure(client, "query", promql="sum(up")
+        bad_time_kind, bad_time = await failure(client, "query", promql="up", time="yesterday-ish")
+    assert refused == ("bad_input", "bad PromQL: 1:7: parse error: unclosed left parenthesis")
+    assert bad_time_kind == "bad_input"
     assert bad_time.startswith("bad time: ") and "yesterday-ish" in bad_time
 
 
@@ -150,9 +150,10 @@ async def test_slo_status_filters_by_slo_and_model_and_names_what_exists(mcp: Cl
     async with mcp("prometheus") as client:
         one_model = await call(client, "slo_status", model="qwen-7b")
         one = await call(client, "slo_status", slo="latency", model="qwen-7b")
-        unknown = await error_of(client, "slo_status", model="gpt-9")
+        kind, unknown = await failure(client, "slo_status", model="gpt-9")
     assert {s["slo"] for s in one_model["slos"]["items"]} == {"availability", "latency"}
     assert [(s["model"], s["slo"]) for s in one["slos"]["items"]] == [("qwen-7b", "latency")]
+    assert kind == "not_found"
     assert unknown.startswith("no SLO matches slo=None model='gpt-9'") and "availability/llama-70b" in unknown
 
 
@@ -204,15 +205,15 @@ async def test_metric_labels_gives_label_names_and_their_commonest_values(mcp: C
     async with mcp("prometheus") as client:
         kv = await call(client, "metric_labels", metric="vllm:kv_cache_usage_perc")
         buckets = await call(client, "metric_labels", metric="gateway_time_to_first_token_seconds_bucket")
-        missing = await error_of(client, "metric_labels", metric="no_such_metric_total")
-        bad = await error_of(client, "metric_labels", metric="up{")
+        missing_kind, missing = await failure(client, "metric_labels", metric="no_such_metric_total")
+        bad_kind, bad = await failure(client, "metric_labels", metric="up{")
     assert (kv["type"], kv["series"]) == ("gauge", 9)
     labels = {label["name"]: label for label in kv["labels"]}
     assert labels["model_name"]["distinct_values"] == 3
     assert labels["model_name"]["top_values"][0] == {"value": "llama-70b", "series": 4}
     assert buckets["type"] == "histogram"  # found through the family's metadata
-    assert missing.startswith("no series match 'no_such_metric_total'")
-    assert bad.startswith("bad series selector: ") and "parse error" in bad
+    assert missing_kind == "not_found" and missing.startswith("no series match 'no_such_metric_total'")
+    assert bad_kind == "bad_input" and bad.startswith("bad series selector: ") and "parse error" in bad
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -224,17 +225,20 @@ async def test_an_unreachable_prometheus_is_reported_plainly() -> None:
     async with Client(build("prometheus", settings)) as client:
         for tool in ("query", "slo_status", "firing_alerts", "target_health"):
             args = {"promql": "up"} if tool == "query" else {}
-            message = await error_of(client, tool, **args)
+            kind, message = await failure(client, tool, **args)
+            assert kind == "unreachable", ("a refused connection is no timeout", tool, message)
             assert message.startswith(f"Prometheus at {url} is unreachable: "), (tool, message)
-        silence = await error_of(client, "expire_silence", silence_id="x", reason="test")
+        silence_kind, silence = await failure(client, "expire_silence", silence_id="x", reason="test")
+    assert silence_kind == "unreachable"
     assert silence.startswith(f"Alertmanager at {url} is unreachable: ")
 
 
 async def test_missing_configuration_names_the_variable_to_set() -> None:
     async with Client(build("prometheus", Settings())) as client:
-        prometheus = await error_of(client, "query", promql="up")
-        alertmanager = await error_of(client, "create_silence", matchers={"model": "qwen-7b"}, minutes=5,
-                                      reason="test")
+        prometheus_kind, prometheus = await failure(client, "query", promql="up")
+        alertmanager_kind, alertmanager = await failure(client, "create_silence", matchers={"model": "qwen-7b"},
+                                                        minutes=5, reason="test")
+    assert prometheus_kind == alertmanager_kind == "unreachable", "an API that is not configured cannot be reached"
     assert prometheus.startswith("Prometheus is not configured: set PROMETHEUS_URL")
     assert alertmanager.startswith("Alertmanager is not configured: set ALERTMANAGER_URL")
 
@@ -256,8 +260,8 @@ async def test_silence_create_then_expire_shows_up_in_alertmanager(fresh_fleet: 
         still_active = httpx.get(f"{silences_url[:-1]}/{silence_id}", timeout=5).json()["status"]["state"]
         expired = await call(client, "expire_silence", silence_id=silence_id, reason="done")
         replay = await call(client, "expire_silence", silence_id=silence_id, reason="done")
-        unknown = await error_of(client, "expire_silence", silence_id="00000000-0000-0000-0000-000000000000",
-                                 reason="done")
+        unknown = await failure(client, "expire_silence", silence_id="00000000-0000-0000-0000-000000000000",
+                                reason="done")
     assert (created["action"], created["after"]["state"], created["replayed"]) == ("create_silence", "active", False)
     assert (again["replayed"], again["after"]["id"]) == (True, silence_id)
     assert held["status"]["state"] == "active" and held["createdBy"] == "firebreak"
@@ -267,14 +271,15 @@ async def test_silence_create_then_expire_shows_up_in_alertmanager(fresh_fleet: 
                                                                                            False)
     assert httpx.get(f"{silences_url[:-1]}/{silence_id}", timeout=5).json()["status"]["state"] == "expired"
     assert replay["replayed"] is True
-    assert unknown == "silence 00000000-0000-0000-0000-000000000000 not found in Alertmanager"
+    assert unknown == ("not_found", "silence 00000000-0000-0000-0000-000000000000 not found in Alertmanager")
 
 
 async def test_silence_inputs_alertmanager_refuses_come_back_as_its_reason(mcp: ClientFactory) -> None:
     async with mcp("prometheus") as client:
-        empty = await error_of(client, "create_silence", matchers={}, minutes=5, reason="test")
-        match_all = await error_of(client, "create_silence", minutes=5, reason="test",
-                                   matchers=[{"name": "model", "value": ".*", "isRegex": True}])
+        empty_kind, empty = await failure(client, "create_silence", matchers={}, minutes=5, reason="test")
+        match_all_kind, match_all = await failure(client, "create_silence", minutes=5, reason="test",
+                                                  matchers=[{"name": "model", "value": ".*", "isRegex": True}])
+    assert empty_kind == match_all_kind == "bad_input"
     assert empty.startswith("a silence needs at least one matcher")
     assert "at least one matcher must not match the empty string" in match_all
 

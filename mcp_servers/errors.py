@@ -1,0 +1,110 @@
+"""How a Firebreak tool fails: with a kind that a program routes on, and a sentence that a person reads.
+
+An MCP tool error is text on the wire, so the kind travels as a documented prefix, `[kind] sentence`:
+`[unreachable] Prometheus at http://prometheus:9090 is unreachable: [Errno 111] Connection refused`.
+Servers raise `ToolFailure`; `KindedErrors` gives every other error a tool call ends in (a library's, a
+validation error of the arguments) its kind on the way out; clients read it back with `parse`. Text without
+the prefix, such as another server's error, reads as `internal`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, get_args
+
+import httpx
+import mcp.types as mt
+import urllib3.exceptions
+from fastmcp.exceptions import DisabledError, NotFoundError, ToolError, ValidationError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools import ToolResult
+
+ErrorKind = Literal["unreachable", "timeout", "unauthorized", "not_found", "bad_input", "conflict", "internal"]
+KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
+_PREFIX = re.compile(r"^\[(" + "|".join(KINDS) + r")\] ")
+
+
+class ToolFailure(ToolError):
+    """A tool's failure: `kind` says what went wrong for a program, the message says it for a person."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(f"[{kind}] {message}")
+        self.kind: ErrorKind = kind
+        self.message = message
+
+
+def fail(kind: ErrorKind, message: str) -> ToolFailure:
+    """The error a tool raises; its text reaches the caller as `[kind] message`."""
+    return ToolFailure(kind, message)
+
+
+def parse(text: str) -> tuple[ErrorKind, str]:
+    """(kind, message) of an error text; `internal` with the whole text when it carries no kind."""
+    found = _PREFIX.match(text)
+    if found is None:
+        return "internal", text
+    return found.group(1), text[found.end():]  # type: ignore[return-value]  # the pattern admits only KINDS
+
+
+def kind_of_status(status: int) -> ErrorKind:
+    """The kind of an HTTP error status from a backend (Prometheus, the Kubernetes API, Loki, a gateway)."""
+    if status in (401, 403):
+        return "unauthorized"
+    if status in (404, 410):
+        return "not_found"
+    if status == 409:
+        return "conflict"
+    if status in (408, 504):
+        return "timeout"
+    if status in (502, 503):
+        return "unreachable"
+    return "bad_input" if 400 <= status < 500 else "internal"
+
+
+def transport_kind(error: BaseException) -> ErrorKind:
+    """The kind of a failure to get an answer at all: no answer in time, or no connection."""
+    chain = _chain(error)
+    # urllib3 derives a refused connection from its connect timeout: a refusal is checked first
+    refused = (ConnectionError, urllib3.exceptions.NewConnectionError, httpx.ConnectError)
+    if any(isinstance(cause, refused) for cause in chain):
+        return "unreachable"
+    timeouts = (TimeoutError, httpx.TimeoutException, urllib3.exceptions.TimeoutError)
+    return "timeout" if any(isinstance(cause, timeouts) for cause in chain) else "unreachable"
+
+
+class KindedErrors(Middleware):
+    """Every tool error leaves the server with a kind: a failure of the arguments' validation is `bad_input`,
+    a timeout `timeout`, anything a tool did not classify itself `internal`."""
+
+    async def on_call_tool(self, context: MiddlewareContext[mt.CallToolRequestParams],
+                           call_next: CallNext[mt.CallToolRequestParams, ToolResult]) -> ToolResult:
+        try:
+            return await call_next(context)
+        except ToolFailure:
+            raise
+        except Exception as error:
+            raise ToolFailure(_kind_of(error), _unprefixed(error)) from error
+
+
+def _kind_of(error: BaseException) -> ErrorKind:
+    for cause in _chain(error):
+        if isinstance(cause, ToolFailure):
+            return cause.kind
+        if isinstance(cause, (ValidationError, NotFoundError, DisabledError)):  # bad arguments, or no such tool
+            return "bad_input"
+        if isinstance(cause, TimeoutError):
+            return "timeout"
+    return "internal"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _unprefixed(error: Any) -> str:
+    return parse(str(error))[1]
