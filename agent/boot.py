@@ -15,6 +15,7 @@ from agent.checkpoints import checkpointer
 from agent.config import AgentConfig, McpConnection
 from agent.context import AgentContext
 from agent.graph import build_graph
+from agent.notify import Notifier
 from agent.policy import PolicyGate
 from agent.runbooks import load_runbooks
 from agent.runner import IncidentRunner
@@ -52,13 +53,19 @@ async def open_agent(config: AgentConfig, client: Client, *, webhook_token: str)
     gate = PolicyGate.load(config.policies)
     if gate.error:
         log.error("every action will be denied: %s", gate.error)
+    notifier = Notifier.from_config(config.notify)
+    if not notifier.configured:
+        log.warning("no notifier is configured (`notify:` with alertmanager or webhook in the agent's config): "
+                    "escalations will reach nobody")
     store = Store.open(config.database_url)
     try:
         async with FleetTools(client) as tools, checkpointer(config.database_url) as saver:
             context = AgentContext(config=config, tools=tools, store=store, gate=gate, runbooks=runbooks,
-                                   claude=claude_diagnoser())
-            log.info("agent ready: %d runbooks, policy %s, diagnosis %s, %d MCP tools", len(runbooks.runbooks),
-                     gate.policy_version, "Claude + offline" if context.claude else "offline", len(tools.names))
+                                   notifier=notifier, claude=claude_diagnoser())
+            log.info("agent ready: %d runbooks, policy %s, diagnosis %s, %d MCP tools, pages via %s",
+                     len(runbooks.runbooks), gate.policy_version, "Claude + offline" if context.claude else "offline",
+                     len(tools.names), ", ".join(notifier.channels) or "nobody")
             yield AgentService(IncidentRunner(build_graph(saver), context), webhook_token)
     finally:
+        await notifier.aclose()
         store.close()

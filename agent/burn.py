@@ -1,9 +1,14 @@
-"""Reading the `slo_status` tool's answer: which SLOs burn, and how fast over the shortest window."""
+"""Reading the `slo_status` tool's answer: which SLOs burn, and how fast over the shortest window.
+
+A burn the agent cannot read is never a burn of zero: `model_burn` says why it is blind instead, whatever
+made the read fail (an unreachable Prometheus, an error answer, no recorded burn for the model)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from agent.tools import ToolResult
 
 SHORT_WINDOW = "5m"  # the shortest recorded window: it tells first that a burn has stopped
 
@@ -39,3 +44,29 @@ def _window(item: dict[str, Any], window: str) -> float | None:
             value = entry.get("burn_rate")
             return float(value) if value is not None else None
     return None
+
+
+@dataclass(frozen=True)
+class ModelBurn:
+    """One model's SLOs as one `slo_status` call read them."""
+
+    readings: list[SloReading]  # the model's SLOs whose short-window burn is known
+    blind: str  # why the burn could not be read; empty when it could
+
+    @property
+    def burning_now(self) -> bool:
+        return any(reading.burning_now for reading in self.readings)
+
+    @property
+    def worst(self) -> float:
+        """The highest short-window burn of the model's SLOs (only when not blind)."""
+        return max(reading.short_burn or 0.0 for reading in self.readings)
+
+
+def model_burn(status: ToolResult, model: str) -> ModelBurn:
+    if not status.ok:
+        return ModelBurn([], f"slo_status failed ({status.kind}): {status.error}")
+    known = [r for r in readings(status.data) if r.model == model and r.short_burn is not None]
+    if not known:
+        return ModelBurn([], f"slo_status holds no {SHORT_WINDOW} burn rate for {model or 'the SLO'}")
+    return ModelBurn(known, "")

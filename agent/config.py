@@ -32,6 +32,39 @@ class WebhookConfig(BaseModel):
     token_env: str = "FIREBREAK_WEBHOOK_TOKEN"  # Alertmanager sends it as a bearer token
 
 
+class AlertmanagerNotify(BaseModel):
+    """Escalations go to Alertmanager as `FirebreakEscalation` alerts, so the team's own routes page people."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, description="Alertmanager's base URL, e.g. http://alertmanager:9093")
+    bearer_token_env: str = Field(default="", description="env var holding a bearer token, when it needs one")
+    # Alertmanager resolves an alert that nobody re-sends: an open escalation is sent again this often (as
+    # Prometheus re-sends a firing alert every minute) and holds for four of these intervals.
+    resend_s: float = Field(default=60.0, gt=0)
+
+
+class WebhookNotify(BaseModel):
+    """Escalations as a JSON POST to any URL, authenticated by a bearer token or an HMAC signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1)
+    token_env: str = Field(default="", description="env var holding a bearer token")
+    hmac_secret_env: str = Field(default="", description="env var holding the secret of an HMAC-SHA256 signature")
+
+
+class NotifyConfig(BaseModel):
+    """Where escalations reach people: either channel, or both. With neither, they reach nobody."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alertmanager: AlertmanagerNotify | None = None
+    webhook: WebhookNotify | None = None
+    incident_link: str = Field(default="", description="a link to an incident for people, with {incident} in it, "
+                               "e.g. https://firebreak.example.com/incidents/{incident}")
+
+
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +74,7 @@ class AgentConfig(BaseModel):
     policies: Path = REPO / "policies"
     mcp: McpConnection = Field(default_factory=McpConnection)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     time_scale: float = Field(default=1.0, gt=0, description="fleet seconds per wall second (sandbox: 60)")
     watch_interval_s: float = Field(default=5.0, gt=0, description="how often the watcher reads burn rates")
     verify_window_s: float = Field(default=300.0, gt=0, description="fleet seconds the burn must stay below 1")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config import AgentConfig
+from agent.notify import Notifier
 from agent.policy import PolicyGate
 from agent.runbooks import IncidentContext, RunbookSet
 from agent.state import IncidentState
@@ -34,6 +35,7 @@ class AgentContext:
     store: Store
     gate: PolicyGate
     runbooks: RunbookSet
+    notifier: Notifier = field(default_factory=lambda: Notifier([]))  # no channel: escalations page nobody
     claude: Any = None  # agent.llm.ClaudeDiagnoser when ANTHROPIC_API_KEY is set
     llm: LlmCounters = field(default_factory=LlmCounters)
     clock: Callable[[], float] = time.time

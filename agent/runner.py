@@ -12,11 +12,13 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from agent.context import AgentContext
+from agent.nodes.escalate import hand_over
 from agent.store import IncidentView
 
 log = logging.getLogger("firebreak.agent")
 
 ACTIVE = ("open", "investigating", "mitigating", "awaiting_approval")
+RETRY_AFTER_S = 5.0  # a graph that raised is tried once more after this, then its incident goes to a person
 
 
 class IncidentRunner:
@@ -39,12 +41,32 @@ class IncidentRunner:
     async def _run(self, incident: IncidentView) -> None:
         try:
             async with self._per_model[incident.model or incident.slo]:
-                await self.advance(incident)
-        except Exception:
-            log.exception("the graph of %s failed", incident.id)
-            self.context.store.add_timeline(incident.id, "note", "the agent's graph failed; see the service log")
+                await self._advance_or_hand_over(incident)
         finally:
             self._running.discard(incident.id)
+
+    async def _advance_or_hand_over(self, incident: IncidentView) -> None:
+        """Runs the graph; one that raises is tried once more after a pause (it resumes from its last step),
+        and one that raises again hands its incident to a person, so that none is left with nobody on it."""
+        failure = ""
+        for attempt in (1, 2):
+            try:
+                await self.advance(incident)
+                return
+            except Exception as error:
+                failure = f"{type(error).__name__}: {error}"
+                log.exception("the graph of %s failed (attempt %d)", incident.id, attempt)
+                self.context.store.add_timeline(incident.id, "note", f"the agent's graph failed (attempt {attempt}):"
+                                                f" {failure}")
+            if attempt == 1:
+                await self.context.sleep(RETRY_AFTER_S)
+        if self.context.store.get_incident(incident.id).incident.status not in ACTIVE:
+            return  # it closed or went to a person before the graph failed
+        try:
+            await hand_over(self.context, incident.id, f"the agent's graph failed twice: {failure}")
+        except Exception:
+            log.critical("%s could not be escalated after its graph failed: nobody is working it", incident.id,
+                         exc_info=True)
 
     async def advance(self, incident: IncidentView) -> dict[str, Any]:
         """Starts the graph, resumes it after a restart or an approval, or leaves a finished one alone."""

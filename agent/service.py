@@ -1,5 +1,6 @@
 """The agent service: Alertmanager's webhook, the burn-rate watcher and the approval clock, all feeding the
-incident runner. `firebreak serve` runs it against a real cluster; the harness runs it on the sandbox."""
+incident runner, plus the delivery of pages and the heartbeat at /metrics. `firebreak serve` runs it against a
+real cluster; the harness runs it on the sandbox."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent.alerts import WebhookPayload
+from agent.metrics import AgentMetrics
 from agent.runner import IncidentRunner
 from agent.store import StoreError
 from agent.watcher import BurnWatcher
@@ -32,15 +34,20 @@ class AgentService:
         self.runner = runner
         self.store = runner.context.store
         self.config = runner.context.config
-        self.watcher = BurnWatcher(runner.context.tools, self.store)
+        self.notifier = runner.context.notifier
+        self.watcher = BurnWatcher(runner.context.tools, self.store, self.notifier)
+        self.metrics = AgentMetrics()
         self._token = webhook_token
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/webhook/alertmanager", self._webhook, methods=["POST"]),
-                                 Route("/healthz", self._health)])
+                                 Route("/healthz", self._health), Route("/metrics", self._metrics)])
 
     async def _health(self, request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "blind": self.watcher.blind})
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=self.metrics.content_type)
 
     async def _webhook(self, request: Request) -> JSONResponse:
         supplied = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -62,6 +69,10 @@ class AgentService:
     async def watch(self) -> None:
         for incident in await self.watcher.check():
             self.runner.start(incident)
+        self.metrics.beat()  # the watch ran its course: the agent is alive and looking
+
+    async def deliver(self) -> None:
+        await self.notifier.deliver_due(self.store)
 
     async def tick_approvals(self) -> None:
         """Resumes graphs whose approval was decided, and expires the ones nobody decided in time."""
@@ -78,6 +89,11 @@ class AgentService:
         scheduler.add_job(self.watch, "interval", seconds=self.config.watch_interval_s, max_instances=1,
                           coalesce=True, next_run_time=datetime.now(UTC))
         scheduler.add_job(self.tick_approvals, "interval", seconds=2, max_instances=1, coalesce=True)
+        scheduler.add_job(self.deliver, "interval", seconds=2, max_instances=1, coalesce=True)
+        for channel in self.notifier.channels.values():
+            if channel.resend_s:
+                scheduler.add_job(self.notifier.resend_open, "interval", args=[self.store],
+                                  seconds=channel.resend_s, max_instances=1, coalesce=True)
         server = uvicorn.Server(uvicorn.Config(self.app(), host=self.config.webhook.host,
                                                port=self.config.webhook.port, log_level="warning"))
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

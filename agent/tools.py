@@ -14,24 +14,23 @@ from typing import Any
 
 from fastmcp import Client
 
-log = logging.getLogger("firebreak.agent.tools")
+from mcp_servers.errors import ErrorKind, parse, transport_kind
 
-UNREACHABLE = "unreachable"  # the word the servers use when a backend (Prometheus, the API server) is gone
+log = logging.getLogger("firebreak.agent.tools")
 
 
 @dataclass(frozen=True)
 class ToolResult:
+    """One call's answer: `data` when it succeeded; otherwise `kind` says what failed (the servers' error
+    kinds, `mcp_servers.errors`) and `error` says it in words."""
+
     tool: str
     args: dict[str, Any]
     ok: bool
     data: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    kind: ErrorKind | None = None
     duration_s: float = 0.0
-
-    @property
-    def blind(self) -> bool:
-        """True when the call failed because a backend could not be reached, not because of bad input."""
-        return not self.ok and UNREACHABLE in self.error
 
     def describe(self) -> str:
         return f"{self.tool}({_args(self.args)})"
@@ -73,19 +72,21 @@ class FleetTools:
         started = time.monotonic()
         try:
             result = await self._client.call_tool(tool, args, raise_on_error=False)
-        except Exception as error:  # noqa: BLE001 - a broken session is reported like a tool error
-            return self._done(ToolResult(tool, args, ok=False, error=f"{type(error).__name__}: {error}",
+        except Exception as error:  # noqa: BLE001 - a broken session is a failed call: the tools are out of reach
+            return self._done(ToolResult(tool, args, ok=False, error=f"the MCP session failed: {type(error).__name__}: "
+                                         f"{error}", kind=transport_kind(error), duration_s=time.monotonic() - started))
+        if result.is_error:
+            kind, message = parse(" ".join(getattr(block, "text", "") for block in result.content))
+            return self._done(ToolResult(tool, args, ok=False, error=message, kind=kind,
                                          duration_s=time.monotonic() - started))
-        text = " ".join(getattr(block, "text", "") for block in result.content)
-        outcome = ToolResult(tool, args, ok=not result.is_error, data=dict(result.structured_content or {}),
-                             error=text if result.is_error else "", duration_s=time.monotonic() - started)
-        return self._done(outcome)
+        return self._done(ToolResult(tool, args, ok=True, data=dict(result.structured_content or {}),
+                                     duration_s=time.monotonic() - started))
 
     def _done(self, outcome: ToolResult) -> ToolResult:
         if outcome.ok:
             log.debug("tool %s ok in %.2fs", outcome.describe(), outcome.duration_s)
         else:
-            log.info("tool %s failed: %s", outcome.describe(), outcome.error[:300])
+            log.info("tool %s failed (%s): %s", outcome.describe(), outcome.kind, outcome.error[:300])
         return outcome
 
 

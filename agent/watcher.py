@@ -1,11 +1,13 @@
 """The agent's own burn-rate watch: reads `slo_status` through the MCP tools every few seconds, opens the
-incidents Alertmanager has not (yet) sent, and notes when a burn stops."""
+incidents Alertmanager has not (yet) sent, notes when a burn stops, and closes an escalated incident once its
+SLO no longer pages (telling the people it paged)."""
 
 from __future__ import annotations
 
 import logging
 
 from agent.burn import SloReading, readings
+from agent.notify import Notifier
 from agent.store import IncidentOpen, IncidentView, Store
 from agent.tools import FleetTools
 
@@ -13,9 +15,10 @@ log = logging.getLogger("firebreak.watcher")
 
 
 class BurnWatcher:
-    def __init__(self, tools: FleetTools, store: Store) -> None:
+    def __init__(self, tools: FleetTools, store: Store, notifier: Notifier) -> None:
         self.tools = tools
         self.store = store
+        self.notifier = notifier
         self.blind = ""
         self._calm_noted: set[str] = set()
 
@@ -35,7 +38,7 @@ class BurnWatcher:
                 if incident is not None:
                     opened.append(incident)
             else:
-                self._note_calm(reading)
+                await self._calm(reading)
         return opened
 
     def _open(self, reading: SloReading) -> IncidentView | None:
@@ -49,9 +52,16 @@ class BurnWatcher:
             return result.incident
         return None
 
-    def _note_calm(self, reading: SloReading) -> None:
+    async def _calm(self, reading: SloReading) -> None:
         incident = self.store.active_incident(reading.slo, reading.model or None)
-        if incident is None or incident.id in self._calm_noted or reading.burning_now:
+        if incident is None or reading.burning_now:
+            return
+        if incident.status == "escalated" and reading.status != "burning-page":
+            why = f"{reading.model} {reading.slo} no longer burns its error budget fast enough to page: closed"
+            self.store.set_status(incident.id, "resolved", actor="watcher", reason=why)
+            await self.notifier.resolve(self.store, incident.id, why)
+            return
+        if incident.id in self._calm_noted:
             return
         self._calm_noted.add(incident.id)
         self.store.add_timeline(incident.id, "note", f"watcher: {reading.model} {reading.slo} is no longer "

@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--webhook-url", default=DEFAULT_WEBHOOK, help="where Alertmanager sends alerts")
     up.add_argument("--webhook-token", default=os.environ.get("FIREBREAK_WEBHOOK_TOKEN"),
                     help="bearer token for the webhook (default: $FIREBREAK_WEBHOOK_TOKEN)")
+    up.add_argument("--agent-metrics", metavar="HOST:PORT", help="the agent working this fleet serves /metrics "
+                    "there: scrape it as job firebreak and load the FirebreakDown rule that watches its heartbeat")
     up.set_defaults(run=_sandbox_up)
     inject = sandbox.add_parser("inject", help="inject a scenario's faults into a running sandbox")
     inject.add_argument("file", type=Path, help="scenario YAML (its faults list is used; at_s counts from now)")
@@ -142,10 +144,11 @@ def _sandbox_up(args: argparse.Namespace) -> int:
     state = args.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     rules = state / "slo-rules.yml"
-    slo_rules_command(SLO_SPECS, args.time_scale, rules)
+    slo_rules_command(SLO_SPECS, args.time_scale, rules, watch_agent=args.agent_metrics is not None)
     options = UpOptions(state_dir=state, rule_files=[rules], profile=args.profile, time_scale=args.time_scale,
-                        seed=args.seed, alertmanager_config=render_alertmanager_config(
-                            args.webhook_url, args.webhook_token, args.time_scale))
+                        seed=args.seed, agent_target=args.agent_metrics,
+                        alertmanager_config=render_alertmanager_config(args.webhook_url, args.webhook_token,
+                                                                       args.time_scale))
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -240,13 +243,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _incidents(args: argparse.Namespace) -> int:
     from agent.store import Store
-    from harness.views import incident_detail, incident_table
+    from harness.views import incident_detail, incident_table, paging
 
     with Store.open(args.db) as store:
         if args.id:
             print(incident_detail(store.get_incident(args.id)))
         else:
-            print(incident_table(store.list_incidents(status=args.status, limit=50)))
+            incidents = store.list_incidents(status=args.status, limit=50)
+            pages = {i.id: paging(store.get_incident(i.id).notifications) for i in incidents}
+            print(incident_table(incidents, pages))
     return 0
 
 

@@ -21,6 +21,7 @@ import httpx
 
 from agent.slo.alertmanager import render_alertmanager_config
 from agent.slo.deploy import slo_rules_command
+from agent.slo.rules import AGENT_JOB
 from sandbox.up import UpOptions, run
 
 SLO_SPECS = Path(__file__).resolve().parent.parent / "deploy" / "slo"
@@ -30,16 +31,18 @@ START_TIMEOUT_S = 60.0
 class RunningSandbox:
     def __init__(self, *, profile: str = "default", time_scale: float = 60.0, seed: int = 1,
                  webhook_url: str = "http://127.0.0.1:9/webhook/alertmanager", webhook_token: str | None = None,
-                 state_dir: Path | None = None) -> None:
+                 state_dir: Path | None = None, agent_metrics: str | None = None) -> None:
+        """`agent_metrics` (host:port) is where the agent that works this fleet serves /metrics: Prometheus
+        scrapes it, and the rules watch its heartbeat. Without it no agent is watched."""
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="firebreak-sandbox-")
         self.state_dir = state_dir or Path(self._tmp.name)  # type: ignore[union-attr]
         self.time_scale = time_scale
         rules = self.state_dir / "slo-rules.yml"
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        slo_rules_command(SLO_SPECS, time_scale, rules)
+        slo_rules_command(SLO_SPECS, time_scale, rules, watch_agent=agent_metrics is not None)
         self._options = UpOptions(state_dir=self.state_dir, rule_files=[rules], profile=profile,
                                   time_scale=time_scale, seed=seed, alertmanager_config=render_alertmanager_config(
-                                      webhook_url, webhook_token, time_scale))
+                                      webhook_url, webhook_token, time_scale), agent_target=agent_metrics)
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
@@ -64,12 +67,13 @@ class RunningSandbox:
         return self
 
     def wait_for_first_scrapes(self, timeout_s: float = 30.0) -> None:
-        """Prometheus refreshes http_sd every 5 s: a run starts once every target has been scraped."""
+        """Prometheus refreshes http_sd every 5 s: a run starts once every fleet target has been scraped (the
+        agent's own comes up when the agent does)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError, KeyError):
                 targets = httpx.get(f"{self.endpoints['prometheus']}/api/v1/targets", timeout=5).json()
-                active = targets["data"]["activeTargets"]
+                active = [t for t in targets["data"]["activeTargets"] if t["labels"].get("job") != AGENT_JOB]
                 if active and all(t["health"] == "up" for t in active):
                     return
             time.sleep(0.5)
@@ -116,3 +120,4 @@ class RunningSandbox:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+

@@ -21,7 +21,7 @@ import httpx
 from fastmcp import Client
 
 from agent.boot import open_agent
-from agent.config import AgentConfig, WebhookConfig
+from agent.config import AgentConfig, AlertmanagerNotify, NotifyConfig, WebhookConfig
 from agent.service import AgentService
 from agent.store import IncidentView
 from harness.fleet import RunningSandbox
@@ -79,11 +79,16 @@ async def run_scenario(scenario: Scenario, progress: Progress | None = None) -> 
     token = secrets.token_urlsafe(16)
     (hook_port,) = free_ports(1)
     sandbox = RunningSandbox(profile=scenario.fleet, seed=scenario.seed, time_scale=TIME_SCALE,
-                             webhook_url=f"http://127.0.0.1:{hook_port}/webhook/alertmanager", webhook_token=token)
+                             webhook_url=f"http://127.0.0.1:{hook_port}/webhook/alertmanager", webhook_token=token,
+                             agent_metrics=f"127.0.0.1:{hook_port}")
     with tempfile.TemporaryDirectory(prefix="firebreak-scenario-") as tmp, sandbox:
         await asyncio.to_thread(sandbox.wait_for_first_scrapes)
+        # Pages go to the sandbox's Alertmanager, whose on-call receiver nobody has filled in: accepted there,
+        # as a real Alertmanager would accept them, and routed to no one.
+        notify = NotifyConfig(alertmanager=AlertmanagerNotify(url=sandbox.endpoints["alertmanager"],
+                                                              resend_s=max(1.0, 60 / TIME_SCALE)))
         config = AgentConfig(database_url=f"sqlite:///{tmp}/firebreak.db", time_scale=TIME_SCALE,
-                             webhook=WebhookConfig(port=hook_port), watch_interval_s=1.0,
+                             webhook=WebhookConfig(port=hook_port), watch_interval_s=1.0, notify=notify,
                              verify_window_s=VERIFY_S * TIME_SCALE, approval_timeout_s=30)
         client = Client(build("all", Settings.load(env=sandbox.agent_env())))
         async with open_agent(config, client, webhook_token=token) as service:

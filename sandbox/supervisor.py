@@ -207,6 +207,7 @@ class Monitoring:
         alertmanager_bin: str | None = None,
         ready_timeout: float = 30.0,
         stop_grace: float = 5.0,
+        agent_target: str | None = None,
     ):
         self.state_dir = Path(state_dir).resolve()
         self.sd_url = sd_url
@@ -221,6 +222,8 @@ class Monitoring:
         self.keep_data = keep_data
         self.ready_timeout = ready_timeout
         self.stop_grace = stop_grace
+        # host:port of the agent that works this fleet: scraped as job "firebreak" for its heartbeat
+        self.agent_target = agent_target
         self._requested_ports = (prometheus_port, alertmanager_port)
         self._bins = (prometheus_bin, alertmanager_bin)
         self.prometheus_port = 0
@@ -343,8 +346,9 @@ class Monitoring:
             },
             "scrape_configs": [
                 scrape,
-                _static_job("prometheus", self.prometheus_port),
-                _static_job("alertmanager", self.alertmanager_port),
+                _static_job("prometheus", f"{LOOPBACK}:{self.prometheus_port}"),
+                _static_job("alertmanager", f"{LOOPBACK}:{self.alertmanager_port}"),
+                *([_static_job("firebreak", self.agent_target)] if self.agent_target else []),
             ],
         }
 
@@ -403,8 +407,8 @@ class Monitoring:
         self.processes[name] = ManagedProcess(name, argv, log_path, process, url)
 
 
-def _static_job(name: str, port: int) -> dict[str, Any]:
-    return {"job_name": name, "static_configs": [{"targets": [f"{LOOPBACK}:{port}"]}]}
+def _static_job(name: str, target: str) -> dict[str, Any]:
+    return {"job_name": name, "static_configs": [{"targets": [target]}]}
 
 
 def _instance_relabeling() -> list[dict[str, Any]]:

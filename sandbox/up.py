@@ -50,6 +50,7 @@ class UpOptions:
     profile: str = "default"
     time_scale: float = 60.0
     seed: int = 1
+    agent_target: str | None = None  # host:port of the agent's /metrics, scraped as job "firebreak"
 
 
 class _Server(uvicorn.Server):
@@ -95,7 +96,7 @@ async def run(options: UpOptions, stop: asyncio.Event) -> None:
     try:
         await _wait_started(servers, tasks)
         async with Monitoring(state, f"http://{LOOPBACK}:{telemetry_port}/sd", options.rule_files,
-                              options.alertmanager_config) as monitoring:
+                              options.alertmanager_config, agent_target=options.agent_target) as monitoring:
             _write_state(state, token, tls.ca_pem, kube_port, gateway_port, control_port, control_token, monitoring)
             log.info("sandbox up: kubernetes https://%s:%d, prometheus %s, alertmanager %s, state in %s",
                      LOOPBACK, kube_port, monitoring.prometheus_url, monitoring.alertmanager_url, state)

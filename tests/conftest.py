@@ -1,7 +1,8 @@
 """Fixtures shared by every suite: a throwaway PostgreSQL schema per test.
 
 PostgreSQL is the server on 127.0.0.1:5432 (user postgres, trust auth), or FIREBREAK_TEST_POSTGRES
-(a SQLAlchemy URL of a server, without database). Its tests skip, saying so, only when it is unreachable.
+(a SQLAlchemy URL of a server, without database). Its tests skip, saying so, when it is unreachable, and fail
+under CI=true, where it must be there.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def postgres_server() -> str:
         with psycopg.connect(_admin_conninfo(), connect_timeout=3):
             pass
     except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":  # CI promises the server: its absence is a failure, not a skip
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {exc}")
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {exc}")
     return POSTGRES_SERVER
 

@@ -1,5 +1,7 @@
 """Escalate: hand the incident to a person with what the agent knows. Paging is an action like any other:
-decided by the policy (which always allows it) and recorded, so the result lists it."""
+decided by the policy (which always allows it) and recorded, so the result lists it. It succeeds only once a
+channel (Alertmanager, a webhook) accepted the page; until then the notifier keeps trying, and with no
+channel configured it fails, saying that nobody was paged."""
 
 from __future__ import annotations
 
@@ -9,11 +11,18 @@ from agent.context import AgentContext
 from agent.policy_input import Action, IncidentFacts, PolicyInput
 from agent.state import IncidentState
 
+NOBODY = "no notifier is configured (`notify:` in the agent's configuration): nobody was paged"
+
 
 async def escalate(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
-    ctx = runtime.context
-    incident_id = state["incident_id"]
     why = state.get("escalation") or state.get("blind") or _why(state)
+    await hand_over(runtime.context, state["incident_id"], why)
+    return {"outcome": "escalated", "escalation": why}
+
+
+async def hand_over(ctx: AgentContext, incident_id: str, why: str) -> None:
+    """Records the escalation, pages through the notifier and marks the incident escalated. Safe to repeat
+    after a crash: the decision is recorded once, and the page is owed once."""
     key, target = f"{incident_id}/escalate", f"incident/{incident_id}"
     if ctx.store.get_action(key) is None:
         verdict = ctx.gate.decide(PolicyInput(action=Action(kind="escalate", target=target),
@@ -21,11 +30,21 @@ async def escalate(state: IncidentState, runtime: Runtime[AgentContext]) -> Inci
         ctx.store.record_decision({"incident_id": incident_id, "idempotency_key": key, "kind": "escalate",
                                    "target": target, "params": {"why": why}, "decision": verdict.decision,
                                    "reasons": verdict.reasons})
-    if ctx.store.claim_for_execution(key):
-        ctx.store.finish_action(key, True, {"paged": "on-call", "why": why})
-    ctx.store.add_timeline(incident_id, "escalation", f"escalated to on-call: {why}")
+    claimed = ctx.store.claim_for_execution(key)
+    if claimed and not ctx.notifier.configured:
+        ctx.store.finish_action(key, False, {"error": NOBODY, "why": why})
+    elif claimed or _owed_but_not_queued(ctx, incident_id, key):
+        await ctx.notifier.escalate(ctx.store, incident_id, why, key)
+    ctx.store.add_timeline(incident_id, "escalation", f"escalated: {why}")
     ctx.store.set_status(incident_id, "escalated", reason=why)
-    return {"outcome": "escalated", "escalation": why}
+
+
+def _owed_but_not_queued(ctx: AgentContext, incident_id: str, key: str) -> bool:
+    """A process that died between claiming the page and queueing it left it `executing` with nothing owed."""
+    action = ctx.store.get_action(key)
+    detail = ctx.store.get_incident(incident_id)
+    return action is not None and action.status == "executing" and \
+        not any(n.action_key == key for n in detail.notifications)
 
 
 def _why(state: IncidentState) -> str:

@@ -1,7 +1,7 @@
 """Investigate: the evidence every applicable runbook asks for, plus the SLOs' burn, through MCP tools only.
 
-Calls run concurrently and each failure is kept as evidence of its own. If the burn rates cannot be read
-because Prometheus is unreachable, the agent is blind: it must not act on what it cannot verify.
+Calls run concurrently and each failure is kept as evidence of its own. If the burn rates cannot be read, for
+whatever reason, the agent is blind: it must neither act on nor close what it cannot see.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 
 from langgraph.runtime import Runtime
 
-from agent.burn import readings
+from agent.burn import model_burn
 from agent.context import AgentContext
 from agent.runbooks import ToolCall
 from agent.state import IncidentState
@@ -27,11 +27,10 @@ async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> I
     results = await asyncio.gather(*(ctx.tools.call(call.tool, call.args) for call in calls))
     evidence = {call.key: result.data if result.ok else {"error": result.error}
                 for call, result in zip(calls, results, strict=True)}
-    slo = results[0]
-    blind = f"cannot read the SLOs' burn rates: {slo.error}" if slo.blind else ""
-    burning = slo.ok and any(r.burning_now for r in readings(slo.data) if r.model == incident.model)
+    burn = model_burn(results[0], incident.model)
+    blind = f"cannot read the SLOs' burn rates: {burn.blind}" if burn.blind else ""
     failed = [c.key for c, r in zip(calls, results, strict=True) if not r.ok]
     ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"
                            + (f"; blind: {blind}" if blind else ""), {"calls": [c.key for c in calls],
                                                                       "failed": failed})
-    return {"evidence": evidence, "blind": blind, "burning": burning, "investigations": rounds + 1}
+    return {"evidence": evidence, "blind": blind, "burning": burn.burning_now, "investigations": rounds + 1}

@@ -1,5 +1,6 @@
 """Verify: the model's SLOs must burn below the runbook's threshold for its whole window, and the runbook's
-own checks must pass, before the verification timeout. Losing sight of the SLOs here escalates."""
+own checks must pass, before the verification timeout. Losing sight of the SLOs here escalates: a burn that
+could not be read is never taken for a calm one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import deque
 
 from langgraph.runtime import Runtime
 
-from agent.burn import readings
+from agent.burn import model_burn
 from agent.context import AgentContext
 from agent.diagnosis import PlannedCheck
 from agent.state import IncidentState
@@ -25,12 +26,11 @@ async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     deadline = ctx.clock() + config.wall(config.verify_timeout_s) + window
     samples: deque[tuple[float, float]] = deque()  # (when, the model's worst short-window burn)
     while ctx.clock() < deadline:
-        status = await ctx.tools.call("slo_status", {"model": state["model"]})
-        if status.blind:
-            return _failed(ctx, state, f"lost sight of the SLOs while verifying: {status.error}", blind=True)
+        burn = model_burn(await ctx.tools.call("slo_status", {"model": state["model"]}), state["model"])
+        if burn.blind:
+            return _failed(ctx, state, f"lost sight of the SLOs while verifying: {burn.blind}", blind=True)
         now = ctx.clock()
-        samples.append((now, max([r.short_burn or 0.0 for r in readings(status.data) if r.model == state["model"]],
-                                 default=0.0)))
+        samples.append((now, burn.worst))
         while len(samples) > 1 and samples[1][0] <= now - window:  # keep one sample from the window's start
             samples.popleft()
         if _calm(samples, now, window, threshold) and await _checks_pass(ctx, checks):

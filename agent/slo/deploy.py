@@ -29,13 +29,14 @@ def slo_rules_command(
     out: str | Path | None = None,
     *,
     scrape_interval_s: float = 1.0,
+    watch_agent: bool = True,
 ) -> str:
     """Rules for one spec file (or several, or a directory of them); also written to `out` if given.
 
     Raises `SpecError` (a `ValueError`) naming the file and field when a spec is invalid.
     """
     paths = [spec_path] if isinstance(spec_path, str | Path) else list(spec_path)
-    text = render_rules(load_specs(paths), time_scale, scrape_interval_s=scrape_interval_s)
+    text = render_rules(load_specs(paths), time_scale, scrape_interval_s=scrape_interval_s, watch_agent=watch_agent)
     if out is not None:
         Path(out).write_text(text)
     return text

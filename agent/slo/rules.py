@@ -293,12 +293,16 @@ def _header(scale: Scale) -> str:
 
 
 def render_rules(
-    specs: SLOSpec | Iterable[SLOSpec], time_scale: float = 1.0, *, scrape_interval_s: float = 1.0
+    specs: SLOSpec | Iterable[SLOSpec],
+    time_scale: float = 1.0,
+    *,
+    scrape_interval_s: float = 1.0,
+    watch_agent: bool = True,
 ) -> str:
     """The Prometheus rule file (YAML) for the given specs at time scale K (1 = real time).
 
     `scrape_interval_s` only sets the floor for compressed windows (4 scrapes); at K=1 every window is
-    far above it.
+    far above it. `watch_agent=False` leaves out the dead man's switch, for a fleet no agent works.
     """
     if scrape_interval_s <= 0:
         raise ValueError("scrape interval must be positive")
@@ -306,5 +310,6 @@ def render_rules(
     scale.for_("1s")  # validates the time scale early, with its own message
     spec_list = [specs] if isinstance(specs, SLOSpec) else list(specs)
     groups = [rule_group(inst, scale) for inst in expand_all(spec_list)]
-    groups.append(self_monitoring_group(scale))
+    if watch_agent:
+        groups.append(self_monitoring_group(scale))
     return _header(scale) + dump_yaml({"groups": groups})

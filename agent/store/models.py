@@ -89,6 +89,7 @@ class Incident(Base):
     alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
     timeline: Mapped[list[TimelineEntry]] = relationship(order_by="TimelineEntry.id")
     actions: Mapped[list[Action]] = relationship(back_populates="incident", order_by="Action.id")
+    notifications: Mapped[list[Notification]] = relationship(order_by="Notification.id")
 
 
 class Alert(Base):
@@ -157,6 +158,28 @@ class Approval(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
     action: Mapped[Action] = relationship(back_populates="approval")
+
+
+class Notification(Base):
+    """A message owed to people (an escalation, its resolution) on one channel: an outbox row, kept until a
+    channel accepted it, so that a failed delivery is retried and never lost, also across a restart."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(16))
+    message: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    # The escalate action this message carries out: it succeeds when the first channel accepts.
+    action_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class AuditEntry(Base):

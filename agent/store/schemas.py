@@ -18,7 +18,8 @@ from agent.vocabulary import ActionKind
 IncidentStatus = Literal["open", "investigating", "awaiting_approval", "mitigating", "resolved", "escalated"]
 DetectedBy = Literal["alertmanager", "watcher", "chat"]
 TimelineKind = Literal[
-    "alert", "status", "evidence", "hypothesis", "decision", "approval", "action", "verification", "escalation", "note"
+    "alert", "status", "evidence", "hypothesis", "decision", "approval", "action", "verification", "escalation",
+    "notification", "note"
 ]
 PolicyDecision = Literal["allow", "require_approval", "deny"]
 ActionStatus = Literal[
@@ -26,6 +27,9 @@ ActionStatus = Literal[
 ]
 ApprovalDecision = Literal["approve", "deny", "timeout"]
 AlertOutcomeKind = Literal["opened", "joined", "duplicate", "resolved"]
+NotificationEvent = Literal["escalated", "resolved"]
+# pending until a channel accepts it (retried meanwhile); superseded when the incident closed before that
+NotificationStatus = Literal["pending", "delivered", "superseded"]
 
 # Statuses of actions that touched (or may have touched) the world: what rate limits count.
 EXECUTED_STATUSES: tuple[ActionStatus, ...] = ("executing", "succeeded", "failed", "reverted")
@@ -291,11 +295,44 @@ class ActionView(_Out):
         )
 
 
+class NotificationView(_Out):
+    id: int
+    incident_id: str
+    channel: str
+    event: NotificationEvent
+    message: dict[str, Any]
+    status: NotificationStatus
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+    action_key: str | None
+
+    @classmethod
+    def of(cls, row: models.Notification) -> NotificationView:
+        return cls(
+            id=row.id,
+            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id),
+            channel=row.channel,
+            event=row.event,
+            message=row.message,
+            status=row.status,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            next_attempt_at=row.next_attempt_at,
+            created_at=row.created_at,
+            delivered_at=row.delivered_at,
+            action_key=row.action_key,
+        )
+
+
 class IncidentDetail(_Out):
     incident: IncidentView
     alerts: list[AlertView]
     timeline: list[TimelineView]
     actions: list[ActionView]
+    notifications: list[NotificationView] = Field(default_factory=list)
 
 
 class AuditEntryView(_Out):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from agent.store import audit
 from agent.store.db import DEFAULT_URL, READ_ONLY, is_memory_sqlite, lock_for_writing, make_engine, upgrade_to_head
-from agent.store.models import CLOSED_STATUS, Action, Alert, Approval, Incident, TimelineEntry
+from agent.store.models import CLOSED_STATUS, Action, Alert, Approval, Incident, Notification, TimelineEntry
 from agent.store.schemas import (
     ACTION_PREFIX,
     INCIDENT_PREFIX,
@@ -40,6 +40,8 @@ from agent.store.schemas import (
     IncidentOpened,
     IncidentStatus,
     IncidentView,
+    NotificationEvent,
+    NotificationView,
     TimelineKind,
     TimelineView,
     group_key,
@@ -411,19 +413,20 @@ class Store:
                 raise NotFound(f"no action with idempotency key {key!r}")
             if action.status not in sources:
                 raise Conflict(f"{_ref(action.id, ACTION_PREFIX)} is {action.status}, not {' or '.join(sources)}")
-            action.status, action.finished_at = status, self._clock()
-            action.result = audit.normalise_data(dict(result or {}))
-            ref = _ref(action.id, ACTION_PREFIX)
-            self._audit(session, actor, f"action.{status}", action.incident_id, action=ref, result=action.result)
-            self._note(
-                session,
-                action.incident_id,
-                "action",
-                f"{status}: {action.kind} {action.target}",
-                action=ref,
-                result=action.result,
-            )
+            self._finish(session, action, status, result, actor)
             return ActionView.of(action)
+
+    def _finish(
+        self, session: Session, action: Action, status: ActionStatus, result: Mapping[str, Any] | None, actor: str
+    ) -> None:
+        action.status, action.finished_at = status, self._clock()
+        action.result = audit.normalise_data(dict(result or {}))
+        ref = _ref(action.id, ACTION_PREFIX)
+        self._audit(session, actor, f"action.{status}", action.incident_id, action=ref, result=action.result)
+        self._note(
+            session, action.incident_id, "action", f"{status}: {action.kind} {action.target}", action=ref,
+            result=action.result,
+        )
 
     def decide_approval(
         self, ref: str, approve: bool, *, decided_by: str, via: str = "cli", comment: str | None = None
@@ -467,6 +470,98 @@ class Store:
             )
             return ActionView.of(action)
 
+    # --- notifications (an outbox: owed messages are rows until a channel accepts them) --------------------
+
+    def queue_notifications(
+        self,
+        incident_id: str,
+        event: NotificationEvent,
+        message: Mapping[str, Any],
+        channels: Collection[str],
+        *,
+        action_key: str | None = None,
+        actor: str = "agent",
+    ) -> list[NotificationView]:
+        """Owe `message` on each channel. A resolution is owed only where the escalation was delivered; an
+        escalation still pending when its incident closes is superseded, as nobody needs paging any more."""
+        with self._write() as session:
+            incident = _get_incident(session, incident_id)
+            if event == "resolved":
+                escalations = [n for n in incident.notifications if n.event == "escalated"]
+                for pending in (n for n in escalations if n.status == "pending"):
+                    pending.status = "superseded"
+                channels = [c for c in channels if any(n.channel == c and n.status == "delivered" for n in escalations)]
+            now = self._clock()
+            rows = [
+                Notification(
+                    incident_id=incident.id, channel=channel, event=event, message=audit.normalise_data(dict(message)),
+                    status="pending", attempts=0, next_attempt_at=now, created_at=now, action_key=action_key,
+                )
+                for channel in channels
+            ]
+            session.add_all(rows)
+            session.flush()
+            if rows:
+                self._audit(session, actor, "notification.queued", incident.id, event=event, channels=list(channels))
+            return [NotificationView.of(row) for row in rows]
+
+    def due_notifications(self, limit: int = 50) -> list[NotificationView]:
+        """Pending notifications whose next attempt is due, oldest first."""
+        query = (
+            select(Notification)
+            .where(Notification.status == "pending", Notification.next_attempt_at <= self._clock())
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [NotificationView.of(row) for row in session.scalars(query)]
+
+    def notification_delivered(self, notification_id: int, accepted_by: str, *, actor: str = "notifier") -> None:
+        """A channel accepted the message. The first acceptance of an escalation is what makes its escalate
+        action succeed: a person has been paged only once some channel took the page."""
+        with self._write() as session:
+            row = _pending_notification(session, notification_id)
+            if row is None:
+                return
+            row.status, row.attempts, row.delivered_at = "delivered", row.attempts + 1, self._clock()
+            self._audit(session, actor, "notification.delivered", row.incident_id, channel=row.channel,
+                        event=row.event, attempts=row.attempts)
+            self._note(session, row.incident_id, "notification", f"{row.event} sent to {row.channel}: accepted by "
+                       f"{accepted_by}" + (f" after {row.attempts} attempts" if row.attempts > 1 else ""),
+                       channel=row.channel, event=row.event)
+            action = _action_by_key(session, row.action_key) if row.action_key else None
+            if action is not None and action.status == "executing":
+                self._finish(session, action, "succeeded", {"paged": row.channel, "accepted_by": accepted_by,
+                                                            "why": row.message.get("reason", "")}, actor)
+
+    def notification_failed(
+        self, notification_id: int, error: str, retry_at: datetime, *, actor: str = "notifier"
+    ) -> None:
+        """A delivery failed: it stays owed, and is tried again at `retry_at`."""
+        with self._write() as session:
+            row = _pending_notification(session, notification_id)
+            if row is None:
+                return
+            row.attempts, row.last_error, row.next_attempt_at = row.attempts + 1, error, retry_at
+            self._audit(session, actor, "notification.failed", row.incident_id, channel=row.channel,
+                        event=row.event, attempts=row.attempts, error=error)
+            self._note(session, row.incident_id, "notification", f"{row.event} NOT delivered to {row.channel} "
+                       f"(attempt {row.attempts}): {error}; next try at {retry_at:%H:%M:%S} UTC",
+                       channel=row.channel, event=row.event)
+
+    def open_escalations(self, channel: str) -> list[NotificationView]:
+        """Escalations delivered on `channel` whose incident is still escalated: what a channel that forgets
+        an alert unless told again (Alertmanager) is sent again."""
+        query = (
+            select(Notification)
+            .join(Incident, Incident.id == Notification.incident_id)
+            .where(Notification.channel == channel, Notification.event == "escalated",
+                   Notification.status == "delivered", Incident.status == "escalated")
+            .order_by(Notification.id)
+        )
+        with self._read() as session:
+            return [NotificationView.of(row) for row in session.scalars(query)]
+
     # --- queries --------------------------------------------------------------------------------------------
 
     def list_incidents(
@@ -493,6 +588,7 @@ class Store:
                 alerts=[AlertView.of(row) for row in incident.alerts],
                 timeline=[TimelineView.of(row) for row in incident.timeline],
                 actions=[ActionView.of(row) for row in actions],
+                notifications=[NotificationView.of(row) for row in incident.notifications],
             )
 
     def active_incident(self, slo: str, model: str | None = None) -> IncidentView | None:
@@ -599,6 +695,14 @@ def _get_incident(session: Session, ref: str) -> Incident:
 
 def _action_by_key(session: Session, key: str) -> Action | None:
     return session.scalars(select(Action).where(Action.idempotency_key == key)).first()
+
+
+def _pending_notification(session: Session, notification_id: int) -> Notification | None:
+    """The notification while it is still owed; None once delivered or superseded (a late answer is moot)."""
+    row = session.get(Notification, notification_id)
+    if row is None:
+        raise NotFound(f"no notification {notification_id}")
+    return row if row.status == "pending" else None
 
 
 def _pending_action(session: Session, ref: str) -> Action:

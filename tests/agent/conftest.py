@@ -17,6 +17,7 @@ from agent.checkpoints import checkpointer
 from agent.config import REPO, AgentConfig
 from agent.context import AgentContext
 from agent.graph import build_graph
+from agent.notify import Notifier
 from agent.policy import PolicyGate
 from agent.runbooks import load_runbooks
 from agent.runner import IncidentRunner
@@ -57,7 +58,7 @@ def runbook_dir(tmp_path: Path) -> Path:
 @contextlib.asynccontextmanager
 async def running_agent(tmp_path: Path, runbooks: Path, fleet: Fleet, *, policy: Mapping[str, Any] | None = None,
                         interrupt_after: list[str] | None = None, database_url: str | None = None,
-                        ) -> AsyncIterator[Agent]:
+                        notifier: Notifier | None = None) -> AsyncIterator[Agent]:
     """An agent process: build it twice on the same database to simulate a restart."""
     config = AgentConfig(database_url=database_url or f"sqlite:///{tmp_path}/firebreak.db", runbooks=runbooks,
                          policies=REPO / "policies", time_scale=60, verify_window_s=60, verify_timeout_s=120,
@@ -65,7 +66,7 @@ async def running_agent(tmp_path: Path, runbooks: Path, fleet: Fleet, *, policy:
     store = Store.open(config.database_url)
     try:
         async with FleetTools(Client(fleet.server())) as tools, checkpointer(config.database_url) as saver:
-            context = AgentContext(config=config, tools=tools, store=store,
+            context = AgentContext(config=config, tools=tools, store=store, notifier=notifier or Notifier([]),
                                    gate=PolicyGate.load(config.policies, policy), runbooks=load_runbooks(runbooks))
             graph = build_graph(saver, interrupt_after=interrupt_after)
             yield Agent(context, graph, IncidentRunner(graph, context))

@@ -12,13 +12,25 @@ from typing import Any
 
 from fastmcp import FastMCP
 
-from mcp_servers.toolkit import WriteResult, fail, read_tool, write_tool
+from mcp_servers.errors import KindedErrors, fail
+from mcp_servers.toolkit import WriteResult, read_tool, write_tool
+
+# Every way `slo_status` fails to tell the burn, as the prometheus server (or a library under it) fails.
+SLO_FAILURES: dict[str, Exception] = {
+    "unreachable": fail("unreachable", "Prometheus at http://127.0.0.1:1 is unreachable: [Errno 111] Connection "
+                        "refused"),
+    "answers_503": fail("unreachable", "Prometheus answered HTTP 503: Service Unavailable"),
+    "no_rules": fail("not_found", "Prometheus has no slo:* recording rules: load the rules `firebreak slo rules` "
+                     "generates"),
+    "timeout": fail("timeout", "Prometheus at http://127.0.0.1:9090 did not answer within 15 s"),
+    "crashes": RuntimeError("the answer could not be decoded"),  # no kind of its own: `internal`
+}
 
 
 @dataclass
 class Fleet:
     burn: float = 20.0  # the model's short-window burn rate
-    blind: bool = False  # Prometheus unreachable
+    slo_failure: str = ""  # a key of SLO_FAILURES; "no_burn": an answer without the model's burn rate
     bad_gpu: bool = True
     cordon_heals: bool = True  # False: the diagnosis was wrong, cordoning changes nothing
     replicas: int = 4
@@ -28,14 +40,16 @@ class Fleet:
 
     def server(self) -> FastMCP:
         mcp = FastMCP("scripted-fleet")
+        mcp.add_middleware(KindedErrors())
 
         @read_tool(mcp, "SLO status")
         def slo_status(slo: str | None = None, model: str | None = None) -> dict[str, Any]:
-            if self.blind:
-                raise fail("Prometheus at http://127.0.0.1:1 is unreachable: connection refused")
+            if self.slo_failure in SLO_FAILURES:
+                raise SLO_FAILURES[self.slo_failure]
             status = "burning-page" if self.burn >= 14.4 else "ok"
+            burn = None if self.slo_failure == "no_burn" else self.burn  # no traffic series in the window
             items = [{"slo": "availability", "model": "llama-70b", "status": status,
-                      "windows": [{"window": "5m", "burn_rate": self.burn}]}]
+                      "windows": [{"window": "5m", "burn_rate": burn}]}]
             return {"slos": {"items": items, "total": 1, "truncated": False}}
 
         @read_tool(mcp, "Unhealthy GPUs")

@@ -1,15 +1,22 @@
 """The incident graph end to end on a scripted fleet: it diagnoses from evidence, acts once per decision
-(also across restarts), verifies through the burn rate, pauses for people, and escalates when blind."""
+(also across restarts), verifies through the burn rate, pauses for people, and escalates when blind: a burn
+it could not read, however the read failed, never closes an incident nor verifies a fix."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastmcp import Client
 
 from agent.actions import revert_of, tool_call
+from agent.nodes.plan import plan
+from agent.tools import FleetTools
 from tests.agent.conftest import running_agent
-from tests.agent.scripted_fleet import WRONG_FIX_RUNBOOK, Fleet
+from tests.agent.scripted_fleet import SLO_FAILURES, WRONG_FIX_RUNBOOK, Fleet
+
+SLO_READ_FAILURES = [*SLO_FAILURES, "no_burn"]
 
 pytestmark = pytest.mark.anyio
 
@@ -58,28 +65,49 @@ async def test_an_incident_no_runbook_explains_is_escalated_with_its_evidence(tm
     assert detail.incident.diagnosis is not None and detail.incident.diagnosis.root_cause == "unknown"
 
 
-async def test_blind_agent_escalates_instead_of_acting(tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet(blind=True)
+@pytest.mark.parametrize("failure", SLO_READ_FAILURES)
+async def test_a_burn_it_cannot_read_escalates_instead_of_acting_or_closing(tmp_path: Path, runbook_dir: Path,
+                                                                            failure: str) -> None:
+    fleet = Fleet(slo_failure=failure)
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
         detail = agent.store.get_incident(incident.id)
     assert state["outcome"] == "escalated"
-    assert "unreachable" in state["escalation"]
+    assert state["escalation"].startswith("cannot read the SLOs' burn rates")
     assert fleet.applied == []
     assert [a.kind for a in detail.actions] == ["escalate"]
+    assert detail.incident.status == "escalated"
+    assert not any("nothing to do" in entry.message for entry in detail.timeline)
 
 
-async def test_prometheus_lost_while_verifying_escalates(tmp_path: Path, runbook_dir: Path) -> None:
+async def test_a_broken_mcp_session_is_blindness_too(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        agent.context.tools = FleetTools(Client(fleet.server()))  # a session that is not (any more) connected
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+    assert state["outcome"] == "escalated"
+    assert "the MCP session failed" in state["escalation"]
+    assert fleet.applied == []
+
+
+@pytest.mark.parametrize("failure", SLO_READ_FAILURES)
+async def test_a_burn_lost_while_verifying_escalates_and_is_never_verified(tmp_path: Path, runbook_dir: Path,
+                                                                           failure: str) -> None:
     fleet = Fleet()
     async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["act"]) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)  # stops after acting
-    fleet.blind = True
+    fleet.slo_failure = failure
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         state = await agent.runner.advance(incident)
+        detail = agent.store.get_incident(incident.id)
     assert state["outcome"] == "escalated"
     assert "lost sight of the SLOs" in state["escalation"]
+    assert not state.get("verified")
+    assert not any(entry.message.startswith("verified") for entry in detail.timeline)
+    assert detail.incident.status == "escalated"
 
 
 @pytest.mark.parametrize("stopped_after", ["policy", "act"])
@@ -227,4 +255,54 @@ async def test_a_cordon_that_did_not_help_stays_for_a_person(tmp_path: Path, run
         detail = agent.store.get_incident(incident.id)
     assert state["outcome"] == "escalated"
     assert fleet.cordoned == {"gpu-node-2"}
-    assert [(a.kind, a.status) for a in detail.actions] == [("cordon_node", "succeeded"), ("escalate", "succeeded")]
+    cordon, page = detail.actions
+    assert (cordon.kind, cordon.status) == ("cordon_node", "succeeded")
+    # no notifier in this agent: the page is recorded as the failure it is, never as a page sent
+    assert (page.kind, page.status) == ("escalate", "failed")
+    assert page.result is not None and "nobody was paged" in page.result["error"]
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+async def test_a_graph_that_raises_twice_hands_its_incident_to_a_person(tmp_path: Path, runbook_dir: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def exploding_plan(state: object, runtime: object) -> None:
+        raise RuntimeError("plan exploded")
+
+    monkeypatch.setattr("agent.graph.plan", exploding_plan)
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        agent.context.sleep = _no_wait
+        incident = agent.open_incident()
+        agent.runner.start(incident)
+        await agent.runner.drain()
+        detail = agent.store.get_incident(incident.id)
+    assert detail.incident.status == "escalated"
+    assert [a.kind for a in detail.actions] == ["escalate"]
+    assert "the agent's graph failed twice: RuntimeError: plan exploded" in detail.actions[0].params["why"]
+    assert len([e for e in detail.timeline if e.kind == "note" and "graph failed (attempt" in e.message]) == 2
+    assert fleet.applied == []
+
+
+async def test_a_graph_that_raises_once_is_resumed_and_carries_on(tmp_path: Path, runbook_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    async def plan_failing_once(state: Any, runtime: Any) -> Any:
+        calls.append("plan")
+        if len(calls) == 1:
+            raise RuntimeError("a passing hiccup")
+        return await plan(state, runtime)
+
+    monkeypatch.setattr("agent.graph.plan", plan_failing_once)
+    fleet = Fleet()
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        agent.context.sleep = _no_wait
+        incident = agent.open_incident()
+        agent.runner.start(incident)
+        await agent.runner.drain()
+        detail = agent.store.get_incident(incident.id)
+    assert detail.incident.status == "resolved"
+    assert fleet.applied == [("cordon_node", f"{incident.id}/h0/s0")]

@@ -85,7 +85,7 @@ async def test_the_watcher_opens_an_incident_alertmanager_has_not_sent(tmp_path:
 
 
 async def test_the_watcher_says_when_it_is_blind(tmp_path: Path, runbook_dir: Path) -> None:
-    async with running_agent(tmp_path, runbook_dir, Fleet(blind=True)) as agent:
+    async with running_agent(tmp_path, runbook_dir, Fleet(slo_failure="unreachable")) as agent:
         service = AgentService(agent.runner, TOKEN)
         assert await service.watcher.check() == []
         assert "unreachable" in service.watcher.blind

@@ -27,12 +27,14 @@ TOKEN = "serve-test-token"
 def test_serve_heals_a_bad_rollout_through_stdio_mcp_and_the_webhook(tmp_path: Path) -> None:
     (port,) = free_ports(1)
     database = f"sqlite:///{tmp_path / 'firebreak.db'}"
-    with RunningSandbox(webhook_url=f"http://127.0.0.1:{port}/webhook/alertmanager", webhook_token=TOKEN) as fleet:
+    with RunningSandbox(webhook_url=f"http://127.0.0.1:{port}/webhook/alertmanager", webhook_token=TOKEN,
+                        agent_metrics=f"127.0.0.1:{port}") as fleet:
         fleet.wait_for_first_scrapes()
         config = tmp_path / "agent.yaml"
         config.write_text(yaml.safe_dump({
             "database_url": database, "time_scale": fleet.time_scale, "watch_interval_s": 1,
             "verify_window_s": 300, "webhook": {"port": port},
+            "notify": {"alertmanager": {"url": fleet.endpoints["alertmanager"]}},
             "mcp": {"command": [FIREBREAK, "mcp", "all", "--transport", "stdio"], "env": fleet.agent_env()}}))
         agent = subprocess.Popen([FIREBREAK, "serve", "--config", str(config)], cwd=tmp_path,
                                  env={**os.environ, "FIREBREAK_WEBHOOK_TOKEN": TOKEN},

@@ -6,8 +6,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from agent.store import Store
+from agent.store.db import alembic_config
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()  # the newest migration
 
 
 class FakeClock:

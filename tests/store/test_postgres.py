@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from sqlalchemy.dialects import postgresql
 
 from agent.store import Store
+from tests.store.conftest import HEAD
 
 
 def test_stores_opening_one_empty_schema_at_once_migrate_it_once(postgres_url: str) -> None:
@@ -25,7 +26,7 @@ def test_stores_opening_one_empty_schema_at_once_migrate_it_once(postgres_url: s
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(lambda _: open_and_count(), range(4))) == [0, 0, 0, 0]
     with Store.open(postgres_url) as store, store.engine.connect() as connection:
-        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [HEAD]
 
 
 def test_many_writers_append_to_one_gapless_chain(postgres_url: str) -> None:

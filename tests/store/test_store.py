@@ -20,7 +20,7 @@ import agent.store.store as store_module
 from agent.store import EXECUTED_STATUSES, AlertIn, Conflict, NotFound, Store
 from agent.store.models import Base
 
-from .conftest import FakeClock
+from .conftest import HEAD, FakeClock
 
 AlertFactory = Callable[..., dict[str, object]]
 
@@ -56,7 +56,7 @@ def claim_in_parallel(claimers: list[Callable[[], bool]]) -> list[bool]:
 def test_opening_an_empty_database_migrates_it_to_exactly_the_models_schema(store: Store) -> None:
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == HEAD
         assert compare_metadata(context, Base.metadata) == []
     assert set(inspect(store.engine).get_table_names()) == {*Base.metadata.tables, "alembic_version"}
 
