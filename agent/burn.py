@@ -63,10 +63,12 @@ class ModelBurn:
         return max(reading.short_burn or 0.0 for reading in self.readings)
 
 
-def model_burn(status: ToolResult, model: str) -> ModelBurn:
+def model_burn(status: ToolResult, model: str, slo: str) -> ModelBurn:
+    """The burn of `model`'s SLOs. Blind when the call failed or the incident's own SLO (`slo`) has no known
+    short-window burn; another SLO of the model without one (no traffic in its window) is left out."""
     if not status.ok:
         return ModelBurn([], f"slo_status failed ({status.kind}): {status.error}")
     known = [r for r in readings(status.data) if r.model == model and r.short_burn is not None]
-    if not known:
-        return ModelBurn([], f"slo_status holds no {SHORT_WINDOW} burn rate for {model or 'the SLO'}")
+    if not any(r.slo == slo for r in known):
+        return ModelBurn([], f"slo_status holds no {SHORT_WINDOW} burn rate for the {slo} SLO of {model or '-'}")
     return ModelBurn(known, "")

@@ -15,8 +15,9 @@ class AgentMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._heartbeat = Gauge(HEARTBEAT_METRIC, "Unix time of the agent's last pass of its burn-rate watch; it "
-                                "stops advancing when the agent stops working", registry=self.registry)
+        self._heartbeat = Gauge(HEARTBEAT_METRIC, "Unix time of the agent's last pass of its burn-rate watch that "
+                                "read the burn rates; it stops advancing when the agent stops working or seeing",
+                                registry=self.registry)
 
     def beat(self) -> None:
         self._heartbeat.set(time.time())

@@ -74,6 +74,8 @@ class IncidentRunner:
         snapshot = await self.graph.aget_state(config)
         if snapshot.values and not snapshot.next:
             return dict(snapshot.values)
+        if self.context.store.get_incident(incident.id).incident.status not in ACTIVE:
+            return dict(snapshot.values)  # a person has it (or it is over): the agent does nothing more
         if snapshot.interrupts:
             if not self._approval_decided(incident):
                 return dict(snapshot.values)

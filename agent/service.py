@@ -69,7 +69,8 @@ class AgentService:
     async def watch(self) -> None:
         for incident in await self.watcher.check():
             self.runner.start(incident)
-        self.metrics.beat()  # the watch ran its course: the agent is alive and looking
+        if not self.watcher.blind:  # alive and able to see: an agent that cannot read the burn is down too
+            self.metrics.beat()
 
     async def deliver(self) -> None:
         await self.notifier.deliver_due(self.store)
@@ -90,10 +91,9 @@ class AgentService:
                           coalesce=True, next_run_time=datetime.now(UTC))
         scheduler.add_job(self.tick_approvals, "interval", seconds=2, max_instances=1, coalesce=True)
         scheduler.add_job(self.deliver, "interval", seconds=2, max_instances=1, coalesce=True)
-        for channel in self.notifier.channels.values():
-            if channel.resend_s:
-                scheduler.add_job(self.notifier.resend_open, "interval", args=[self.store],
-                                  seconds=channel.resend_s, max_instances=1, coalesce=True)
+        if self.notifier.resend_s:
+            scheduler.add_job(self.notifier.resend_open, "interval", args=[self.store],
+                              seconds=self.notifier.resend_s, max_instances=1, coalesce=True)
         server = uvicorn.Server(uvicorn.Config(self.app(), host=self.config.webhook.host,
                                                port=self.config.webhook.port, log_level="warning"))
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

@@ -1,6 +1,7 @@
 """The agent's own burn-rate watch: reads `slo_status` through the MCP tools every few seconds, opens the
-incidents Alertmanager has not (yet) sent, notes when a burn stops, and closes an escalated incident once its
-SLO no longer pages (telling the people it paged)."""
+incidents Alertmanager has not (yet) sent, notes when a burn stops, and closes an escalated incident that
+is over by itself: its burn is known to be calm, its page went out, and the agent left no change in the
+fleet that nobody verified (those wait for a person: `firebreak resolve`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 
 from agent.burn import SloReading, readings
 from agent.notify import Notifier
-from agent.store import IncidentOpen, IncidentView, Store
+from agent.store import IncidentDetail, IncidentOpen, IncidentView, Store
 from agent.tools import FleetTools
 
 log = logging.getLogger("firebreak.watcher")
@@ -54,15 +55,23 @@ class BurnWatcher:
 
     async def _calm(self, reading: SloReading) -> None:
         incident = self.store.active_incident(reading.slo, reading.model or None)
-        if incident is None or reading.burning_now:
-            return
-        if incident.status == "escalated" and reading.status != "burning-page":
+        if incident is None or reading.short_burn is None or reading.burning_now:
+            return  # a burn it cannot read is never calm
+        if incident.status == "escalated" and reading.status != "burning-page" and \
+                _over_by_itself(self.store.get_incident(incident.id)):
             why = f"{reading.model} {reading.slo} no longer burns its error budget fast enough to page: closed"
             self.store.set_status(incident.id, "resolved", actor="watcher", reason=why)
-            await self.notifier.resolve(self.store, incident.id, why)
+            await self.notifier.deliver_due(self.store)  # the resolution, to whoever took the page
             return
         if incident.id in self._calm_noted:
             return
         self._calm_noted.add(incident.id)
         self.store.add_timeline(incident.id, "note", f"watcher: {reading.model} {reading.slo} is no longer "
                                 "burning", actor="watcher")
+
+
+def _over_by_itself(detail: IncidentDetail) -> bool:
+    """Its page went out (or there was nobody to page), and no change the agent made is left in the fleet."""
+    page_owed = any(n.event == "escalated" and n.status == "pending" for n in detail.notifications)
+    changed = any(a.kind != "escalate" and a.status in ("executing", "succeeded") for a in detail.actions)
+    return not page_owed and not changed

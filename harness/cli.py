@@ -125,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", default=os.environ.get("USER", "cli"), help="who decides (default: $USER)")
         decide.add_argument("--comment")
         decide.set_defaults(run=_decide, approve=verb == "approve")
+    close = commands.add_parser("resolve", help="close an incident a person has taken over",
+                                description="Marks an incident resolved; the running agent then tells every channel "
+                                "that took its page (Alertmanager resolves the alert).")
+    close.add_argument("id", help="the incident (INC-0003)")
+    close.add_argument("--db", default=os.environ.get("FIREBREAK_DB_URL", "sqlite:///firebreak.db"))
+    close.add_argument("--by", default=os.environ.get("USER", "cli"), help="who closes it (default: $USER)")
+    close.add_argument("--comment", default="", help="what was done")
+    close.set_defaults(run=_resolve)
     return parser
 
 
@@ -250,7 +258,7 @@ def _incidents(args: argparse.Namespace) -> int:
             print(incident_detail(store.get_incident(args.id)))
         else:
             incidents = store.list_incidents(status=args.status, limit=50)
-            pages = {i.id: paging(store.get_incident(i.id).notifications) for i in incidents}
+            pages = {i.id: paging(store.get_incident(i.id)) for i in incidents}
             print(incident_table(incidents, pages))
     return 0
 
@@ -262,6 +270,16 @@ def _decide(args: argparse.Namespace) -> int:
         action = store.decide_approval(args.id, args.approve, decided_by=args.by, via="cli", comment=args.comment)
     print(f"{action.id} {action.kind} {action.target}: {action.status} by {args.by}; the agent resumes on its "
           "next tick")
+    return 0
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    from agent.store import Store
+
+    reason = f"closed by {args.by}" + (f": {args.comment}" if args.comment else "")
+    with Store.open(args.db) as store:
+        incident = store.set_status(args.id, "resolved", actor=args.by, reason=reason)
+    print(f"{incident.id} resolved by {args.by}; the agent tells whoever took its page on its next tick")
     return 0
 
 

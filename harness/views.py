@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from agent.store import IncidentDetail, IncidentView, NotificationView
 
 
-def paging(notifications: Sequence[NotificationView]) -> str:
-    """Whether people heard of an incident: where its page was accepted, or that it is still owed."""
-    pages = [n for n in notifications if n.event == "escalated"]
+def paging(detail: IncidentDetail) -> str:
+    """Whether people heard of an incident: where its page was accepted, that it is still owed, or that
+    there was nobody to page."""
+    pages = [n for n in detail.notifications if n.event == "escalated"]
     if not pages:
-        return "-"
+        unsent = any(a.kind == "escalate" and a.status == "failed" for a in detail.actions)
+        return "NOBODY PAGED (no notifier)" if unsent else "-"
     delivered = [n.channel for n in pages if n.status == "delivered"]
     owed = [n for n in pages if n.status == "pending"]
     parts = ([f"paged via {', '.join(delivered)}"] if delivered else []) + \

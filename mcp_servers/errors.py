@@ -52,7 +52,7 @@ def kind_of_status(status: int) -> ErrorKind:
         return "unauthorized"
     if status in (404, 410):
         return "not_found"
-    if status == 409:
+    if status in (409, 429):  # 429: refused for now (a disruption budget, a rate limit), as a conflict is
         return "conflict"
     if status in (408, 504):
         return "timeout"

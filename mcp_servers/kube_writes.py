@@ -348,7 +348,7 @@ class Writes:
                     continue  # gone on its own meanwhile: nothing left to evict
                 if refusal.status != 429:
                     raise
-                blocked.append({"pod": f"{ns}/{name}", "why": str(refusal)})
+                blocked.append({"pod": f"{ns}/{name}", "why": refusal.message})
                 continue
             evicted.append(f"{ns}/{name}")
         return evicted, blocked

@@ -122,7 +122,7 @@ class KubernetesLogs:
             except ToolFailure as error:
                 if target.pod and incarnations != "both":  # asked for this very log: its absence is the answer
                     raise
-                return f"{container.label}{' (previous)' if previous else ''}: {error}"
+                return f"{container.label}{' (previous)' if previous else ''}: {error.message}"
             return parse_stamped(text, container.label)
 
         with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:

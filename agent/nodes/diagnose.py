@@ -12,11 +12,15 @@ from agent.state import IncidentState
 
 async def diagnose_incident(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     ctx = runtime.context
+    if state.get("blind"):  # without the burn there is nothing to weigh the evidence against
+        ctx.store.set_diagnosis(state["incident_id"], {"root_cause": "unknown", "component": "-", "confidence": 0.0,
+                                                       "evidence": [state["blind"]]})
+        return {"diagnosis": "unexplained", "hypotheses": []}
     incident = ctx.incident(state)
     burning = bool(state.get("burning"))
     result = diagnose(ctx.runbooks.applicable(incident), incident, state.get("evidence") or {}, burning=burning,
                       min_confidence=ctx.config.min_confidence)
-    if ctx.claude is not None and burning and not state.get("blind"):
+    if ctx.claude is not None and burning:
         result = await _with_claude(ctx, state, result)
     _record(ctx, state["incident_id"], result)
     acted_on = [h for h in result.hypotheses if h.confidence >= ctx.config.min_confidence]

@@ -1,7 +1,8 @@
-"""Escalate: hand the incident to a person with what the agent knows. Paging is an action like any other:
-decided by the policy (which always allows it) and recorded, so the result lists it. It succeeds only once a
-channel (Alertmanager, a webhook) accepted the page; until then the notifier keeps trying, and with no
-channel configured it fails, saying that nobody was paged."""
+"""Escalate: hand the incident to a person with what the agent knows. Paging is recorded as an action, so
+the result lists it, but no policy can stop it: the gate decides what the agent may change in the fleet, and a
+page changes nothing there (a gate that failed to load denies everything, which is exactly when people must
+hear). It succeeds only once a channel (Alertmanager, a webhook) accepted the page; until then the notifier
+keeps trying, and with no channel configured it fails, saying that nobody was paged."""
 
 from __future__ import annotations
 
@@ -27,9 +28,12 @@ async def hand_over(ctx: AgentContext, incident_id: str, why: str) -> None:
     if ctx.store.get_action(key) is None:
         verdict = ctx.gate.decide(PolicyInput(action=Action(kind="escalate", target=target),
                                               incident=IncidentFacts(id=incident_id), now=ctx.clock()))
+        reasons = verdict.reasons if verdict.decision == "allow" else [
+            f"paging a person is never held back (the policy answered {verdict.decision}: "
+            f"{'; '.join(verdict.reasons) or '-'})"]
         ctx.store.record_decision({"incident_id": incident_id, "idempotency_key": key, "kind": "escalate",
-                                   "target": target, "params": {"why": why}, "decision": verdict.decision,
-                                   "reasons": verdict.reasons})
+                                   "target": target, "params": {"why": why}, "decision": "allow",
+                                   "reasons": reasons})
     claimed = ctx.store.claim_for_execution(key)
     if claimed and not ctx.notifier.configured:
         ctx.store.finish_action(key, False, {"error": NOBODY, "why": why})

@@ -27,7 +27,7 @@ async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> I
     results = await asyncio.gather(*(ctx.tools.call(call.tool, call.args) for call in calls))
     evidence = {call.key: result.data if result.ok else {"error": result.error}
                 for call, result in zip(calls, results, strict=True)}
-    burn = model_burn(results[0], incident.model)
+    burn = model_burn(results[0], incident.model, state["slo"])
     blind = f"cannot read the SLOs' burn rates: {burn.blind}" if burn.blind else ""
     failed = [c.key for c, r in zip(calls, results, strict=True) if not r.ok]
     ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"

@@ -26,17 +26,22 @@ async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     deadline = ctx.clock() + config.wall(config.verify_timeout_s) + window
     samples: deque[tuple[float, float]] = deque()  # (when, the model's worst short-window burn)
     while ctx.clock() < deadline:
-        burn = model_burn(await ctx.tools.call("slo_status", {"model": state["model"]}), state["model"])
+        burn = model_burn(await ctx.tools.call("slo_status", {"model": state["model"]}), state["model"], state["slo"])
         if burn.blind:
             return _failed(ctx, state, f"lost sight of the SLOs while verifying: {burn.blind}", blind=True)
         now = ctx.clock()
         samples.append((now, burn.worst))
         while len(samples) > 1 and samples[1][0] <= now - window:  # keep one sample from the window's start
             samples.popleft()
-        if _calm(samples, now, window, threshold) and await _checks_pass(ctx, checks):
-            ctx.store.add_timeline(state["incident_id"], "verification", f"verified: burn below {threshold:g} over "
-                                   f"{window:.0f}s and {len(checks)} runbook checks pass")
-            return {"verified": True}
+        if _calm(samples, now, window, threshold):
+            passed, unreadable = await _run_checks(ctx, checks)
+            if unreadable:
+                return _failed(ctx, state, f"could not read a runbook check while verifying: {unreadable}",
+                               blind=True)
+            if passed:
+                ctx.store.add_timeline(state["incident_id"], "verification", f"verified: burn below "
+                                       f"{threshold:g} over {window:.0f}s and {len(checks)} runbook checks pass")
+                return {"verified": True}
         await ctx.sleep(max(0.5, min(5.0, window / 4)))
     return _failed(ctx, state, f"the burn did not stay below {threshold:g} for {window:.0f}s in time")
 
@@ -48,12 +53,16 @@ def _calm(samples: deque[tuple[float, float]], now: float, window: float, thresh
     return covered and sum(burn for _, burn in samples) / len(samples) < threshold
 
 
-async def _checks_pass(ctx: AgentContext, checks: list[PlannedCheck]) -> bool:
+async def _run_checks(ctx: AgentContext, checks: list[PlannedCheck]) -> tuple[bool, str]:
+    """(whether every check passes, why one could not be read): a check it cannot read neither passes nor
+    fails, as either would lead to an action (resolving, or reverting and trying the next fix) on no evidence."""
     for check in checks:
         result = await ctx.tools.call(check.call.tool, check.call.args)
-        if not (result.ok and check.passes(result.data)):
-            return False
-    return True
+        if not result.ok:
+            return False, f"{check.call.tool} failed ({result.kind}): {result.error}"
+        if not check.passes(result.data):
+            return False, ""
+    return True, ""
 
 
 def _failed(ctx: AgentContext, state: IncidentState, why: str, *, blind: bool = False) -> IncidentState:

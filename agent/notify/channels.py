@@ -15,9 +15,9 @@ import httpx
 
 from agent.config import AlertmanagerNotify, WebhookNotify
 from agent.notify.page import Page
+from agent.slo.alertmanager import ESCALATION_ALERT
 from agent.store import NotificationEvent
 
-ESCALATION_ALERT = "FirebreakEscalation"
 TIMEOUT_S = 10.0
 HOLD_RESENDS = 4  # an escalation alert holds for this many re-send intervals, as Prometheus's alerts do
 
@@ -30,7 +30,8 @@ class Channel(Protocol):
     name: str
     resend_s: float | None  # how often an open escalation must be sent again for the channel to keep it
 
-    async def send(self, event: NotificationEvent, page: Page) -> str: ...
+    async def send(self, event: NotificationEvent, page: Page, delivery_id: int) -> str:
+        """Delivers once; `delivery_id` names the message, so that a receiver can drop a repeat."""
 
     async def aclose(self) -> None: ...
 
@@ -43,12 +44,11 @@ class AlertmanagerChannel:
 
     def __init__(self, config: AlertmanagerNotify, token: str = "") -> None:
         self.url = config.url.rstrip("/")
-        self.resend_s: float | None = config.resend_s
+        self.resend_s: float = config.resend_s
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(headers=headers, timeout=TIMEOUT_S)
 
     def alert(self, event: NotificationEvent, page: Page, now: datetime) -> dict[str, object]:
-        assert self.resend_s is not None
         ends = now if event == "resolved" else now + timedelta(seconds=HOLD_RESENDS * self.resend_s)
         labels = {"alertname": ESCALATION_ALERT, "incident": page.incident, "model": page.model, "slo": page.slo,
                   "severity": page.severity, "service": "firebreak"}
@@ -60,8 +60,8 @@ class AlertmanagerChannel:
                 "startsAt": page.escalated_at.isoformat(), "endsAt": ends.isoformat(),
                 **({"generatorURL": page.link} if page.link else {})}
 
-    async def send(self, event: NotificationEvent, page: Page) -> str:
-        body = [self.alert(event, page, datetime.now(UTC))]
+    async def send(self, event: NotificationEvent, page: Page, delivery_id: int) -> str:
+        body = [self.alert(event, page, datetime.now(UTC))]  # its labels make a repeat the same alert
         try:
             response = await self._http.post(f"{self.url}/api/v2/alerts", json=body)
         except httpx.HTTPError as error:
@@ -94,8 +94,9 @@ class WebhookChannel:
         digest = hmac.new(self._secret, f"v1:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
         return {"X-Firebreak-Timestamp": str(timestamp), "X-Firebreak-Signature": f"v1={digest}"}
 
-    async def send(self, event: NotificationEvent, page: Page) -> str:
-        body = json.dumps({"version": "1", "event": event, **page.model_dump(mode="json")}).encode()
+    async def send(self, event: NotificationEvent, page: Page, delivery_id: int) -> str:
+        body = json.dumps({"version": "1", "id": delivery_id, "event": event,
+                           **page.model_dump(mode="json")}).encode()
         try:
             response = await self._http.post(self.url, content=body, headers=self.signed(body, int(time.time())))
         except httpx.HTTPError as error:

@@ -50,7 +50,8 @@ class BurnRateWindow:
 PAGE_WINDOWS = (BurnRateWindow("1h", "5m", 14.4), BurnRateWindow("6h", "30m", 6))
 TICKET_WINDOWS = (BurnRateWindow("1d", "2h", 3), BurnRateWindow("3d", "6h", 1))
 
-# The agent's own liveness: /metrics exports the Unix time of the watcher's last pass, scraped as this job.
+# The agent's own liveness: /metrics exports the Unix time of the watcher's last pass that read the burn rates,
+# scraped as this job.
 HEARTBEAT_METRIC = "firebreak_heartbeat_timestamp_seconds"
 AGENT_JOB = "firebreak"
 DOWN_ALERT = "FirebreakDown"
@@ -246,11 +247,11 @@ def self_monitoring_group(scale: Scale) -> dict[str, Any]:
             "summary": "Firebreak is down: SLO burns are not being watched, healed or escalated",
             "description": (
                 f'Prometheus cannot scrape the Firebreak agent (up{{job="{AGENT_JOB}"}} is 0 or missing), or '
-                f"{HEARTBEAT_METRIC} (the watcher's last pass) has not advanced for over {format_duration(stale)}"
-                f" (for {for_}). Until it is back, watch the SLO alerts yourself. Check the agent's process or "
-                "pod (restarts, OOM kills), its logs for a stuck or failing watcher (Prometheus, the MCP "
-                "servers or the database unreachable), its /metrics endpoint, and Prometheus' scrape target "
-                f'for job="{AGENT_JOB}".'
+                f"{HEARTBEAT_METRIC} (the watcher's last pass that read the burn rates) has not advanced for "
+                f"over {format_duration(stale)} (for {for_}). Until it is back, watch the SLO alerts yourself. "
+                "Check the agent's process or pod (restarts, OOM kills), its logs for a stuck or failing "
+                "watcher (Prometheus, the MCP servers or the database unreachable), its /metrics endpoint, and "
+                f'Prometheus\' scrape target for job="{AGENT_JOB}".'
             ),
         },
     }

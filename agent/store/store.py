@@ -256,7 +256,9 @@ class Store:
     def set_status(
         self, incident_id: str, status: IncidentStatus, *, actor: str = "agent", reason: str = ""
     ) -> IncidentView:
-        """Move an incident to a status; `resolved` is final (a recurrence opens a new incident)."""
+        """Move an incident to a status; `resolved` is final (a recurrence opens a new incident). Closing an
+        incident owes every channel that took its page a resolution, in the same transaction, so that no
+        crash between the two leaves people paged for an incident that is over."""
         status = _INCIDENT_STATUS.validate_python(status)
         with self._write() as session:
             incident = _get_incident(session, incident_id)
@@ -276,6 +278,7 @@ class Store:
             incident.status, incident.updated_at = status, self._clock()
             if status == CLOSED_STATUS:
                 incident.resolved_at = incident.updated_at
+                self._owe_resolutions(session, incident, reason or "the incident is resolved", actor)
             return IncidentView.of(incident)
 
     def set_diagnosis(
@@ -472,38 +475,41 @@ class Store:
 
     # --- notifications (an outbox: owed messages are rows until a channel accepts them) --------------------
 
-    def queue_notifications(
-        self,
-        incident_id: str,
-        event: NotificationEvent,
-        message: Mapping[str, Any],
-        channels: Collection[str],
-        *,
-        action_key: str | None = None,
+    def queue_page(
+        self, incident_id: str, message: Mapping[str, Any], channels: Collection[str], *, action_key: str,
         actor: str = "agent",
     ) -> list[NotificationView]:
-        """Owe `message` on each channel. A resolution is owed only where the escalation was delivered; an
-        escalation still pending when its incident closes is superseded, as nobody needs paging any more."""
+        """Owe an escalation's page on each channel; `action_key`'s escalate action succeeds when one accepts."""
         with self._write() as session:
             incident = _get_incident(session, incident_id)
-            if event == "resolved":
-                escalations = [n for n in incident.notifications if n.event == "escalated"]
-                for pending in (n for n in escalations if n.status == "pending"):
-                    pending.status = "superseded"
-                channels = [c for c in channels if any(n.channel == c and n.status == "delivered" for n in escalations)]
-            now = self._clock()
-            rows = [
-                Notification(
-                    incident_id=incident.id, channel=channel, event=event, message=audit.normalise_data(dict(message)),
-                    status="pending", attempts=0, next_attempt_at=now, created_at=now, action_key=action_key,
-                )
-                for channel in channels
-            ]
-            session.add_all(rows)
-            session.flush()
+            rows = [self._owe(session, incident, channel, "escalated", message, action_key) for channel in channels]
             if rows:
-                self._audit(session, actor, "notification.queued", incident.id, event=event, channels=list(channels))
+                self._audit(session, actor, "notification.queued", incident.id, event="escalated",
+                            channels=list(channels))
             return [NotificationView.of(row) for row in rows]
+
+    def _owe_resolutions(self, session: Session, incident: Incident, reason: str, actor: str) -> None:
+        """A resolution for each channel that took the page; a page still owed is superseded instead, as
+        nobody needs paging for an incident that is over."""
+        pages = [n for n in incident.notifications if n.event == "escalated"]
+        for owed in (n for n in pages if n.status == "pending"):
+            owed.status = "superseded"
+        delivered = {n.channel: n for n in pages if n.status == "delivered"}
+        for channel, page in delivered.items():
+            self._owe(session, incident, channel, "resolved", {**page.message, "reason": reason}, None)
+        if pages:
+            self._audit(session, actor, "notification.queued", incident.id, event="resolved",
+                        channels=list(delivered))
+
+    def _owe(self, session: Session, incident: Incident, channel: str, event: NotificationEvent,
+             message: Mapping[str, Any], action_key: str | None) -> Notification:
+        now = self._clock()
+        row = Notification(incident_id=incident.id, channel=channel, event=event, status="pending", attempts=0,
+                           message=audit.normalise_data(dict(message)), next_attempt_at=now, created_at=now,
+                           action_key=action_key)
+        session.add(row)
+        session.flush()
+        return row
 
     def due_notifications(self, limit: int = 50) -> list[NotificationView]:
         """Pending notifications whose next attempt is due, oldest first."""
@@ -535,13 +541,14 @@ class Store:
                                                             "why": row.message.get("reason", "")}, actor)
 
     def notification_failed(
-        self, notification_id: int, error: str, retry_at: datetime, *, actor: str = "notifier"
+        self, notification_id: int, error: str, retry_in: timedelta, *, actor: str = "notifier"
     ) -> None:
-        """A delivery failed: it stays owed, and is tried again at `retry_at`."""
+        """A delivery failed: it stays owed, and is tried again `retry_in` from now."""
         with self._write() as session:
             row = _pending_notification(session, notification_id)
             if row is None:
                 return
+            retry_at = self._clock() + retry_in
             row.attempts, row.last_error, row.next_attempt_at = row.attempts + 1, error, retry_at
             self._audit(session, actor, "notification.failed", row.incident_id, channel=row.channel,
                         event=row.event, attempts=row.attempts, error=error)

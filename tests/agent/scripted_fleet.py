@@ -31,6 +31,7 @@ SLO_FAILURES: dict[str, Exception] = {
 class Fleet:
     burn: float = 20.0  # the model's short-window burn rate
     slo_failure: str = ""  # a key of SLO_FAILURES; "no_burn": an answer without the model's burn rate
+    gpus_unreadable: bool = False  # unhealthy_gpus fails (DCGM's Prometheus gone)
     bad_gpu: bool = True
     cordon_heals: bool = True  # False: the diagnosis was wrong, cordoning changes nothing
     replicas: int = 4
@@ -46,14 +47,17 @@ class Fleet:
         def slo_status(slo: str | None = None, model: str | None = None) -> dict[str, Any]:
             if self.slo_failure in SLO_FAILURES:
                 raise SLO_FAILURES[self.slo_failure]
-            status = "burning-page" if self.burn >= 14.4 else "ok"
             burn = None if self.slo_failure == "no_burn" else self.burn  # no traffic series in the window
+            status = "burning-page" if burn is not None and burn >= 14.4 else "ok"
             items = [{"slo": "availability", "model": "llama-70b", "status": status,
                       "windows": [{"window": "5m", "burn_rate": burn}]}]
             return {"slos": {"items": items, "total": 1, "truncated": False}}
 
         @read_tool(mcp, "Unhealthy GPUs")
         def unhealthy_gpus() -> dict[str, Any]:
+            if self.gpus_unreadable:
+                raise fail("unreachable", "Prometheus at http://127.0.0.1:1 is unreachable: [Errno 111] Connection "
+                           "refused")
             gpus = [{"node": "gpu-node-2", "gpu": 1, "xid": 79, "pod": "llama-70b-abc-1"}] if self.bad_gpu else []
             return {"gpus": {"items": gpus, "total": len(gpus), "truncated": False}}
 
@@ -122,4 +126,16 @@ WRONG_FIX_RUNBOOK = RUNBOOK.replace("""remediation:
     params: {namespace: "{namespace}", replicas: 6}
     reversible: true
     revert: scale_deployment
+""")
+
+# The same runbook, whose verification also asks the GPUs again: the bad one must be gone from the list.
+CHECKED_RUNBOOK = RUNBOOK.replace("""  window_s: 60
+""", """  window_s: 60
+  checks:
+    - description: no GPU under the model reports an Xid
+      tool: unhealthy_gpus
+      args: {}
+      path: "gpus.items[*]"
+      where: {xid: 79}
+      count: "== 0"
 """)

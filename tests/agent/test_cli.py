@@ -1,4 +1,4 @@
-"""`firebreak incidents` and `firebreak approve|deny` on the agent's database, as on-call uses them."""
+"""`firebreak incidents`, `approve|deny` and `resolve` on the agent's database, as on-call uses them."""
 
 from __future__ import annotations
 
@@ -48,3 +48,47 @@ def test_deciding_twice_is_refused_with_a_message(waiting: tuple[str, str], caps
     assert main(["approve", incident, "--db", url]) == 0
     assert main(["deny", incident, "--db", url]) == 1
     assert "firebreak:" in capsys.readouterr().err
+
+
+@pytest.fixture
+def paged(tmp_path: Path) -> tuple[str, str]:
+    """A database with one escalated incident whose page Alertmanager took, and one nobody was paged for."""
+    url = f"sqlite:///{tmp_path / 'paged.db'}"
+    with Store.open(url) as store:
+        ids = []
+        for model in ("llama-70b", "qwen-7b"):
+            incident = store.open_incident(IncidentOpen(slo="availability", model=model, title=f"{model} burning",
+                                                        detected_by="watcher")).incident
+            key = f"{incident.id}/escalate"
+            store.record_decision({"incident_id": incident.id, "idempotency_key": key, "kind": "escalate",
+                                   "target": f"incident/{incident.id}", "decision": "allow"})
+            assert store.claim_for_execution(key)
+            ids.append(incident.id)
+            store.set_status(incident.id, "escalated", reason="no runbook explains the evidence")
+        [page] = store.queue_page(ids[0], {"incident": ids[0], "reason": "unexplained"}, ["alertmanager"],
+                                  action_key=f"{ids[0]}/escalate")
+        store.notification_delivered(page.id, "Alertmanager at http://am:9093")
+        store.finish_action(f"{ids[1]}/escalate", False, {"error": "nobody was paged"})
+    return url, ids[0]
+
+
+def test_the_table_says_who_was_paged_and_resolve_owes_them_the_resolution(
+        paged: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    url, incident = paged
+    assert main(["incidents", "--db", url]) == 0
+    table = capsys.readouterr().out
+    assert "paged via alertmanager" in table and "NOBODY PAGED (no notifier)" in table
+    assert main(["resolve", incident, "--db", url, "--by", "carol", "--comment", "rebooted gpu-node-2"]) == 0
+    assert f"{incident} resolved by carol" in capsys.readouterr().out
+    with Store.open(url) as store:
+        detail = store.get_incident(incident)
+    assert detail.incident.status == "resolved"
+    [resolution] = [n for n in detail.notifications if n.event == "resolved"]
+    assert (resolution.channel, resolution.status) == ("alertmanager", "pending")
+    assert resolution.message["reason"] == "closed by carol: rebooted gpu-node-2"
+
+
+def test_resolving_an_unknown_incident_says_so(paged: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    url, _ = paged
+    assert main(["resolve", "INC-0099", "--db", url]) == 1
+    assert "no incident INC-0099" in capsys.readouterr().err

@@ -6,8 +6,6 @@ channel signs what it sends."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -18,9 +16,9 @@ from fastmcp import Client
 
 from agent.boot import open_agent
 from agent.config import AgentConfig, AlertmanagerNotify, NotifyConfig, WebhookNotify
-from agent.notify import ESCALATION_ALERT, Notifier, Page, WebhookChannel, retry_delay
+from agent.notify import DeliveryFailed, Notifier, Page, WebhookChannel, retry_delay
 from agent.service import AgentService
-from agent.slo.alertmanager import render_alertmanager_config
+from agent.slo.alertmanager import ESCALATION_ALERT, render_alertmanager_config
 from harness.views import paging
 from sandbox.supervisor import Monitoring, free_ports
 from tests.agent.conftest import running_agent
@@ -112,33 +110,44 @@ async def test_with_alertmanager_down_the_page_is_retried_and_shown_as_not_deliv
     assert [(a.kind, a.status) for a in down.actions] == [("escalate", "executing")]  # not paged: not recorded so
     [owed] = down.notifications
     assert (owed.status, owed.attempts) == ("pending", 1) and "unreachable" in (owed.last_error or "")
-    assert paging(down.notifications) == "NOT DELIVERED to alertmanager (1 tries)"
+    assert paging(down) == "NOT DELIVERED to alertmanager (1 tries)"
     assert any("NOT delivered to alertmanager" in entry.message for entry in down.timeline)
     assert [(a.kind, a.status) for a in up.actions] == [("escalate", "succeeded")]
-    assert paging(up.notifications) == "paged via alertmanager"
+    assert paging(up) == "paged via alertmanager"
 
 
-async def test_the_webhook_channel_signs_the_page_with_a_bearer_token_and_an_hmac(oncall: Receiver) -> None:
+PAGE = Page(incident="INC-0007", title="qwen-7b latency", model="qwen-7b", slo="latency", severity="page",
+            reason="no runbook explains the evidence", evidence=["TTFT p95 4.1 s"],
+            escalated_at="2026-12-03T10:00:00Z")  # type: ignore[arg-type]
+
+
+def test_the_webhook_signature_is_the_documented_hmac() -> None:
+    channel = WebhookChannel(WebhookNotify(url="http://127.0.0.1:9/hook"), secret="s3cret")
+    # `printf 'v1:1700000000:{"incident":"INC-0007"}' | openssl dgst -sha256 -hmac s3cret`
+    assert channel.signed(b'{"incident":"INC-0007"}', 1700000000) == {
+        "X-Firebreak-Timestamp": "1700000000",
+        "X-Firebreak-Signature": "v1=824ef63231560cc542d755512667fcb5871da4cd9de89c348aee1b742870c377"}
+    assert WebhookChannel(WebhookNotify(url="http://127.0.0.1:9/hook")).signed(b"{}", 1700000000) == {}
+
+
+async def test_the_webhook_channel_posts_the_page_signed_with_a_bearer_token(oncall: Receiver) -> None:
     channel = WebhookChannel(WebhookNotify(url=f"{oncall.url}/hook"), token="t0k", secret="s3cret")
-    page = Page(incident="INC-0007", title="qwen-7b latency", model="qwen-7b", slo="latency", severity="page",
-                reason="no runbook explains the evidence", evidence=["TTFT p95 4.1 s"],
-                escalated_at="2026-12-03T10:00:00Z")  # type: ignore[arg-type]
-    accepted_by = await channel.send("escalated", page)
+    accepted_by = await channel.send("escalated", PAGE, 41)
     oncall.status = 500
-    with pytest.raises(Exception, match="answered HTTP 500"):
-        await channel.send("escalated", page)
+    with pytest.raises(DeliveryFailed, match="answered HTTP 500"):
+        await channel.send("escalated", PAGE, 42)
     await channel.aclose()
     first = oncall.received[0]
-    signed = f"v1:{first.headers['x-firebreak-timestamp']}:".encode() + first.body
-    assert first.headers["x-firebreak-signature"] == "v1=" + hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
+    assert channel.signed(first.body, int(first.headers["x-firebreak-timestamp"]))["X-Firebreak-Signature"] == \
+        first.headers["x-firebreak-signature"]
     assert first.headers["authorization"] == "Bearer t0k"
-    assert first.json["event"] == "escalated" and first.json["incident"] == "INC-0007"
+    assert (first.json["id"], first.json["event"], first.json["incident"]) == (41, "escalated", "INC-0007")
     assert first.json["evidence"] == ["TTFT p95 4.1 s"]
-    assert accepted_by.startswith(f"webhook {oncall.url}/hook")
+    assert accepted_by == f"webhook {oncall.url}/hook (HTTP 200)"
 
 
-def test_retries_back_off_from_two_seconds_to_five_minutes() -> None:
-    assert [retry_delay(n) for n in (1, 2, 3, 4, 8, 9, 20)] == [2, 4, 8, 16, 256, 300, 300]
+def test_retries_back_off_from_two_seconds_to_a_minute() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 4, 5, 6, 20)] == [2, 4, 8, 16, 32, 60, 60]
 
 
 async def test_serve_says_at_start_when_escalations_reach_nobody(tmp_path: Path, runbook_dir: Path,

@@ -27,7 +27,7 @@ def escalating(store: Store) -> str:
 
 
 def test_a_page_is_owed_on_every_channel_until_one_accepts_it(store: Store, escalating: str) -> None:
-    queued = store.queue_notifications(escalating, "escalated", PAGE, ["alertmanager", "webhook"], action_key=KEY)
+    queued = store.queue_page(escalating, PAGE, ["alertmanager", "webhook"], action_key=KEY)
     assert [(n.channel, n.status, n.attempts) for n in queued] == [("alertmanager", "pending", 0),
                                                                      ("webhook", "pending", 0)]
     assert [n.id for n in store.due_notifications()] == [n.id for n in queued]
@@ -44,9 +44,8 @@ def test_a_page_is_owed_on_every_channel_until_one_accepts_it(store: Store, esca
 
 def test_a_failed_delivery_stays_owed_with_its_error_and_waits_for_its_retry(
         store: Store, escalating: str, clock: FakeClock) -> None:
-    [page] = store.queue_notifications(escalating, "escalated", PAGE, ["alertmanager"], action_key=KEY)
-    store.notification_failed(page.id, "Alertmanager at http://am:9093 is unreachable", clock.now + timedelta(
-        seconds=4))
+    [page] = store.queue_page(escalating, PAGE, ["alertmanager"], action_key=KEY)
+    store.notification_failed(page.id, "Alertmanager at http://am:9093 is unreachable", timedelta(seconds=4))
     detail = store.get_incident(escalating)
     [owed] = detail.notifications
     assert (owed.status, owed.attempts, owed.last_error) == ("pending", 1, "Alertmanager at http://am:9093 is "
@@ -60,25 +59,34 @@ def test_a_failed_delivery_stays_owed_with_its_error_and_waits_for_its_retry(
 
 def test_a_late_answer_for_a_delivered_page_changes_nothing(store: Store, escalating: str,
                                                              clock: FakeClock) -> None:
-    [page] = store.queue_notifications(escalating, "escalated", PAGE, ["alertmanager"], action_key=KEY)
+    [page] = store.queue_page(escalating, PAGE, ["alertmanager"], action_key=KEY)
     store.notification_delivered(page.id, "Alertmanager at http://am:9093")
-    store.notification_failed(page.id, "a retry that raced the delivery", clock.now)
+    store.notification_failed(page.id, "a retry that raced the delivery", timedelta(0))
     [row] = store.get_incident(escalating).notifications
     assert (row.status, row.attempts, row.last_error) == ("delivered", 1, None)
 
 
-def test_closing_tells_the_paged_channels_and_supersedes_a_page_still_owed(store: Store, escalating: str) -> None:
-    am, hook = store.queue_notifications(escalating, "escalated", PAGE, ["alertmanager", "webhook"], action_key=KEY)
+def test_closing_owes_the_paged_channels_a_resolution_and_supersedes_a_page_still_owed(
+        store: Store, escalating: str) -> None:
+    am, hook = store.queue_page(escalating, PAGE, ["alertmanager", "webhook"], action_key=KEY)
     store.notification_delivered(am.id, "Alertmanager at http://am:9093")
-    resolved = store.queue_notifications(escalating, "resolved", PAGE, ["alertmanager", "webhook"])
-    assert [n.channel for n in resolved] == ["alertmanager"]
-    statuses = {(n.event, n.channel): n.status for n in store.get_incident(escalating).notifications}
+    store.set_status(escalating, "resolved", reason="the burn stopped")
+    notifications = store.get_incident(escalating).notifications
+    statuses = {(n.event, n.channel): n.status for n in notifications}
     assert statuses == {("escalated", "alertmanager"): "delivered", ("escalated", "webhook"): "superseded",
                         ("resolved", "alertmanager"): "pending"}
+    [resolution] = [n for n in notifications if n.event == "resolved"]
+    assert resolution.message == {**PAGE, "reason": "the burn stopped"}
+    assert [n.id for n in store.due_notifications()] == [resolution.id]
+
+
+def test_closing_an_incident_nobody_was_paged_for_owes_nothing(store: Store, escalating: str) -> None:
+    store.set_status(escalating, "resolved")
+    assert store.get_incident(escalating).notifications == []
 
 
 def test_open_escalations_are_those_delivered_for_incidents_still_escalated(store: Store, escalating: str) -> None:
-    [page] = store.queue_notifications(escalating, "escalated", PAGE, ["alertmanager"], action_key=KEY)
+    [page] = store.queue_page(escalating, PAGE, ["alertmanager"], action_key=KEY)
     assert store.open_escalations("alertmanager") == []  # not delivered yet: the retry loop has it
     store.notification_delivered(page.id, "Alertmanager at http://am:9093")
     store.set_status(escalating, "escalated")
