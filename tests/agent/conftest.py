@@ -21,7 +21,7 @@ from agent.notify import Notifier
 from agent.policy import PolicyGate
 from agent.runbooks import load_runbooks
 from agent.runner import IncidentRunner
-from agent.store import IncidentOpen, IncidentView, Store
+from agent.store import IncidentDetail, IncidentOpen, IncidentView, Store
 from agent.tools import FleetTools
 from tests.agent.scripted_fleet import RUNBOOK, Fleet
 
@@ -29,6 +29,10 @@ from tests.agent.scripted_fleet import RUNBOOK, Fleet
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
 
 
 @dataclass
@@ -40,6 +44,14 @@ class Agent:
     @property
     def store(self) -> Store:
         return self.context.store
+
+    async def run_as_the_service_does(self, incident: IncidentView) -> IncidentDetail:
+        """Runs the incident's graph in the background as the service does (without its pause before a retry)
+        and waits for it to finish."""
+        self.context.sleep = _no_wait
+        self.runner.start(incident)
+        await self.runner.drain()
+        return self.store.get_incident(incident.id)
 
     def open_incident(self) -> IncidentView:
         return self.store.open_incident(IncidentOpen(slo="availability", model="llama-70b", severity="page",

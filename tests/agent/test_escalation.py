@@ -60,21 +60,15 @@ async def test_an_incident_a_person_has_is_never_resumed_by_the_agent(tmp_path: 
     async def exploding_plan(state: object, runtime: object) -> None:
         raise RuntimeError("plan exploded")
 
-    async def no_wait(seconds: float) -> None:
-        return None
-
     fleet = Fleet()
     with monkeypatch.context() as patched:
         patched.setattr("agent.graph.plan", exploding_plan)
         async with running_agent(tmp_path, runbook_dir, fleet) as agent:
-            agent.context.sleep = no_wait
             incident = agent.open_incident()
-            agent.runner.start(incident)
-            await agent.runner.drain()
+            await agent.run_as_the_service_does(incident)
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:  # a new process, with a plan that works
-        agent.runner.start(agent.store.get_incident(incident.id).incident)  # as an alert joining it would
-        await agent.runner.drain()
-        detail = agent.store.get_incident(incident.id)
+        # as an alert joining the incident would start it
+        detail = await agent.run_as_the_service_does(agent.store.get_incident(incident.id).incident)
     assert detail.incident.status == "escalated"
     assert fleet.applied == []
     assert [a.kind for a in detail.actions] == ["escalate"]

@@ -262,10 +262,6 @@ async def test_a_cordon_that_did_not_help_stays_for_a_person(tmp_path: Path, run
     assert page.result is not None and "nobody was paged" in page.result["error"]
 
 
-async def _no_wait(seconds: float) -> None:
-    return None
-
-
 async def test_a_graph_that_raises_twice_hands_its_incident_to_a_person(tmp_path: Path, runbook_dir: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     async def exploding_plan(state: object, runtime: object) -> None:
@@ -274,11 +270,8 @@ async def test_a_graph_that_raises_twice_hands_its_incident_to_a_person(tmp_path
     monkeypatch.setattr("agent.graph.plan", exploding_plan)
     fleet = Fleet()
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
-        agent.context.sleep = _no_wait
         incident = agent.open_incident()
-        agent.runner.start(incident)
-        await agent.runner.drain()
-        detail = agent.store.get_incident(incident.id)
+        detail = await agent.run_as_the_service_does(incident)
     assert detail.incident.status == "escalated"
     assert [a.kind for a in detail.actions] == ["escalate"]
     assert "the agent's graph failed twice: RuntimeError: plan exploded" in detail.actions[0].params["why"]
@@ -299,10 +292,7 @@ async def test_a_graph_that_raises_once_is_resumed_and_carries_on(tmp_path: Path
     monkeypatch.setattr("agent.graph.plan", plan_failing_once)
     fleet = Fleet()
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
-        agent.context.sleep = _no_wait
         incident = agent.open_incident()
-        agent.runner.start(incident)
-        await agent.runner.drain()
-        detail = agent.store.get_incident(incident.id)
+        detail = await agent.run_as_the_service_does(incident)
     assert detail.incident.status == "resolved"
     assert fleet.applied == [("cordon_node", f"{incident.id}/h0/s0")]
