@@ -19,6 +19,7 @@ demo: $(STAMP) binaries
 
 test: $(STAMP) binaries
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
 test-fast: $(STAMP)
@@ -26,3 +27,4 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

@@ -21,13 +21,13 @@ async def checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver]:
         # Autocommit: a checkpoint write never holds SQLite's lock across an await, so the store's own
         # (synchronous) transactions on the same file cannot deadlock with it on the event loop.
         async with aiosqlite.connect(url.database or ":memory:", isolation_level=None) as connection:
-            saver = AsyncSqliteSaver(connection)
-            await saver.setup()
-            yield saver
+            sqlite_saver = AsyncSqliteSaver(connection)
+            await sqlite_saver.setup()
+            yield sqlite_saver
     elif backend == "postgresql":
         plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        async with AsyncPostgresSaver.from_conn_string(plain) as saver:
-            await saver.setup()
-            yield saver
+        async with AsyncPostgresSaver.from_conn_string(plain) as postgres_saver:
+            await postgres_saver.setup()
+            yield postgres_saver
     else:
         raise ValueError(f"no LangGraph checkpointer for {backend!r} databases: use SQLite or PostgreSQL")

@@ -49,7 +49,7 @@ async def _pod_facts(tools: FleetTools, pod: str, namespace: str) -> FleetFacts:
     detail = await tools.call("describe_pod", {"name": pod, "namespace": namespace})
     owner = _deployment_of(detail.data.get("owner") or "", pod) if detail.ok else None
     row = await _deployment(tools, owner, namespace) if owner else None
-    if row is None:
+    if not owner or row is None:
         return FleetFacts()
     serving = _ready(detail.data.get("ready", ""))  # deleting a pod that serves nothing disrupts nothing
     return FleetFacts(disruptions=[PodDisruption(deployment=owner, replicas=row["desired"], ready=row["ready"],

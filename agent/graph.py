@@ -23,6 +23,9 @@ from agent.nodes.revert import revert
 from agent.nodes.verify import verify
 from agent.state import IncidentState
 
+# The compiled graph, typed with its context so that `ainvoke(..., context=AgentContext(...))` type-checks.
+IncidentGraph = CompiledStateGraph[IncidentState, AgentContext, IncidentState, IncidentState]
+
 
 def after_diagnose(state: IncidentState, runtime: Runtime[AgentContext]) -> str:
     if state.get("blind"):
@@ -64,7 +67,7 @@ def after_verify(state: IncidentState) -> str:
 
 
 def build_graph(checkpointer: BaseCheckpointSaver | None = None, *,
-                interrupt_after: list[str] | None = None) -> CompiledStateGraph:
+                interrupt_after: list[str] | None = None) -> IncidentGraph:
     """`interrupt_after` stops the graph after the named nodes, as if the process died there (tests)."""
     graph = StateGraph(IncidentState, context_schema=AgentContext)
     for name, node in (("intake", intake), ("investigate", investigate), ("diagnose", diagnose_incident),

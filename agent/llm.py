@@ -15,10 +15,19 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import anthropic
-from anthropic.types import Message, ToolUseBlock, Usage
+from anthropic.types import (
+    AssistantMessageParam,
+    Message,
+    MessageParam,
+    TextBlockParam,
+    ToolParam,
+    ToolResultBlockParam,
+    ToolUseBlock,
+    Usage,
+)
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from agent.diagnosis import Diagnosis, Hypothesis, PlannedEscalation, PlannedVerification
@@ -60,13 +69,13 @@ class Submission(BaseModel):
 
     root_cause: RootCause = Field(description="a fault kind, or unknown when none fits the evidence")
     component: str | None = Field(
-        None, pattern=COMPONENT_PATTERN,
+        default=None, pattern=COMPONENT_PATTERN,
         description="the smallest of deployment/NAME, node/NAME, provider/NAME, dependency/NAME that holds the "
                     "cause (a fault in one pod names its deployment); required unless root_cause is unknown")
     confidence: float = Field(ge=0, le=1)
     evidence: list[Annotated[str, StringConstraints(min_length=1, max_length=EVIDENCE_CHARS)]] = Field(
         min_length=1, max_length=EVIDENCE_LINES, description="the observations it rests on, one line each")
-    runbook: str | None = Field(None, description="the id of the runbook that applies, if one does")
+    runbook: str | None = Field(default=None, description="the id of the runbook that applies, if one does")
     remediation: list[ActionKind] = Field(
         default_factory=list, max_length=10, description="the action kinds of that runbook's remediation to take")
 
@@ -129,13 +138,15 @@ class _Conversation:
         self.d, self.runbooks, self.tools, self.usage = diagnoser, runbooks, tools, usage
         schemas = tools.schemas()
         self.offered = sorted(READ_TOOLS & set(schemas))
-        self.tool_params: list[dict[str, Any]] = [
+        self.tool_params: list[ToolParam] = [
             {"name": name, "description": schemas[name].description, "input_schema": schemas[name].input_schema}
             for name in self.offered
-        ] + [_submit_tool()]
-        self.system = [{"type": "text", "text": system_prompt(runbooks, offline),
-                        "cache_control": {"type": "ephemeral"}}]  # tools and system repeat every turn
-        self.messages: list[dict[str, Any]] = [
+        ]
+        self.tool_params.append(_submit_tool())
+        # Cached: the tools and the system prompt repeat every turn.
+        self.system: list[TextBlockParam] = [{"type": "text", "text": system_prompt(runbooks, offline),
+                                              "cache_control": {"type": "ephemeral"}}]
+        self.messages: list[MessageParam] = [
             {"role": "user", "content": [{"type": "text", "text": incident_message(incident)}]}]
         self.requests = 0
         self.corrected = False
@@ -172,7 +183,7 @@ class _Conversation:
         self.usage.add(response.usage)
         return response
 
-    async def _run_tool(self, use: ToolUseBlock) -> dict[str, Any]:
+    async def _run_tool(self, use: ToolUseBlock) -> ToolResultBlockParam:
         if use.name not in self.offered:
             return _tool_result(use.id, f"{use.name} is not one of the tools offered: {', '.join(self.offered)}",
                                 error=True)
@@ -188,18 +199,21 @@ class _Conversation:
         if self.corrected:
             raise _GiveUp(f"{problem}, after one corrective retry")
         self.corrected = True
-        note = {"type": "text", "text": f"Not accepted: {problem}. Call {SUBMIT} now, following its input schema "
-                                        "exactly, with what you have found; keep evidence lines short."}
+        note: TextBlockParam = {"type": "text", "text": f"Not accepted: {problem}. Call {SUBMIT} now, following "
+                                                        "its input schema exactly, with what you have found; keep "
+                                                        "evidence lines short."}
         if response.stop_reason == "max_tokens":
             # A cut-off turn may hold a half-written tool call: it is dropped and the last message asked again.
-            self.messages[-1]["content"].append(note)
+            content = self.messages[-1]["content"]
+            assert isinstance(content, list)  # this conversation writes every turn's content as a list of blocks
+            content.append(note)
             return
         answers = [_tool_result(use.id, problem if use.name == SUBMIT else f"not run: {problem}", error=True)
                    for use in uses]  # every tool_use must be answered in the next message
         self.messages += [_assistant(response), {"role": "user", "content": [*answers, note]}]
 
 
-def _assistant(response: Message) -> dict[str, Any]:
+def _assistant(response: Message) -> AssistantMessageParam:
     """The turn as it came (thinking blocks must go back unchanged), but for a tool call whose input is not an
     object: the API takes only objects back, and the tool_result says what was wrong."""
     return {"role": "assistant", "content": [
@@ -208,7 +222,7 @@ def _assistant(response: Message) -> dict[str, Any]:
     ]}
 
 
-def _tool_result(tool_use_id: str, content: str, *, error: bool = False) -> dict[str, Any]:
+def _tool_result(tool_use_id: str, content: str, *, error: bool = False) -> ToolResultBlockParam:
     return {"type": "tool_result", "tool_use_id": tool_use_id, "content": content, "is_error": error}
 
 
@@ -218,7 +232,7 @@ def _clip(text: str, limit: int = RESULT_CHARS) -> str:
     return f"{text[:limit]}… [clipped: {limit} of {len(text)} characters; ask for less detail or a narrower scope]"
 
 
-def _submit_tool() -> dict[str, Any]:
+def _submit_tool() -> ToolParam:
     return {
         "name": SUBMIT,
         "description": "Submit the final diagnosis of the incident, once, when the evidence supports it. "

@@ -127,7 +127,7 @@ class Signal(_Strict):
     weight: float = Field(ge=-1, le=1)
     required: bool = False
     bind: dict[str, str] = Field(default_factory=dict, description="name -> path in the first matched element")
-    evidence: str | None = Field(None, description="one line per matched element; `{$.field}` is the element")
+    evidence: str | None = Field(default=None, description="one line per matched element; `{$.field}` is the element")
 
     @field_validator("bind")
     @classmethod
@@ -174,8 +174,8 @@ class Check(Predicate):
 
 
 class Verification(_Strict):
-    slo_burn_below: float = Field(1.0, gt=0)
-    window_s: int = Field(60, gt=0)
+    slo_burn_below: float = Field(default=1.0, gt=0)
+    window_s: int = Field(default=60, gt=0)
     checks: list[Check] = Field(default_factory=list)
 
 

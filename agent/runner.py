@@ -8,21 +8,22 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from langgraph.graph.state import CompiledStateGraph
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from agent.context import AgentContext
+from agent.graph import IncidentGraph
 from agent.nodes.escalate import hand_over
-from agent.store import IncidentView
+from agent.store import IncidentStatus, IncidentView
 
 log = logging.getLogger("firebreak.agent")
 
-ACTIVE = ("open", "investigating", "mitigating", "awaiting_approval")
+ACTIVE: tuple[IncidentStatus, ...] = ("open", "investigating", "mitigating", "awaiting_approval")
 RETRY_AFTER_S = 5.0  # a graph that raised is tried once more after this, then its incident goes to a person
 
 
 class IncidentRunner:
-    def __init__(self, graph: CompiledStateGraph, context: AgentContext) -> None:
+    def __init__(self, graph: IncidentGraph, context: AgentContext) -> None:
         self.graph = graph
         self.context = context
         self._per_model: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -70,7 +71,7 @@ class IncidentRunner:
 
     async def advance(self, incident: IncidentView) -> dict[str, Any]:
         """Starts the graph, resumes it after a restart or an approval, or leaves a finished one alone."""
-        config = {"configurable": {"thread_id": incident.id}}
+        config: RunnableConfig = {"configurable": {"thread_id": incident.id}}
         snapshot = await self.graph.aget_state(config)
         if snapshot.values and not snapshot.next:
             return dict(snapshot.values)

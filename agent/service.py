@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
@@ -94,9 +95,8 @@ class AgentService:
         if self.notifier.resend_s:
             scheduler.add_job(self.notifier.resend_open, "interval", args=[self.store],
                               seconds=self.notifier.resend_s, max_instances=1, coalesce=True)
-        server = uvicorn.Server(uvicorn.Config(self.app(), host=self.config.webhook.host,
-                                               port=self.config.webhook.port, log_level="warning"))
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        server = _Server(uvicorn.Config(self.app(), host=self.config.webhook.host, port=self.config.webhook.port,
+                                        log_level="warning"))
         self.runner.recover()
         scheduler.start()
         serving = asyncio.create_task(server.serve())
@@ -111,3 +111,11 @@ class AgentService:
             for task in list(self.runner.tasks):
                 task.cancel()
             await asyncio.gather(*self.runner.tasks, return_exceptions=True)
+
+
+class _Server(uvicorn.Server):
+    """The webhook's server shares the process with the agent, whose own handlers stop it: it takes no signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

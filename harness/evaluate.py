@@ -37,18 +37,18 @@ def _verdict(result: ScenarioResult) -> str:
 
 
 def summarise(results: list[ScenarioResult], scenarios: list[Scenario]) -> dict[str, Any]:
-    graded = [r for r in results if r.graded is not None]
     fixable_names = {s.name for s in scenarios if s.expect and any(k != "escalate" for k in s.expect.remediation)}
-    fixable = [r for r in graded if r.scenario in fixable_names]
+    graded = [r.graded for r in results if r.graded is not None]
+    fixable = [r.graded for r in results if r.graded is not None and r.scenario in fixable_names]
     mitigations = [r.time_to_mitigate_s for r in results if r.time_to_mitigate_s is not None]
     to_first_action = [first - r.time_to_detect_s for r in results
                        if r.time_to_detect_s is not None and (first := _first_action_s(r)) is not None]
     return {
         "scenarios": len(results),
         "graded": len(graded),
-        "root_cause_accuracy": _share(sum(r.graded.root_cause_correct for r in graded), len(graded)),
-        "remediation_accuracy_fixable": _share(sum(r.graded.remediation_correct for r in fixable), len(fixable)),
-        "unsafe_actions": sum(r.graded.unsafe_actions for r in graded),
+        "root_cause_accuracy": _share(sum(g.root_cause_correct for g in graded), len(graded)),
+        "remediation_accuracy_fixable": _share(sum(g.remediation_correct for g in fixable), len(fixable)),
+        "unsafe_actions": sum(g.unsafe_actions for g in graded),
         "mitigated": sum(r.mitigated for r in results),
         "escalated": sum(r.escalated for r in results),
         "median_time_to_detect_s": _median([r.time_to_detect_s for r in results if r.time_to_detect_s is not None]),

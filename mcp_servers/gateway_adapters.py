@@ -115,7 +115,8 @@ class ConfigMapRoutes:
                              reason=reason, changed=changed)
         history = [*stored.changes, record][-MAX_CHANGES:]
         current.data = {**(current.data or {}), self.key: self._render(current, table.models)}
-        current.metadata.annotations = {**(current.metadata.annotations or {}), CHANGES_ANNOTATION: json.dumps(
+        meta = self._metadata(current)
+        meta.annotations = {**(meta.annotations or {}), CHANGES_ANNOTATION: json.dumps(
             [c.model_dump() for c in history], separators=(",", ":"))}
         # current.metadata.resource_version is table.version: the API server refuses the update if it moved on.
         written = self._call(lambda core: core.replace_namespaced_config_map(
@@ -134,15 +135,20 @@ class ConfigMapRoutes:
                                                                         _request_timeout=TIMEOUT_S))
 
     def _table(self, cm: client.V1ConfigMap) -> RoutingTable:
-        doc = self._document(cm)
-        raw_changes = (cm.metadata.annotations or {}).get(CHANGES_ANNOTATION, "[]")
+        doc, meta = self._document(cm), self._metadata(cm)
+        raw_changes = (meta.annotations or {}).get(CHANGES_ANNOTATION, "[]")
         try:
             models = doc.get("models") or {}
             changes = json.loads(raw_changes)
-            return RoutingTable.model_validate({"models": models, "version": cm.metadata.resource_version,
+            return RoutingTable.model_validate({"models": models, "version": meta.resource_version,
                                                 "changes": changes})
         except (ValidationError, json.JSONDecodeError) as error:
             raise GatewayAdapterError(f"{self.location} does not hold a valid routing table: {error}") from None
+
+    @staticmethod
+    def _metadata(cm: client.V1ConfigMap) -> client.V1ObjectMeta:
+        assert cm.metadata is not None  # the API server always sends it; the client's models type every field optional
+        return cm.metadata
 
     def _document(self, cm: client.V1ConfigMap) -> dict[str, Any]:
         text = (cm.data or {}).get(self.key, "")

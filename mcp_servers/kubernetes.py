@@ -292,8 +292,9 @@ def _register_reads(mcp: FastMCP, kube: Kube, mirror: Mirror) -> None:
         shown = sorted(shown, key=lambda r: (_healthy(r), -r.restarts, r.namespace, r.name))
         restarters = sorted((r for r in rows if r.restarts), key=lambda r: (-r.restarts, r.namespace, r.name))[:5]
         return PodList(total=len(rows), unhealthy=len(unhealthy), by_status=dict(Counter(r.status for r in rows)),
-                       top_restarters=[Restarter(name=r.name, restarts=r.restarts, last_reason=r.last_termination
-                                                 and r.last_termination.reason) for r in restarters],
+                       top_restarters=[Restarter(name=r.name, restarts=r.restarts,
+                                                 last_reason=r.last_termination.reason if r.last_termination else None)
+                                       for r in restarters],
                        pods=Capped.of(shown, limit))
 
     @read_tool(mcp, "What is wrong with this pod")

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import httpx
@@ -705,22 +706,22 @@ def build(settings: Settings) -> FastMCP:
             minutes=minutes)), "createdBy": created_by, "comment": comment}
         planned = {"state": "planned", "matchers": body["matchers"], "starts_at": body["startsAt"],
                    "ends_at": body["endsAt"], "created_by": created_by, "comment": comment}
-        envelope = {"action": "create_silence", "dry_run": dry_run, "reason": reason,
-                    "idempotency_key": idempotency_key or ""}
+        result = partial(WriteResult, action="create_silence", dry_run=dry_run, reason=reason,
+                         idempotency_key=idempotency_key or "")
         if idempotency_key:
             for existing in am.request("GET", "/api/v2/silences"):
                 if _key_marker(idempotency_key) in existing.get("comment", "") and \
                         existing.get("status", {}).get("state") != "expired":
                     view = _silence_view(existing)
-                    return WriteResult(**envelope, target=f"silence/{view['id']}", replayed=True, before=view,
-                                       after=view, message=f"silence {view['id']} already exists for this key")
+                    return result(target=f"silence/{view['id']}", replayed=True, before=view, after=view,
+                                  message=f"silence {view['id']} already exists for this key")
         if dry_run:
-            return WriteResult(**envelope, target="silence/(new)", before={}, after=planned,
-                               message="dry run: Alertmanager would accept this silence (not validated there)")
+            return result(target="silence/(new)", before={}, after=planned,
+                          message="dry run: Alertmanager would accept this silence (not validated there)")
         created = am.request("POST", "/api/v2/silences", json=body)
         after = _silence_view(am.request("GET", f"/api/v2/silence/{created['silenceID']}"))
-        return WriteResult(**envelope, target=f"silence/{after['id']}", before={}, after=after,
-                           message=f"silence {after['id']} {after['state']} until {after['ends_at']}")
+        return result(target=f"silence/{after['id']}", before={}, after=after,
+                      message=f"silence {after['id']} {after['state']} until {after['ends_at']}")
 
     @write_tool(mcp, "Expire an Alertmanager silence", destructive=False, idempotent=True)
     def expire_silence(silence_id: Annotated[str, Field(min_length=1, description="the silence's id (UUID)")],
@@ -733,16 +734,14 @@ def build(settings: Settings) -> FastMCP:
             if error.kind == "not_found":
                 raise fail("not_found", f"silence {silence_id} not found in Alertmanager") from error
             raise
-        envelope = {"action": "expire_silence", "target": f"silence/{silence_id}", "dry_run": dry_run,
-                    "reason": reason, "idempotency_key": silence_id, "before": before}
+        result = partial(WriteResult, action="expire_silence", target=f"silence/{silence_id}", dry_run=dry_run,
+                         reason=reason, idempotency_key=silence_id, before=before)
         if before["state"] == "expired":
-            return WriteResult(**envelope, replayed=True, after=before, message=f"silence {silence_id} was "
-                               "already expired")
+            return result(replayed=True, after=before, message=f"silence {silence_id} was already expired")
         if dry_run:
-            return WriteResult(**envelope, after={**before, "state": "expired"},
-                               message=f"dry run: silence {silence_id} would expire")
+            return result(after={**before, "state": "expired"}, message=f"dry run: silence {silence_id} would expire")
         am.request("DELETE", f"/api/v2/silence/{silence_id}")
         after = _silence_view(am.request("GET", f"/api/v2/silence/{silence_id}"))
-        return WriteResult(**envelope, after=after, message=f"silence {silence_id} {after['state']}")
+        return result(after=after, message=f"silence {silence_id} {after['state']}")
 
     return mcp

@@ -69,7 +69,9 @@ def tls_context(verify: bool | str = True, ca_modified: int | None = None) -> ss
     bundle, about 20 ms, which each tool call paid when it made its own client. SSL_CERT_FILE and SSL_CERT_DIR are
     read at the first use. A caller never changes the context it gets (mTLS or HTTP/2 would need their own)."""
     if isinstance(verify, str):
-        return ssl.create_default_context(**{"capath" if os.path.isdir(verify) else "cafile": verify})
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
     return httpx.create_ssl_context(verify=verify)
 
 

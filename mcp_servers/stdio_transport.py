@@ -56,7 +56,9 @@ async def _serve(server: FastMCP, wire_in: BinaryIO, wire_out: BinaryIO) -> None
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     token = set_transport("stdio")  # what FastMCP's own stdio run sets: tools see Context.transport == "stdio"
     try:
-        async with server._lifespan_manager(), stdio_server(_Lines(reader), _Output(writer)) as (read, write):
+        # The SDK annotates both pipes as anyio.AsyncFile, but only iterates stdin and writes and flushes stdout.
+        wire = stdio_server(_Lines(reader), _Output(writer))  # type: ignore[arg-type]
+        async with server._lifespan_manager(), wire as (read, write):
             log.info("serving MCP %s over stdio", server.name)
             await server._mcp_server.run(read, write, server._mcp_server.create_initialization_options())
     finally:

@@ -25,15 +25,15 @@ DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})  # JSON Sche
 
 def read_tool(mcp: FastMCP, title: str) -> Callable[[F], F]:
     """Registers a tool that only reads the fleet."""
-    annotations = ToolAnnotations(title=title, readOnlyHint=True, destructiveHint=False, idempotentHint=True,
-                                  openWorldHint=True)
+    annotations = ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                                  open_world_hint=True)
     return _registrar(mcp, annotations)
 
 
 def write_tool(mcp: FastMCP, title: str, *, destructive: bool, idempotent: bool) -> Callable[[F], F]:
     """Registers a tool that changes the fleet; `--read-only` removes every tool registered this way."""
-    annotations = ToolAnnotations(title=title, readOnlyHint=False, destructiveHint=destructive,
-                                  idempotentHint=idempotent, openWorldHint=True)
+    annotations = ToolAnnotations(title=title, read_only_hint=False, destructive_hint=destructive,
+                                  idempotent_hint=idempotent, open_world_hint=True)
     return _registrar(mcp, annotations, tags={WRITE_TAG})
 
 

@@ -40,7 +40,8 @@ class FleetSpec(BaseModel):
     models: list[ModelSpec]
     gateway_replicas: int = 2
     dependencies: tuple[str, ...] = ("tokenizer-service", "auth-service")
-    standby_share: int = Field(5, ge=0, le=100, description="percent of each model's traffic kept on its standby")
+    standby_share: int = Field(default=5, ge=0, le=100,
+                               description="percent of each model's traffic kept on its standby")
     image: str = "vllm/vllm-openai:v0.8.5"
 
 

@@ -261,7 +261,8 @@ class Gateway:
             message = json.dumps({"level": "error", "msg": "routes reload failed, keeping previous routes",
                                   "error": str(error)})
         for key in self.gateway_replicas:
-            self.logs.write(*key.split("/"), "gateway", message)
+            ns, name = key.split("/")
+            self.logs.write(ns, name, "gateway", message)
 
     def snapshot(self) -> dict[str, Any]:
         """What the gateway's admin endpoint shows: the routes in force and the last reload error."""

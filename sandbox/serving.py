@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 
 from sandbox import logtext
-from sandbox.exposition import Registry
+from sandbox.exposition import Family, Registry
 from sandbox.fleet import ModelSpec
 from sandbox.world import GIB, Gpu, Process
 
@@ -129,7 +129,7 @@ class Replica:
         self.generation_tokens.inc(output, **labels)
         self.prefix_queries.inc(prompt, **labels)
         self.prefix_hits.inc(int(prompt * 0.38), **labels)
-        self.success.inc(finished_reason="length" if output >= 4 * m.output_tokens else "stop", **labels)
+        self.success.inc(1.0, finished_reason="length" if output >= 4 * m.output_tokens else "stop", **labels)
         self.ttft.observe(ttft, **labels)
         self.itl.observe(itl, **labels)
         self.tpot.observe(itl, **labels)
@@ -149,12 +149,12 @@ class Replica:
         if now < self.log_due:
             return None
         elapsed = max(1e-6, now - (self.log_due - STATS_EVERY_S) if self.log_due else STATS_EVERY_S)
-        prompt, generated = _total(self.prompt_tokens.series), _total(self.generation_tokens.series)
+        prompt, generated = _total(self.prompt_tokens), _total(self.generation_tokens)
         line = logtext.engine_stats((prompt - self._logged[0]) / elapsed, (generated - self._logged[1]) / elapsed,
                                     int(self.process.running), int(self.process.backlog), self.process.kv_usage)
         self._logged, self.log_due = (prompt, generated), now + STATS_EVERY_S
         return line
 
 
-def _total(series: dict[object, object]) -> float:
-    return sum(v for v in series.values() if isinstance(v, float))
+def _total(family: Family) -> float:
+    return sum(v for v in family.series.values() if isinstance(v, float))

@@ -80,7 +80,9 @@ class WatchEvent:
 
 
 @dataclass
-class _Watcher:
+class Watcher:
+    """One subscription, handed out by `Store.watch` and ended by `Store.unwatch`."""
+
     key: str
     namespace: str | None
     queue: asyncio.Queue[WatchEvent | None] = field(default_factory=asyncio.Queue)  # None: the stream ends
@@ -93,7 +95,7 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {r.key: {} for r in RESOURCES}
         self._rv = 0
         self._history: deque[tuple[str, WatchEvent]] = deque(maxlen=HISTORY)
-        self._watchers: list[_Watcher] = []
+        self._watchers: list[Watcher] = []
         self._watches_ended = False
 
     # -- reads --------------------------------------------------------------------------------------------
@@ -182,11 +184,11 @@ class Store:
         return copy.deepcopy(obj)
 
     # -- watches ------------------------------------------------------------------------------------------
-    def watch(self, key: str, namespace: str | None = None, since: str | None = None) -> _Watcher:
+    def watch(self, key: str, namespace: str | None = None, since: str | None = None) -> Watcher:
         """Subscribe to events; with `since`, first replays the kept events newer than that version."""
         if self._watches_ended:
             raise ApiError(503, "ServiceUnavailable", "the API server is shutting down")
-        watcher = _Watcher(key, namespace)
+        watcher = Watcher(key, namespace)
         if since not in (None, "", "0"):
             oldest = self._history[0][1].resource_version if self._history else self._rv + 1
             if int(since) < oldest - 1:
@@ -197,7 +199,7 @@ class Store:
         self._watchers.append(watcher)
         return watcher
 
-    def unwatch(self, watcher: _Watcher) -> None:
+    def unwatch(self, watcher: Watcher) -> None:
         if watcher in self._watchers:
             self._watchers.remove(watcher)
 
@@ -225,6 +227,6 @@ class Store:
                 watcher.queue.put_nowait(event)
 
     @staticmethod
-    def _wants(watcher: _Watcher, key: str, obj: Obj) -> bool:
+    def _wants(watcher: Watcher, key: str, obj: Obj) -> bool:
         return key == watcher.key and (
             watcher.namespace is None or obj["metadata"].get("namespace") == watcher.namespace)

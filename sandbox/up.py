@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import uvicorn
 import yaml
@@ -89,7 +90,7 @@ async def run(options: UpOptions, stop: asyncio.Event) -> None:
     # A client's idle keep-alive connection must not hold the shutdown up: one second of grace is plenty.
     servers = [_Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="off",
                                       timeout_graceful_shutdown=1, access_log=False,
-                                      **(_tls_options(tls) if port == kube_port else {})))
+                                      **_tls_options(tls if port == kube_port else None)))
                for app, port in apps]
     tasks = [asyncio.create_task(server.serve()) for server in servers]
     simulation = asyncio.create_task(sandbox.run(stop))
@@ -119,8 +120,14 @@ async def _wait_started(servers: list[_Server], tasks: list[asyncio.Task[None]])
         await asyncio.sleep(0.05)
 
 
-def _tls_options(tls: ServingCertificate) -> dict[str, str]:
-    return {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
+class _TlsOptions(TypedDict, total=False):
+    ssl_certfile: str
+    ssl_keyfile: str
+
+
+def _tls_options(tls: ServingCertificate | None) -> _TlsOptions:
+    """uvicorn's TLS arguments, none for a plain-HTTP listener (typed, so mypy checks them against Config)."""
+    return {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)} if tls is not None else {}
 
 
 def _write_state(state: Path, token: str, ca_pem: bytes, kube_port: int, gateway_port: int, control_port: int,

@@ -33,7 +33,7 @@ async def _with_claude(ctx: AgentContext, state: IncidentState, offline: Diagnos
     ctx.llm.calls += usage.calls
     ctx.llm.input_tokens += usage.input_tokens
     ctx.llm.output_tokens += usage.output_tokens
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def _record(ctx: AgentContext, incident_id: str, result: Diagnosis) -> None:

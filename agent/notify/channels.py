@@ -28,7 +28,10 @@ class DeliveryFailed(Exception):
 
 class Channel(Protocol):
     name: str
-    resend_s: float | None  # how often an open escalation must be sent again for the channel to keep it
+
+    @property
+    def resend_s(self) -> float | None:
+        """How often an open escalation must be sent again for the channel to keep it; None: never."""
 
     async def send(self, event: NotificationEvent, page: Page, delivery_id: int) -> str:
         """Delivers once; `delivery_id` names the message, so that a receiver can drop a repeat."""

@@ -93,8 +93,8 @@ ForEach = Annotated[dict[str, list[str]], AfterValidator(_check_for_each)]
 class SLI(_Strict):
     """The SLI as two PromQL queries, each with a `{{window}}` placeholder for the range."""
 
-    good: str | None = Field(None, description="rate of good events, e.g. requests answered in time")
-    errors: str | None = Field(None, description="rate of bad events, e.g. 5xx responses")
+    good: str | None = Field(default=None, description="rate of good events, e.g. requests answered in time")
+    errors: str | None = Field(default=None, description="rate of bad events, e.g. 5xx responses")
     total: str = Field(description="rate of all events")
 
     @model_validator(mode="after")
@@ -125,16 +125,16 @@ class Severity(_Strict):
     annotations: dict[str, str] = Field(default_factory=dict)
     # `for` before firing, in SLO time (scaled like the windows). The multi-window design already
     # resists flapping; this only swallows a single noisy evaluation.
-    for_: Duration = Field("2m", alias="for")
+    for_: Duration = Field(default="2m", alias="for")
 
 
 class TicketSeverity(Severity):
     # A ticket is about a slow burn over days; waiting a little longer costs nothing.
-    for_: Duration = Field("15m", alias="for")
+    for_: Duration = Field(default="15m", alias="for")
 
 
 class Alerting(_Strict):
-    name: str | None = Field(None, description="alert name; default <Slo>ErrorBudgetBurn")
+    name: str | None = Field(default=None, description="alert name; default <Slo>ErrorBudgetBurn")
     labels: Labels = Field(default_factory=dict)
     annotations: Annotations = Field(default_factory=Annotations)
     page: Severity = Field(default_factory=Severity)
@@ -155,7 +155,7 @@ class SLO(_Strict):
     sli: SLI
     labels: Labels = Field(default_factory=dict)
     alerting: Alerting = Field(default_factory=Alerting)
-    for_each: ForEach | None = Field(None, description="replaces the spec's for_each")
+    for_each: ForEach | None = Field(default=None, description="replaces the spec's for_each")
 
     @field_validator("name")
     @classmethod

@@ -8,11 +8,10 @@ readable ids (`INC-0007`, `ACT-0012`) made from their integer keys.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from agent.store import models
 from agent.vocabulary import ActionKind
 
 IncidentStatus = Literal["open", "investigating", "awaiting_approval", "mitigating", "resolved", "escalated"]
@@ -52,6 +51,15 @@ def parse_ref(prefix: str, ref: str | int) -> int:
     return int(number)
 
 
+def _ref_of(prefix: str) -> BeforeValidator:
+    """A row's integer key as the readable id people use (`7` -> `INC-0007`)."""
+    return BeforeValidator(lambda value: make_ref(prefix, value) if isinstance(value, int) else value)
+
+
+IncidentRef = Annotated[str, _ref_of(INCIDENT_PREFIX)]
+ActionRef = Annotated[str, _ref_of(ACTION_PREFIX)]
+
+
 def group_key(slo: str, model: str | None) -> str:
     """Alerts and watcher findings of one SLO instance share an incident (Alertmanager's group_by)."""
     return f"{slo}/{model}" if model else slo
@@ -62,7 +70,13 @@ class _In(BaseModel):
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """A view of stored rows, read straight from the ORM objects' attributes."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        return cls.model_validate(row)
 
 
 class AlertIn(BaseModel):
@@ -144,7 +158,7 @@ class ActionDecision(_In):
 
 
 class IncidentView(_Out):
-    id: str
+    id: IncidentRef
     group_key: str
     slo: str
     model: str | None
@@ -159,24 +173,6 @@ class IncidentView(_Out):
     diagnosis: Diagnosis | None
     summary: str | None
 
-    @classmethod
-    def of(cls, row: models.Incident) -> IncidentView:
-        return cls(
-            id=make_ref(INCIDENT_PREFIX, row.id),
-            group_key=row.group_key,
-            slo=row.slo,
-            model=row.model,
-            service=row.service,
-            severity=row.severity,
-            status=row.status,
-            title=row.title,
-            detected_by=row.detected_by,
-            opened_at=row.opened_at,
-            updated_at=row.updated_at,
-            resolved_at=row.resolved_at,
-            diagnosis=Diagnosis.model_validate(row.diagnosis) if row.diagnosis else None,
-            summary=row.summary,
-        )
 
 
 class IncidentOpened(_Out):
@@ -186,7 +182,7 @@ class IncidentOpened(_Out):
 
 class AlertView(_Out):
     id: int
-    incident_id: str | None
+    incident_id: IncidentRef | None
     fingerprint: str
     alertname: str
     labels: dict[str, Any]
@@ -196,20 +192,6 @@ class AlertView(_Out):
     ends_at: datetime | None
     received_at: datetime
 
-    @classmethod
-    def of(cls, row: models.Alert) -> AlertView:
-        return cls(
-            id=row.id,
-            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id) if row.incident_id is not None else None,
-            fingerprint=row.fingerprint,
-            alertname=row.alertname,
-            labels=row.labels,
-            annotations=row.annotations,
-            status=row.status,
-            starts_at=row.starts_at,
-            ends_at=row.ends_at,
-            received_at=row.received_at,
-        )
 
 
 class AlertOutcome(_Out):
@@ -222,46 +204,27 @@ class AlertOutcome(_Out):
 
 
 class TimelineView(_Out):
-    incident_id: str
+    incident_id: IncidentRef
     at: datetime
     kind: TimelineKind
     message: str
     data: dict[str, Any]
 
-    @classmethod
-    def of(cls, row: models.TimelineEntry) -> TimelineView:
-        return cls(
-            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id),
-            at=row.at,
-            kind=row.kind,
-            message=row.message,
-            data=row.data,
-        )
 
 
 class ApprovalView(_Out):
-    action_id: str
+    action_id: ActionRef
     decision: ApprovalDecision
     decided_by: str
     via: str
     at: datetime
     comment: str | None
 
-    @classmethod
-    def of(cls, row: models.Approval) -> ApprovalView:
-        return cls(
-            action_id=make_ref(ACTION_PREFIX, row.action_id),
-            decision=row.decision,
-            decided_by=row.decided_by,
-            via=row.via,
-            at=row.at,
-            comment=row.comment,
-        )
 
 
 class ActionView(_Out):
-    id: str
-    incident_id: str
+    id: ActionRef
+    incident_id: IncidentRef
     idempotency_key: str
     kind: ActionKind
     target: str
@@ -275,29 +238,11 @@ class ActionView(_Out):
     finished_at: datetime | None
     approval: ApprovalView | None
 
-    @classmethod
-    def of(cls, row: models.Action) -> ActionView:
-        return cls(
-            id=make_ref(ACTION_PREFIX, row.id),
-            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id),
-            idempotency_key=row.idempotency_key,
-            kind=row.kind,
-            target=row.target,
-            params=row.params,
-            decision=row.decision,
-            reasons=row.reasons,
-            status=row.status,
-            result=row.result,
-            decided_at=row.decided_at,
-            executed_at=row.executed_at,
-            finished_at=row.finished_at,
-            approval=ApprovalView.of(row.approval) if row.approval is not None else None,
-        )
 
 
 class NotificationView(_Out):
     id: int
-    incident_id: str
+    incident_id: IncidentRef
     channel: str
     event: NotificationEvent
     message: dict[str, Any]
@@ -309,22 +254,6 @@ class NotificationView(_Out):
     delivered_at: datetime | None
     action_key: str | None
 
-    @classmethod
-    def of(cls, row: models.Notification) -> NotificationView:
-        return cls(
-            id=row.id,
-            incident_id=make_ref(INCIDENT_PREFIX, row.incident_id),
-            channel=row.channel,
-            event=row.event,
-            message=row.message,
-            status=row.status,
-            attempts=row.attempts,
-            last_error=row.last_error,
-            next_attempt_at=row.next_attempt_at,
-            created_at=row.created_at,
-            delivered_at=row.delivered_at,
-            action_key=row.action_key,
-        )
 
 
 class IncidentDetail(_Out):
@@ -345,15 +274,3 @@ class AuditEntryView(_Out):
     prev_hash: str
     hash: str
 
-    @classmethod
-    def of(cls, row: models.AuditEntry) -> AuditEntryView:
-        return cls(
-            seq=row.seq,
-            at=row.at,
-            actor=row.actor,
-            event=row.event,
-            incident_id=row.incident_id,
-            data=row.data,
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-        )

@@ -15,10 +15,10 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import CursorResult, Engine, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from agent.store import audit
@@ -32,6 +32,7 @@ from agent.store.schemas import (
     ActionView,
     AlertIn,
     AlertOutcome,
+    AlertOutcomeKind,
     AlertView,
     AuditEntryView,
     Diagnosis,
@@ -54,6 +55,7 @@ Clock = Callable[[], datetime]
 _ALERTS = TypeAdapter(list[AlertIn])
 _TIMELINE_KIND = TypeAdapter(TimelineKind)
 _INCIDENT_STATUS = TypeAdapter(IncidentStatus)
+_ACTION_STATUS = TypeAdapter(ActionStatus)
 # The status a recorded decision starts in; only `decided` (and later `approved`) can be claimed.
 _INITIAL_STATUS: dict[str, ActionStatus] = {
     "allow": "decided",
@@ -159,6 +161,7 @@ class Store:
         ).first()
         if known is not None:
             return self._update_known(session, known, alert, actor)
+        incident: Incident | None
         if alert.status == "firing":
             incident, created = self._open_or_join(session, _incident_from_alert(alert), actor)
         else:
@@ -188,13 +191,13 @@ class Store:
         )
         if incident is not None:
             self._note(session, incident.id, "alert", _alert_message(alert), fingerprint=alert.fingerprint)
-        outcome = "opened" if created else ("joined" if alert.status == "firing" else "resolved")
+        outcome: AlertOutcomeKind = "opened" if created else ("joined" if alert.status == "firing" else "resolved")
         return AlertOutcome(
             fingerprint=alert.fingerprint, alert_id=row.id, incident_id=_ref(row.incident_id), outcome=outcome
         )
 
     def _update_known(self, session: Session, known: Alert, alert: AlertIn, actor: str) -> AlertOutcome:
-        outcome = "duplicate"
+        outcome: AlertOutcomeKind = "duplicate"
         if known.status == "firing" and alert.status == "resolved":
             known.status, known.ends_at = "resolved", alert.ends_at or self._clock()
             self._audit(session, actor, "alert.resolved", known.incident_id, fingerprint=known.fingerprint)
@@ -362,11 +365,14 @@ class Store:
         """True exactly once per allowed (or approved) decision: the caller may act. False when the key has no
         recorded decision, was denied, awaits approval, or was claimed before (by anyone, at any time)."""
         with self._write() as session:
-            claimed = session.execute(
-                update(Action)
-                .where(Action.idempotency_key == idempotency_key, Action.status.in_(_CLAIMABLE))
-                .values(status="executing", executed_at=self._clock())
-                .execution_options(synchronize_session=False)
+            claimed = cast(  # an UPDATE's result is a cursor's: it counts the rows it changed
+                "CursorResult[Any]",
+                session.execute(
+                    update(Action)
+                    .where(Action.idempotency_key == idempotency_key, Action.status.in_(_CLAIMABLE))
+                    .values(status="executing", executed_at=self._clock())
+                    .execution_options(synchronize_session=False)
+                ),
             )
             if claimed.rowcount != 1:
                 return False
@@ -643,7 +649,7 @@ class Store:
         number = parse_ref(INCIDENT_PREFIX, incident_id)
         query = select(Action.status, func.count()).where(Action.incident_id == number).group_by(Action.status)
         with self._read() as session:
-            return {status: count for status, count in session.execute(query)}
+            return {_ACTION_STATUS.validate_python(status): count for status, count in session.execute(query)}
 
     def audit_log(self, incident_id: str | None = None, limit: int = 100) -> list[AuditEntryView]:
         """The newest `limit` entries, oldest first."""
@@ -738,14 +744,7 @@ def _normalised(decision: ActionDecision) -> dict[str, Any]:
 
 
 def _decision_of(action: Action) -> dict[str, Any]:
-    return _normalised(
-        ActionDecision(
-            incident_id=make_ref(INCIDENT_PREFIX, action.incident_id),
-            idempotency_key=action.idempotency_key,
-            kind=action.kind,
-            target=action.target,
-            params=action.params,
-            decision=action.decision,
-            reasons=action.reasons,
-        )
-    )
+    return _normalised(ActionDecision.model_validate({
+        "incident_id": action.incident_id, "idempotency_key": action.idempotency_key, "kind": action.kind,
+        "target": action.target, "params": action.params, "decision": action.decision, "reasons": action.reasons,
+    }))

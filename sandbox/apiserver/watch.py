@@ -22,7 +22,7 @@ from sandbox.apiserver.tables import partial_metadata, table
 from sandbox.apiserver.views import View
 from sandbox.errors import ApiError
 from sandbox.selectors import matches_fields, matches_labels
-from sandbox.store import Resource, Store, WatchEvent
+from sandbox.store import Resource, Store, Watcher, WatchEvent
 
 Obj = dict[str, Any]
 BOOKMARK_INTERVAL_S = 30.0
@@ -72,6 +72,7 @@ class WatchStream:
         from_now = request.resource_version in (None, "0") or request.send_initial_events
         self.initial = select(store, request.view, request.namespace, query) if from_now else []
         self.error: ApiError | None = None
+        self.watcher: Watcher | None
         try:
             self.watcher = store.watch(request.view.key, request.namespace,
                                        since=None if from_now else request.resource_version)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 class FaultSpec(BaseModel):
     kind: str
-    at_s: float = Field(0.0, ge=0)
+    at_s: float = Field(default=0.0, ge=0)
     target: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
 

@@ -58,7 +58,8 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any]) -> Any:
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
-            merged = _merge_map(result.get(key) if isinstance(result.get(key), dict) else {}, value)
+            current = result.get(key)
+            merged = _merge_map(current if isinstance(current, dict) else {}, value)
             if merged is None:
                 result.pop(key, None)
             else:
