@@ -41,7 +41,7 @@ def revert_of(kind: str, target: str, params: dict[str, Any],
               result: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
     """The action that undoes a carried-out one, from the state its write tool reported before changing it;
     None when the action cannot be undone (a deleted pod, a drain) or the state before is unknown. A cordon is
-    not undone either: uncordoning is not an action the agent takes (DESIGN.md's vocabulary), and a node that
+    not undone either: uncordoning is not among the agent's action kinds, and a node that
     was suspect enough to cordon waits for a person's look before it takes pods again."""
     before = result.get("before") or {}
     name = target.partition("/")[2]

@@ -1,5 +1,5 @@
-"""The words DESIGN.md fixes and every part of the agent shares: fault kinds (the root causes a diagnosis
-may name) and action kinds (what a decision may be about)."""
+"""The words every part of the agent shares, as the scenario and result formats fix them: fault kinds (the
+root causes a diagnosis may name) and action kinds (what a decision may be about)."""
 
 from __future__ import annotations
 

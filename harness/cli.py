@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     up = sandbox.add_parser("up", help="run the fleet, Prometheus and Alertmanager in the foreground",
                             description="Runs the simulated fleet with real Prometheus and Alertmanager until "
                             "SIGINT/SIGTERM; writes DIR/kubeconfig and DIR/endpoints.json once everything answers.")
-    up.add_argument("--profile", default="default", help="fleet profile: default (DESIGN.md) or large (50 nodes)")
+    up.add_argument("--profile", default="default", help="fleet profile: default (the scenarios') or large")
     up.add_argument("--state-dir", type=Path, default=Path("state"), help="where kubeconfig, endpoints.json, "
                     "Prometheus data and logs go (default: ./state)")
     up.add_argument("--time-scale", type=float, default=60.0, help="fleet seconds per wall second: SLO windows, "

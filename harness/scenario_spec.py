@@ -1,4 +1,4 @@
-"""The scenario and result formats of DESIGN.md, as pydantic models, and the grading of one against the other."""
+"""The scenario and result formats (fixed: outside checks read them) as pydantic models, and the grading."""
 
 from __future__ import annotations
 

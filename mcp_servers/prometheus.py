@@ -117,7 +117,7 @@ class Prometheus(Api):
 
 def _session(endpoint: HttpEndpoint) -> requests.Session:
     """A session that takes the environment's proxy and CA bundle settings once, when made: left to requests, it
-    reads the whole environment again before every query (0.2 ms each). Credentials come from the settings only,
+    reads the whole environment again before every query. Credentials come from the settings only,
     never from ~/.netrc."""
     session = requests.Session()
     found = session.merge_environment_settings(endpoint.base, {}, None, endpoint.verify(), None)

@@ -29,8 +29,7 @@ class HttpEndpoint(BaseModel):
     ca_file: str | None = None
     insecure_skip_verify: bool = False
     # Ask for gzip-compressed answers only across a slow link (a Prometheus outside the cluster): on a LAN or
-    # loopback, the server's compressing costs more than the bytes it saves (0.23-0.34 ms a query next to the
-    # sandbox's Prometheus, bench/prometheus_gzip.py).
+    # loopback, the server's compressing costs more than the bytes it saves (bench/prometheus_gzip.py).
     gzip: bool = False
 
     @property
@@ -66,7 +65,7 @@ class HttpEndpoint(BaseModel):
 def tls_context(verify: bool | str = True, ca_modified: int | None = None) -> ssl.SSLContext:
     """One TLS context per setting (True: the CA bundle, SSL_CERT_FILE or SSL_CERT_DIR; a CA file or directory,
     with its modification time; False: no verification), shared by every httpx client: building one loads the CA
-    bundle, about 20 ms, which each tool call paid when it made its own client. SSL_CERT_FILE and SSL_CERT_DIR are
+    bundle, which each tool call paid when it made its own client (bench/README.md). SSL_CERT_FILE and SSL_CERT_DIR are
     read at the first use. A caller never changes the context it gets (mTLS or HTTP/2 would need their own)."""
     if isinstance(verify, str):
         if os.path.isdir(verify):

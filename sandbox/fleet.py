@@ -1,4 +1,4 @@
-"""Fleet profiles: what the sandbox simulates. `default` is fixed by DESIGN.md; `large` is for benchmarks."""
+"""Fleet profiles: what the sandbox simulates. `default` is the fleet scenarios name; `large` is for benchmarks."""
 
 from __future__ import annotations
 

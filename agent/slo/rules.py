@@ -46,7 +46,7 @@ class BurnRateWindow:
     factor: float  # burn rate both windows must exceed
 
 
-# Google SRE Workbook, "Alerting on SLOs", for a 30-day budget (see FACTS.md).
+# Google SRE Workbook, "Alerting on SLOs", for a 30-day budget.
 PAGE_WINDOWS = (BurnRateWindow("1h", "5m", 14.4), BurnRateWindow("6h", "30m", 6))
 TICKET_WINDOWS = (BurnRateWindow("1d", "2h", 3), BurnRateWindow("3d", "6h", 1))
 
