@@ -1,5 +1,7 @@
 """What the policy gate needs to know about an action's target, read through the MCP tools just before the
-decision: replicas and readiness of the deployments it disrupts, and the routes it would change."""
+decision: replicas and readiness of the deployments it disrupts, and the routes it would change. Each reader
+takes (tools, action kind, target name, namespace); the action registry (`agent.actions`) says which reads
+which kind."""
 
 from __future__ import annotations
 
@@ -9,19 +11,6 @@ from agent.policy_input import FleetFacts, PodDisruption
 from agent.tools import FleetTools
 
 ROLLOUTS = ("restart_deployment", "rollback_deployment")  # they replace pods as the deployment's strategy says
-
-
-async def fleet_facts(tools: FleetTools, action: str, target: str, namespace: str) -> FleetFacts:
-    kind, _, name = target.partition("/")
-    if kind == "deployment":
-        return await _deployment_facts(tools, name, namespace, action)
-    if kind == "pod" and action == "delete_pod":
-        return await _pod_facts(tools, name, namespace)
-    if kind == "node" and action == "drain_node":
-        return await _drain_facts(tools, name)
-    if kind == "model" and action == "set_route_weights":
-        return await _route_facts(tools, name)
-    return FleetFacts()
 
 
 async def _describe(tools: FleetTools, name: str, namespace: str) -> dict[str, Any] | None:
@@ -34,7 +23,7 @@ async def _deployment(tools: FleetTools, name: str, namespace: str) -> dict[str,
     return detail["deployment"] if detail else None
 
 
-async def _deployment_facts(tools: FleetTools, name: str, namespace: str, action: str) -> FleetFacts:
+async def deployment_facts(tools: FleetTools, action: str, name: str, namespace: str) -> FleetFacts:
     detail = await _describe(tools, name, namespace)
     if detail is None:
         return FleetFacts()
@@ -45,7 +34,7 @@ async def _deployment_facts(tools: FleetTools, name: str, namespace: str, action
         deployment=name, replicas=row["desired"], ready=row["ready"], disrupted=min(disrupted, row["ready"]))])
 
 
-async def _pod_facts(tools: FleetTools, pod: str, namespace: str) -> FleetFacts:
+async def pod_facts(tools: FleetTools, action: str, pod: str, namespace: str) -> FleetFacts:
     detail = await tools.call("describe_pod", {"name": pod, "namespace": namespace})
     owner = _deployment_of(detail.data.get("owner") or "", pod) if detail.ok else None
     row = await _deployment(tools, owner, namespace) if owner else None
@@ -72,7 +61,7 @@ def _deployment_of(owner: str, pod: str) -> str | None:
     return pod.rsplit("-", 2)[0] if pod.count("-") >= 2 else None
 
 
-async def _drain_facts(tools: FleetTools, node: str) -> FleetFacts:
+async def drain_facts(tools: FleetTools, action: str, node: str, namespace: str) -> FleetFacts:
     pods = await tools.call("list_pods", {"node": node, "limit": 200})
     if not pods.ok:
         return FleetFacts()
@@ -91,7 +80,7 @@ async def _drain_facts(tools: FleetTools, node: str) -> FleetFacts:
     return FleetFacts(disruptions=disruptions)
 
 
-async def _route_facts(tools: FleetTools, model: str) -> FleetFacts:
+async def route_facts(tools: FleetTools, action: str, model: str, namespace: str) -> FleetFacts:
     routes = await tools.call("gateway_routes", {})
     for route in routes.data.get("models", []) if routes.ok else []:
         if route["model"] == model:

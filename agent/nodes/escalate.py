@@ -9,6 +9,9 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
+from agent.keys import escalation_key
+from agent.nodes.policy import decide_once
+from agent.policy import PolicyDecision
 from agent.policy_input import Action, IncidentFacts, PolicyInput
 from agent.state import IncidentState
 
@@ -24,16 +27,18 @@ async def escalate(state: IncidentState, runtime: Runtime[AgentContext]) -> Inci
 async def hand_over(ctx: AgentContext, incident_id: str, why: str) -> None:
     """Records the escalation, pages through the notifier and marks the incident escalated. Safe to repeat
     after a crash: the decision is recorded once, and the page is owed once."""
-    key, target = f"{incident_id}/escalate", f"incident/{incident_id}"
-    if ctx.store.get_action(key) is None:
+    key, target = escalation_key(incident_id), f"incident/{incident_id}"
+
+    async def never_held_back() -> PolicyDecision:
         verdict = ctx.gate.decide(PolicyInput(action=Action(kind="escalate", target=target),
                                               incident=IncidentFacts(id=incident_id), now=ctx.clock()))
-        reasons = verdict.reasons if verdict.decision == "allow" else [
+        if verdict.decision == "allow":
+            return verdict
+        return verdict.model_copy(update={"decision": "allow", "reasons": [
             f"paging a person is never held back (the policy answered {verdict.decision}: "
-            f"{'; '.join(verdict.reasons) or '-'})"]
-        ctx.store.record_decision({"incident_id": incident_id, "idempotency_key": key, "kind": "escalate",
-                                   "target": target, "params": {"why": why}, "decision": "allow",
-                                   "reasons": reasons})
+            f"{'; '.join(verdict.reasons) or '-'})"]})
+
+    await decide_once(ctx, key, incident_id, "escalate", target, {"why": why}, never_held_back)
     claimed = ctx.store.claim_for_execution(key)
     if claimed and not ctx.notifier.configured:
         ctx.store.finish_action(key, False, {"error": NOBODY, "why": why})

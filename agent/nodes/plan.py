@@ -7,6 +7,8 @@ none left, or the incident's action cap reached: the agent escalates.
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
@@ -36,5 +38,5 @@ async def plan(state: IncidentState, runtime: Runtime[AgentContext]) -> Incident
     return {"attempt": attempt, "step_index": 0, "escalation": f"no remediation left to try (runbooks tried: {tried})"}
 
 
-def current_step(state: IncidentState) -> dict[str, object]:
+def current_step(state: IncidentState) -> dict[str, Any]:
     return dict(state["hypotheses"][state["attempt"]]["remediation"][state["step_index"]])

@@ -1,21 +1,26 @@
 """Policy: the Rego gate decides on the planned step, and the decision is stored before anything runs.
 
-The decision's idempotency key names the incident, hypothesis and step, so a resumed graph finds the
-decision it already recorded instead of asking twice.
+Every decision, the plan's steps, their undoing and the pages, is recorded once under its idempotency key
+(`decide_once`), so a resumed graph finds the decision it already recorded instead of asking twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agent.actions import fleet_facts
 from agent.context import AgentContext
-from agent.facts import fleet_facts
+from agent.keys import step_key
 from agent.nodes.plan import current_step
+from agent.policy import PolicyDecision
 from agent.policy_input import Action, IncidentFacts, PolicyInput, RecentAction
 from agent.state import Decision, IncidentState
 from agent.store import EXECUTED_STATUSES, ActionView
+from agent.vocabulary import ActionKind
 
 RECENT = timedelta(hours=1)
 
@@ -23,11 +28,14 @@ RECENT = timedelta(hours=1)
 async def policy(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     ctx = runtime.context
     step = current_step(state)
-    key = f"{state['incident_id']}/h{state['attempt']}/s{state['step_index']}"
-    recorded = ctx.store.get_action(key)
-    if recorded is None:
-        recorded = await _decide(ctx, state, step, key)
-    decision: Decision = {"key": key, "action": recorded.kind, "target": recorded.target,
+    action: ActionKind = step["action"]
+    target = str(step["target"])
+    params = dict(step.get("params") or {})
+    namespace = str(params.pop("namespace", state["namespace"]))
+    recorded = await decide_once(ctx, step_key(state["incident_id"], state["attempt"], state["step_index"]),
+                                 state["incident_id"], action, target, {**params, "namespace": namespace},
+                                 lambda: _decide(ctx, state, action, target, namespace, params))
+    decision: Decision = {"key": recorded.idempotency_key, "action": recorded.kind, "target": recorded.target,
                           "params": dict(recorded.params), "decision": recorded.decision,
                           "reasons": list(recorded.reasons)}
     if recorded.decision == "deny":  # the fix for the diagnosed cause is not allowed: a person decides, not a
@@ -37,21 +45,26 @@ async def policy(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     return {"decision": decision}
 
 
-async def _decide(ctx: AgentContext, state: IncidentState, step: dict[str, object], key: str) -> ActionView:
-    action, target = str(step["action"]), str(step["target"])
-    params = dict(step.get("params") or {})  # type: ignore[call-overload]
-    namespace = str(params.pop("namespace", state["namespace"]))
+async def decide_once(ctx: AgentContext, key: str, incident_id: str, kind: ActionKind, target: str,
+                      params: dict[str, Any], decide: Callable[[], Awaitable[PolicyDecision]]) -> ActionView:
+    """The decision recorded under `key`; `decide` is asked (and its answer stored) only when none is yet."""
+    recorded = ctx.store.get_action(key)
+    if recorded is None:
+        verdict = await decide()
+        recorded = ctx.store.record_decision({
+            "incident_id": incident_id, "idempotency_key": key, "kind": kind, "target": target, "params": params,
+            "decision": verdict.decision, "reasons": verdict.reasons})
+    return recorded
+
+
+async def _decide(ctx: AgentContext, state: IncidentState, action: ActionKind, target: str, namespace: str,
+                  params: dict[str, Any]) -> PolicyDecision:
     recent = [RecentAction(kind=a.kind, target=a.target, at=a.decided_at.timestamp(), status=a.status)
               for a in ctx.store.recent_actions(target, RECENT, statuses=EXECUTED_STATUSES)]
-    request = PolicyInput(
-        action=Action(kind=action, target=target, namespace=namespace, params=params),  # type: ignore[arg-type]
+    return ctx.gate.decide(PolicyInput(
+        action=Action(kind=action, target=target, namespace=namespace, params=params),
         incident=incident_facts(state), recent_actions=recent,
-        fleet=await fleet_facts(ctx.tools, action, target, namespace), now=ctx.clock())
-    verdict = ctx.gate.decide(request)
-    recorded = ctx.store.record_decision({
-        "incident_id": state["incident_id"], "idempotency_key": key, "kind": action, "target": target,
-        "params": {**params, "namespace": namespace}, "decision": verdict.decision, "reasons": verdict.reasons})
-    return recorded
+        fleet=await fleet_facts(ctx.tools, action, target, namespace), now=ctx.clock()))
 
 
 def incident_facts(state: IncidentState) -> IncidentFacts:

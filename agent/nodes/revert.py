@@ -8,8 +8,10 @@ from langgraph.runtime import Runtime
 
 from agent.actions import revert_of
 from agent.context import AgentContext
+from agent.keys import step_of, undo_key
 from agent.nodes.act import execute_once
-from agent.nodes.policy import incident_facts
+from agent.nodes.policy import decide_once, incident_facts
+from agent.policy import PolicyDecision
 from agent.policy_input import Action, PolicyInput
 from agent.state import IncidentState
 from agent.store import ActionView
@@ -19,11 +21,9 @@ async def revert(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     ctx = runtime.context
     attempt = state["attempt"]
     steps = state["hypotheses"][attempt]["remediation"]
-    prefix = f"{state['incident_id']}/h{attempt}/s"
     for action in reversed(ctx.store.get_incident(state["incident_id"]).actions):
-        index = action.idempotency_key.removeprefix(prefix)
-        if action.idempotency_key.startswith(prefix) and index.isdigit() and action.status == "succeeded" \
-                and steps[int(index)].get("reversible"):
+        index = step_of(action.idempotency_key, state["incident_id"], attempt)
+        if index is not None and action.status == "succeeded" and steps[index].get("reversible"):
             await _undo(ctx, state, action)
     return {"attempt": attempt + 1, "step_index": 0}
 
@@ -35,15 +35,15 @@ async def _undo(ctx: AgentContext, state: IncidentState, done: ActionView) -> No
                                "agent: a person decides")
         return
     kind, target, params = undo
-    key = f"{done.idempotency_key}/revert"
-    if ctx.store.get_action(key) is None:
-        verdict = ctx.gate.decide(PolicyInput(
-            action=Action(kind=kind, target=target, namespace=params.get("namespace", ""),  # type: ignore[arg-type]
+    key = undo_key(done.idempotency_key)
+
+    async def decide() -> PolicyDecision:
+        return ctx.gate.decide(PolicyInput(
+            action=Action(kind=kind, target=target, namespace=params.get("namespace", ""),
                           params={k: v for k, v in params.items() if k != "namespace"}),
             incident=incident_facts(state), now=ctx.clock()))
-        ctx.store.record_decision({"incident_id": state["incident_id"], "idempotency_key": key, "kind": kind,
-                                   "target": target, "params": params, "decision": verdict.decision,
-                                   "reasons": verdict.reasons})
+
+    await decide_once(ctx, key, state["incident_id"], kind, target, params, decide)
     _, undone = await execute_once(ctx, key, f"{state['incident_id']}: undo {done.kind} {done.target}, whose "
                                    "verification failed")
     if undone:  # also when the undo ran before a restart and only this mark was missing
