@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from agent.predicates import Match, Predicate, Unbound, parse_path, render, render_value
 from agent.runbooks import IncidentContext, Runbook, Signal, Step, ToolCall
+from agent.vocabulary import ActionKind
 
 Evidence = Mapping[str, Any]
 LINES_PER_SIGNAL = 3  # evidence lines shown per signal; the rest are counted
@@ -40,7 +41,7 @@ class SignalOutcome(BaseModel):
 class PlannedAction(BaseModel):
     """A remediation step with its templates filled; `ready` only when every precondition held."""
 
-    action: str
+    action: ActionKind
     target: str | None
     params: dict[str, Any]
     reversible: bool

@@ -1,12 +1,15 @@
 """The incident graph's state: plain JSON-able data, so the checkpointer can store it and a restart resumes.
 
 Hypotheses are `agent.diagnosis.Hypothesis` dumped to JSON (ranked, best first); their `remediation` steps
-are the runbook's planned actions with every template filled.
+are the runbook's planned actions with every template filled. Nodes read them back as the typed models
+(`hypotheses_of`, `hypothesis_tried`), never as raw dicts.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
+
+from agent.diagnosis import Hypothesis
 
 Outcome = Literal["resolved", "escalated", "nothing-to-do"]
 
@@ -29,7 +32,7 @@ class IncidentState(TypedDict, total=False):
     evidence: dict[str, Any]  # ToolCall.key -> the tool's structured result, or {"error": text}
     burning: bool
     blind: str  # why the agent cannot see the fleet; empty when it can
-    diagnosis: str  # diagnosed | none | unexplained
+    diagnosis: Literal["diagnosed", "none", "unexplained"]
     hypotheses: list[dict[str, Any]]
     attempt: int  # index of the hypothesis being tried
     step_index: int  # index of its remediation step being carried out
@@ -40,3 +43,12 @@ class IncidentState(TypedDict, total=False):
     verified: bool
     escalation: str  # why the agent hands over to a person
     outcome: Outcome
+
+
+def hypotheses_of(state: IncidentState) -> list[Hypothesis]:
+    return [Hypothesis.model_validate(h) for h in state.get("hypotheses") or []]
+
+
+def hypothesis_tried(state: IncidentState) -> Hypothesis:
+    """The hypothesis whose remediation is being carried out (`attempt`)."""
+    return Hypothesis.model_validate(state["hypotheses"][state["attempt"]])

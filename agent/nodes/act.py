@@ -12,15 +12,15 @@ from langgraph.runtime import Runtime
 
 from agent.actions import tool_call
 from agent.context import AgentContext
-from agent.state import IncidentState
+from agent.state import IncidentState, hypothesis_tried
 
 
 async def act(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     decision = state["decision"]
     assert decision is not None
-    hypothesis = state["hypotheses"][state["attempt"]]
-    reason = f"{state['incident_id']}: {hypothesis['root_cause']} on {hypothesis['component']} (runbook " \
-             f"{hypothesis['runbook']})"
+    hypothesis = hypothesis_tried(state)
+    reason = f"{state['incident_id']}: {hypothesis.root_cause} on {hypothesis.component} (runbook " \
+             f"{hypothesis.runbook})"
     ran, ok = await execute_once(runtime.context, decision["key"], reason)
     taken = state.get("actions_taken", 0) + (1 if ran else 0)
     if not ok:  # a failed step fails its hypothesis
@@ -52,5 +52,4 @@ async def execute_once(ctx: AgentContext, key: str, reason: str) -> tuple[bool, 
 
 
 def more_steps(state: IncidentState) -> bool:
-    hypothesis = state["hypotheses"][state["attempt"]]
-    return any(step["ready"] for step in hypothesis["remediation"][state["step_index"]:])
+    return any(step.ready for step in hypothesis_tried(state).remediation[state["step_index"]:])

@@ -28,9 +28,7 @@ RECENT = timedelta(hours=1)
 async def policy(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     ctx = runtime.context
     step = current_step(state)
-    action: ActionKind = step["action"]
-    target = str(step["target"])
-    params = dict(step.get("params") or {})
+    action, target, params = step.action, str(step.target), dict(step.params)
     namespace = str(params.pop("namespace", state["namespace"]))
     recorded = await decide_once(ctx, step_key(state["incident_id"], state["attempt"], state["step_index"]),
                                  state["incident_id"], action, target, {**params, "namespace": namespace},

@@ -13,17 +13,17 @@ from agent.nodes.act import execute_once
 from agent.nodes.policy import decide_once, incident_facts
 from agent.policy import PolicyDecision
 from agent.policy_input import Action, PolicyInput
-from agent.state import IncidentState
+from agent.state import IncidentState, hypothesis_tried
 from agent.store import ActionView
 
 
 async def revert(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     ctx = runtime.context
     attempt = state["attempt"]
-    steps = state["hypotheses"][attempt]["remediation"]
+    steps = hypothesis_tried(state).remediation
     for action in reversed(ctx.store.get_incident(state["incident_id"]).actions):
         index = step_of(action.idempotency_key, state["incident_id"], attempt)
-        if index is not None and action.status == "succeeded" and steps[index].get("reversible"):
+        if index is not None and action.status == "succeeded" and steps[index].reversible:
             await _undo(ctx, state, action)
     return {"attempt": attempt + 1, "step_index": 0}
 

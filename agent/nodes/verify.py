@@ -11,18 +11,17 @@ from langgraph.runtime import Runtime
 from agent.burn import model_burn
 from agent.context import AgentContext
 from agent.diagnosis import PlannedCheck
-from agent.state import IncidentState
+from agent.state import IncidentState, hypothesis_tried
 
 
 async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     ctx, config = runtime.context, runtime.context.config
-    hypothesis = state["hypotheses"][state["attempt"]]
-    verification = hypothesis.get("verification") or {}
-    threshold = float(verification.get("slo_burn_below") or 1.0)
+    verification = hypothesis_tried(state).verification
+    threshold = verification.slo_burn_below
     # The runbook may ask for a longer calm than the service's floor, never a shorter one: a burn rate over
     # short windows dips below 1 for a moment while a rollout is still replacing bad pods.
-    window = config.wall(max(float(verification.get("window_s") or 0), config.verify_window_s))
-    checks = [PlannedCheck.model_validate(c) for c in verification.get("checks") or []]
+    window = config.wall(max(verification.window_s, config.verify_window_s))
+    checks = verification.checks
     deadline = ctx.clock() + config.wall(config.verify_timeout_s) + window
     samples: deque[tuple[float, float]] = deque()  # (when, the model's worst short-window burn)
     while ctx.clock() < deadline:

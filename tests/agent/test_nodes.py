@@ -13,6 +13,7 @@ from langgraph.runtime import Runtime
 from agent.actions import UnknownAction, tool_call
 from agent.burn import readings
 from agent.config import AgentConfig
+from agent.diagnosis import Hypothesis, PlannedAction, PlannedEscalation, PlannedVerification
 from agent.graph import after_act, after_diagnose, after_policy, after_verify
 from agent.nodes.plan import plan
 from agent.nodes.verify import _calm
@@ -27,8 +28,13 @@ def _step(action: str, ready: bool = True) -> dict[str, Any]:
             "ready": ready, "blocked_by": [] if ready else ["the node is cordoned already"]}
 
 
-def _hypothesis(runbook: str, *steps: dict[str, Any]) -> dict[str, Any]:
-    return {"runbook": runbook, "root_cause": "gpu_xid", "component": "node/gpu-node-2", "remediation": list(steps)}
+def _hypothesis(runbook: str, *steps: dict[str, Any], escalation: str = "") -> dict[str, Any]:
+    """A hypothesis as the diagnosis leaves it in the graph's state (a dumped `Hypothesis`)."""
+    return Hypothesis(runbook=runbook, title=runbook, root_cause="gpu_xid", component="node/gpu-node-2",
+                      confidence=0.9, evidence=[], counter_evidence=[], missing_evidence=[], signals=[],
+                      remediation=[PlannedAction.model_validate(step) for step in steps],
+                      verification=PlannedVerification(slo_burn_below=1.0, window_s=60, checks=[]),
+                      escalation=PlannedEscalation(to="on-call", message=escalation)).model_dump(mode="json")
 
 
 def test_routing_after_diagnosis() -> None:
@@ -74,9 +80,9 @@ async def test_plan_escalates_when_nothing_is_left_or_the_action_cap_is_reached(
     async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
         incident = agent.open_incident()
         runtime = Runtime(context=agent.context)
-        exhausted = await plan({"incident_id": incident.id, "hypotheses": [_hypothesis("only", _step("x"))],
+        exhausted = await plan({"incident_id": incident.id, "hypotheses": [_hypothesis("only", _step("cordon_node"))],
                                 "attempt": 1, "step_index": 0}, runtime)
-        capped = await plan({"incident_id": incident.id, "hypotheses": [_hypothesis("only", _step("x"))],
+        capped = await plan({"incident_id": incident.id, "hypotheses": [_hypothesis("only", _step("cordon_node"))],
                              "attempt": 0, "step_index": 0, "actions_taken": 3}, runtime)
     assert "no remediation left" in exhausted["escalation"]
     assert "cap of 3 actions" in capped["escalation"]
@@ -84,11 +90,12 @@ async def test_plan_escalates_when_nothing_is_left_or_the_action_cap_is_reached(
 
 async def test_plan_escalates_when_the_best_explanation_has_no_safe_automatic_fix(tmp_path: Path,
                                                                                    runbook_dir: Path) -> None:
-    no_fix = {**_hypothesis("dependency-latency"), "escalation": {"to": "on-call", "message": "auth is slow"}}
+    no_fix = _hypothesis("dependency-latency", escalation="auth is slow")
     async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
         incident = agent.open_incident()
-        changes = await plan({"incident_id": incident.id, "hypotheses": [no_fix, _hypothesis("other", _step("x"))],
-                              "attempt": 0, "step_index": 0}, Runtime(context=agent.context))
+        hypotheses = [no_fix, _hypothesis("other", _step("cordon_node"))]
+        changes = await plan({"incident_id": incident.id, "hypotheses": hypotheses, "attempt": 0, "step_index": 0},
+                             Runtime(context=agent.context))
     assert changes["escalation"] == "auth is slow"
 
 
