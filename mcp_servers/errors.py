@@ -2,15 +2,16 @@
 
 An MCP tool error is text on the wire, so the kind travels as a documented prefix, `[kind] sentence`:
 `[unreachable] Prometheus at http://prometheus:9090 is unreachable: [Errno 111] Connection refused`.
-Servers raise `ToolFailure`; `KindedErrors` gives every other error a tool call ends in (a library's, a
-validation error of the arguments) its kind on the way out; clients read it back with `parse`. Text without
-the prefix, such as another server's error, reads as `internal`.
+Backend clients raise a `BackendError` subclass at the lowest layer (the class is the kind); tools raise
+`ToolFailure` for what they decide themselves; `KindedErrors` turns both, and every other error a tool call
+ends in (a library's, a validation error of the arguments), into `[kind] sentence` on the way out; clients
+read it back with `parse`. Text without the prefix, such as another server's error, reads as `internal`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import httpx
 import mcp.types as mt
@@ -31,6 +32,46 @@ class ToolFailure(ToolError):
         super().__init__(f"[{kind}] {message}")
         self.kind: ErrorKind = kind
         self.message = message
+
+
+class BackendError(Exception):
+    """A backend (Prometheus, the Kubernetes API, Loki, a gateway) did not give what was asked; the subclass
+    says why, so a caller routes on the type and a person reads the message."""
+
+    kind: ClassVar[ErrorKind] = "internal"
+
+
+class Unreachable(BackendError):
+    kind = "unreachable"
+
+
+class TimedOut(BackendError):
+    kind = "timeout"
+
+
+class Unauthorized(BackendError):
+    kind = "unauthorized"
+
+
+class NotFound(BackendError):
+    kind = "not_found"
+
+
+class BadInput(BackendError):
+    kind = "bad_input"
+
+
+class Conflict(BackendError):
+    kind = "conflict"
+
+
+_BY_KIND: dict[ErrorKind, type[BackendError]] = {
+    cls.kind: cls for cls in (Unreachable, TimedOut, Unauthorized, NotFound, BadInput, Conflict)}
+
+
+def backend_error(kind: ErrorKind, message: str) -> BackendError:
+    """The `BackendError` of a kind (`internal` is the base class)."""
+    return _BY_KIND.get(kind, BackendError)(message)
 
 
 def fail(kind: ErrorKind, message: str) -> ToolFailure:
@@ -88,7 +129,7 @@ class KindedErrors(Middleware):
 
 def _kind_of(error: BaseException) -> ErrorKind:
     for cause in _chain(error):
-        if isinstance(cause, ToolFailure):
+        if isinstance(cause, (ToolFailure, BackendError)):
             return cause.kind
         if isinstance(cause, (ValidationError, NotFoundError, DisabledError)):  # bad arguments, or no such tool
             return "bad_input"
