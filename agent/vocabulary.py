@@ -1,5 +1,5 @@
 """The words every part of the agent shares, as the scenario and result formats fix them: fault kinds (the
-root causes a diagnosis may name) and action kinds (what a decision may be about)."""
+root causes a diagnosis may name), action kinds (what a decision may be about) and the policy's verdicts."""
 
 from __future__ import annotations
 
@@ -14,5 +14,6 @@ ActionKind = Literal[
     "scale_deployment", "restart_deployment", "delete_pod", "cordon_node", "drain_node", "rollback_deployment",
     "failover_provider", "set_route_weights", "escalate",
 ]
+Verdict = Literal["allow", "require_approval", "deny"]  # what the policy gate rules on one proposed action
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
