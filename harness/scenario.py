@@ -28,7 +28,7 @@ from harness.fleet import RunningSandbox
 from harness.scenario_spec import ActionOut, DiagnosisOut, LlmOut, Scenario, ScenarioResult, grade
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
-from sandbox.supervisor import free_ports
+from sandbox.processes import free_ports
 
 log = logging.getLogger("firebreak.harness")
 

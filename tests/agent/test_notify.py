@@ -20,7 +20,8 @@ from agent.notify import DeliveryFailed, Notifier, Page, WebhookChannel, retry_d
 from agent.service import AgentService
 from agent.slo.alertmanager import ESCALATION_ALERT, render_alertmanager_config
 from harness.views import paging
-from sandbox.supervisor import Monitoring, free_ports
+from sandbox.processes import free_ports
+from sandbox.supervisor import Monitoring
 from tests.agent.conftest import running_agent
 from tests.agent.scripted_fleet import Fleet
 from tests.http_receiver import Receiver

@@ -15,7 +15,7 @@ import yaml
 
 from agent.store import Store
 from harness.fleet import RunningSandbox
-from sandbox.supervisor import free_ports
+from sandbox.processes import free_ports
 from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
