@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent.alerts import WebhookPayload
-from agent.metrics import AgentMetrics
+from agent.detect.alerts import WebhookPayload
+from agent.detect.heartbeat import AgentMetrics
+from agent.detect.watcher import BurnWatcher
 from agent.runner import IncidentRunner
 from agent.store import StoreError
-from agent.watcher import BurnWatcher
 
 log = logging.getLogger("firebreak.service")
 

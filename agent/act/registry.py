@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent import facts
-from agent.policy_input import FleetFacts
-from agent.tools import FleetTools
+from agent.policy import facts
+from agent.policy.input import FleetFacts
+from agent.tools import ToolClient
 from agent.vocabulary import ActionKind
 
 Params = dict[str, Any]
 Undo = tuple[ActionKind, str, Params]  # the undoing action's kind, target and params
-FactsReader = Callable[[FleetTools, ActionKind, str, str], Awaitable[FleetFacts]]  # (tools, kind, name, namespace)
+FactsReader = Callable[[ToolClient, ActionKind, str, str], Awaitable[FleetFacts]]  # (tools, kind, name, namespace)
 
 
 class UnknownAction(ValueError):
@@ -96,7 +96,7 @@ def revert_of(kind: str, target: str, params: Params, result: Params) -> Undo | 
     return spec.undo(target, params, result.get("before") or {}) if spec.undo else None
 
 
-async def fleet_facts(tools: FleetTools, kind: ActionKind, target: str, namespace: str) -> FleetFacts:
+async def facts_for_policy(tools: ToolClient, kind: ActionKind, target: str, namespace: str) -> FleetFacts:
     """What the policy reads about an action's target, through the tools, just before it decides."""
     reader = _spec(kind).facts
     return await reader(tools, kind, _name(target), namespace) if reader else FleetFacts()
