@@ -70,6 +70,18 @@ async def test_a_malformed_payload_gets_a_clear_400_and_stores_nothing(tmp_path:
     assert not_json.status_code == 400
 
 
+async def test_an_alert_without_an_alertname_is_refused_at_the_edge(tmp_path: Path, runbook_dir: Path) -> None:
+    nameless = _alert()
+    del nameless["labels"]["alertname"]
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
+        client = TestClient(AgentService(agent.runner, TOKEN).app())
+        response = client.post("/webhook/alertmanager", json=_payload(nameless),
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+        assert agent.store.list_incidents() == []
+    assert response.status_code == 400
+    assert response.json()["detail"] == ["alerts.0.labels: Value error, labels must include alertname"]
+
+
 def test_the_service_will_not_run_an_open_webhook() -> None:
     with pytest.raises(ValueError, match="bearer token"):
         AgentService(runner=None, webhook_token="")  # type: ignore[arg-type]
