@@ -16,7 +16,7 @@ from typing import Any
 from agent.policy import facts
 from agent.policy.input import FleetFacts
 from agent.tools import ToolClient
-from agent.vocabulary import ActionKind
+from agent.vocabulary import ActionKind, is_action_kind
 
 Params = dict[str, Any]
 Undo = tuple[ActionKind, str, Params]  # the undoing action's kind, target and params
@@ -104,9 +104,9 @@ async def facts_for_policy(tools: ToolClient, kind: ActionKind, target: str, nam
 
 
 def _spec(kind: str) -> ActionSpec:
-    if kind not in ACTIONS:
+    if not is_action_kind(kind):
         raise UnknownAction(f"{kind!r} is not an action kind")
-    return ACTIONS[kind]  # type: ignore[index]  # checked just above
+    return ACTIONS[kind]
 
 
 def _target_name(target: str) -> str:
