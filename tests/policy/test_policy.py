@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -58,6 +60,12 @@ def test_the_shipped_policy_loads(gate: PolicyGate) -> None:
 def test_the_check_command_reports_ok_for_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(POLICY_DIR)]) == 0
     assert capsys.readouterr().out.strip() == f"OK policies/ {policy_version(POLICY_DIR)}"
+
+
+def test_the_check_command_runs_as_python_m_agent_policy() -> None:
+    result = subprocess.run([sys.executable, "-m", "agent.policy", "check", str(POLICY_DIR)], capture_output=True,
+                            text=True, timeout=60, cwd=POLICY_DIR.parent)
+    assert (result.returncode, result.stdout.strip()) == (0, f"OK policies/ {policy_version(POLICY_DIR)}")
 
 
 # --- a broken policy denies every action and says why ---
