@@ -21,7 +21,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.kube_client import Kube
 from mcp_servers.kube_mirror import COLLECTIONS, Mirror
 from mcp_servers.settings import Settings

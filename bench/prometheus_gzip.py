@@ -20,7 +20,7 @@ from pathlib import Path
 
 import anyio
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.prometheus import Prometheus
 from mcp_servers.settings import Settings

@@ -24,7 +24,7 @@ from agent.boot import open_agent
 from agent.config import AgentConfig, AlertmanagerNotify, NotifyConfig, WebhookConfig
 from agent.service import AgentService
 from agent.store import IncidentView
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from harness.scenario_spec import ActionOut, DiagnosisOut, LlmOut, Scenario, ScenarioResult, grade
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
@@ -37,14 +37,14 @@ VERIFY_S = 5.0  # wall seconds the burned SLOs must stay under burn rate 1 to co
 BURN_QUERY = "slo:burn_rate:ratio_rate5m"
 CLOSED = ("resolved", "escalated")
 
-Say = Callable[[str], None]
+OnProgress = Callable[[str], None]  # takes one line of a run's progress, for people to read
 
 
 @dataclass
 class Progress:
     """Who watches a run: `say` gets the incidents' steps as they happen, `burns` each burn-rate sample."""
 
-    say: Say = lambda message: None
+    say: OnProgress = lambda message: None
     burns: Callable[[dict[str, float], float], None] = lambda burns, at_s: None
 
 
@@ -128,7 +128,7 @@ def _settled(service: AgentService, tracker: BurnTracker, now: float) -> bool:
     return bool(incidents) and all(i.status in CLOSED for i in incidents) and tracker.mitigated(now)
 
 
-def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, say: Say) -> dict[str, int]:
+def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, say: OnProgress) -> dict[str, int]:
     """Says each incident's new timeline entries; `seen` counts what was said per incident."""
     for incident in reversed(service.store.list_incidents(limit=100)):
         timeline = service.store.get_incident(incident.id).timeline

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from agent.store import Store
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from sandbox.processes import free_ports
 from tests.polling import eventually
 

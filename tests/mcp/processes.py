@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from sandbox.processes import free_ports
 
 FIREBREAK = str(Path(sys.executable).with_name("firebreak"))

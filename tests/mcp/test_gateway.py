@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers import compose
 from mcp_servers.gateway import build
 from mcp_servers.gateway_adapters import ConfigMapRoutes, RouteChange, RoutesConflict, RoutingTable

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers import xid
 from mcp_servers.compose import build
 from mcp_servers.gpu import health_report, unhealthy_report

@@ -15,7 +15,7 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 from kubernetes.client.rest import RESTClientObject
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers import kube_client, kube_mirror, kubernetes
 from mcp_servers.kube_client import KEEPALIVE, Kube, KubeRefusal, RequestNeeded, no_requests
 from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror

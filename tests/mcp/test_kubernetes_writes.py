@@ -14,7 +14,7 @@ import pytest
 from fastmcp import Client
 from kubernetes import client, config
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.kube_client import KubeRefusal
 from mcp_servers.kube_writes import KEYS, Request, fingerprint, patch_once

@@ -13,7 +13,7 @@ import pytest
 from fake_loki import Entry, FakeLoki
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.log_sources import Target, logql, parse_stamped
 from mcp_servers.logs import severity

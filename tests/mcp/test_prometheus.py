@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.prometheus import _session
 from mcp_servers.promql_summary import change_points

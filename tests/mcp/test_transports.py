@@ -15,7 +15,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from tests.mcp.processes import FIREBREAK, TOKEN, env_for, start_http, stop
 
 pytestmark = pytest.mark.anyio

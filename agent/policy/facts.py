@@ -1,29 +1,29 @@
 """What the policy gate needs to know about an action's target, read through the MCP tools just before the
 decision: replicas and readiness of the deployments it disrupts, and the routes it would change. Each reader
-takes (tools, action kind, target name, namespace); the action registry (`agent.actions`) says which reads
+takes (tools, action kind, target name, namespace); the action registry (`agent.act.registry`) says which reads
 which kind."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent.policy_input import FleetFacts, PodDisruption
-from agent.tools import FleetTools
+from agent.policy.input import FleetFacts, PodDisruption
+from agent.tools import ToolClient
 
 ROLLOUTS = ("restart_deployment", "rollback_deployment")  # they replace pods as the deployment's strategy says
 
 
-async def _describe(tools: FleetTools, name: str, namespace: str) -> dict[str, Any] | None:
+async def _describe(tools: ToolClient, name: str, namespace: str) -> dict[str, Any] | None:
     result = await tools.call("describe_deployment", {"name": name, "namespace": namespace})
     return result.data if result.ok else None
 
 
-async def _deployment(tools: FleetTools, name: str, namespace: str) -> dict[str, Any] | None:
+async def _deployment(tools: ToolClient, name: str, namespace: str) -> dict[str, Any] | None:
     detail = await _describe(tools, name, namespace)
     return detail["deployment"] if detail else None
 
 
-async def deployment_facts(tools: FleetTools, action: str, name: str, namespace: str) -> FleetFacts:
+async def deployment_facts(tools: ToolClient, action: str, name: str, namespace: str) -> FleetFacts:
     detail = await _describe(tools, name, namespace)
     if detail is None:
         return FleetFacts()
@@ -34,7 +34,7 @@ async def deployment_facts(tools: FleetTools, action: str, name: str, namespace:
         deployment=name, replicas=row["desired"], ready=row["ready"], disrupted=min(disrupted, row["ready"]))])
 
 
-async def pod_facts(tools: FleetTools, action: str, pod: str, namespace: str) -> FleetFacts:
+async def pod_facts(tools: ToolClient, action: str, pod: str, namespace: str) -> FleetFacts:
     detail = await tools.call("describe_pod", {"name": pod, "namespace": namespace})
     owner = _deployment_of(detail.data.get("owner") or "", pod) if detail.ok else None
     row = await _deployment(tools, owner, namespace) if owner else None
@@ -61,7 +61,7 @@ def _deployment_of(owner: str, pod: str) -> str | None:
     return pod.rsplit("-", 2)[0] if pod.count("-") >= 2 else None
 
 
-async def drain_facts(tools: FleetTools, action: str, node: str, namespace: str) -> FleetFacts:
+async def drain_facts(tools: ToolClient, action: str, node: str, namespace: str) -> FleetFacts:
     pods = await tools.call("list_pods", {"node": node, "limit": 200})
     if not pods.ok:
         return FleetFacts()
@@ -80,7 +80,7 @@ async def drain_facts(tools: FleetTools, action: str, node: str, namespace: str)
     return FleetFacts(disruptions=disruptions)
 
 
-async def route_facts(tools: FleetTools, action: str, model: str, namespace: str) -> FleetFacts:
+async def route_facts(tools: ToolClient, action: str, model: str, namespace: str) -> FleetFacts:
     routes = await tools.call("gateway_routes", {})
     for route in routes.data.get("models", []) if routes.ok else []:
         if route["model"] == model:

@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent import facts
-from agent.policy_input import FleetFacts
-from agent.tools import FleetTools
-from agent.vocabulary import ActionKind
+from agent.policy import facts
+from agent.policy.input import FleetFacts
+from agent.tools import ToolClient
+from agent.vocabulary import ActionKind, is_action_kind
 
 Params = dict[str, Any]
 Undo = tuple[ActionKind, str, Params]  # the undoing action's kind, target and params
-FactsReader = Callable[[FleetTools, ActionKind, str, str], Awaitable[FleetFacts]]  # (tools, kind, name, namespace)
+FactsReader = Callable[[ToolClient, ActionKind, str, str], Awaitable[FleetFacts]]  # (tools, kind, name, namespace)
 
 
 class UnknownAction(ValueError):
@@ -49,11 +49,11 @@ def _roll_forward(target: str, params: Params, before: Params) -> Undo | None:
 
 
 def _fail_back(target: str, params: Params, before: Params) -> Undo | None:
-    return "failover_provider", f"provider/{params['to']}", {"model": params["model"], "to": _name(target)}
+    return "failover_provider", f"provider/{params['to']}", {"model": params["model"], "to": _target_name(target)}
 
 
 def _weights_back(target: str, params: Params, before: Params) -> Undo | None:
-    weights = before.get(_name(target))
+    weights = before.get(_target_name(target))
     return ("set_route_weights", target, {"weights": weights}) if isinstance(weights, dict) else None
 
 
@@ -85,8 +85,9 @@ def tool_call(kind: str, target: str, params: Params, key: str, reason: str) -> 
     spec = _spec(kind)
     if spec.tool is None:
         raise UnknownAction(f"no MCP tool carries out {kind!r}")
-    scope = {"namespace": params["namespace"]} if spec.namespaced and params.get("namespace") else {}
-    return spec.tool, {"reason": reason, "idempotency_key": key, **scope, **spec.arguments(_name(target), params)}
+    scope = _namespace(params) if spec.namespaced else {}
+    arguments = spec.arguments(_target_name(target), params)
+    return spec.tool, {"reason": reason, "idempotency_key": key, **scope, **arguments}
 
 
 def revert_of(kind: str, target: str, params: Params, result: Params) -> Undo | None:
@@ -96,19 +97,19 @@ def revert_of(kind: str, target: str, params: Params, result: Params) -> Undo | 
     return spec.undo(target, params, result.get("before") or {}) if spec.undo else None
 
 
-async def fleet_facts(tools: FleetTools, kind: ActionKind, target: str, namespace: str) -> FleetFacts:
+async def facts_for_policy(tools: ToolClient, kind: ActionKind, target: str, namespace: str) -> FleetFacts:
     """What the policy reads about an action's target, through the tools, just before it decides."""
     reader = _spec(kind).facts
-    return await reader(tools, kind, _name(target), namespace) if reader else FleetFacts()
+    return await reader(tools, kind, _target_name(target), namespace) if reader else FleetFacts()
 
 
 def _spec(kind: str) -> ActionSpec:
-    if kind not in ACTIONS:
+    if not is_action_kind(kind):
         raise UnknownAction(f"{kind!r} is not an action kind")
-    return ACTIONS[kind]  # type: ignore[index]  # checked just above
+    return ACTIONS[kind]
 
 
-def _name(target: str) -> str:
+def _target_name(target: str) -> str:
     return target.partition("/")[2]
 
 

@@ -30,9 +30,9 @@ from anthropic.types import (
 )
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from agent.diagnosis import Diagnosis, Hypothesis, PlannedEscalation, PlannedVerification
-from agent.runbooks import COMPONENT_KINDS, READ_TOOLS, IncidentContext, Runbook, RunbookSet
-from agent.tools import FleetTools
+from agent.diagnose.diagnosis import Diagnosis, Hypothesis, PlannedEscalation, PlannedVerification
+from agent.diagnose.runbooks import COMPONENT_KINDS, READ_TOOLS, IncidentContext, Runbook, RunbookSet
+from agent.tools import ToolClient
 from agent.vocabulary import ACTION_KINDS, FAULT_KINDS, ActionKind, FaultKind
 
 log = logging.getLogger("firebreak.agent.llm")
@@ -113,7 +113,7 @@ class ClaudeDiagnoser:
     max_tokens: int = 16_000  # adaptive thinking spends from it too
     min_confidence: float = 0.5  # below it the diagnosis is "unexplained", as offline
 
-    async def diagnose(self, incident: IncidentContext, runbooks: RunbookSet, tools: FleetTools, offline: Diagnosis,
+    async def diagnose(self, incident: IncidentContext, runbooks: RunbookSet, tools: ToolClient, offline: Diagnosis,
                        *, burning: bool) -> tuple[Diagnosis, LlmUsage]:
         """Claude's diagnosis, or `offline` with the reason Claude's was not used among its problems."""
         usage = LlmUsage()
@@ -134,7 +134,7 @@ class ClaudeDiagnoser:
 
 class _Conversation:
     def __init__(self, diagnoser: ClaudeDiagnoser, incident: IncidentContext, runbooks: RunbookSet,
-                 tools: FleetTools, offline: Diagnosis, usage: LlmUsage) -> None:
+                 tools: ToolClient, offline: Diagnosis, usage: LlmUsage) -> None:
         self.d, self.runbooks, self.tools, self.usage = diagnoser, runbooks, tools, usage
         schemas = tools.schemas()
         self.offered = sorted(READ_TOOLS & set(schemas))

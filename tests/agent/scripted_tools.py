@@ -1,4 +1,4 @@
-"""A small, scripted fleet behind real MCP tools, for testing the agent's graph without a sandbox.
+"""The MCP tools of a small, scripted fleet (`ScriptedTools`), for testing the agent's graph without a sandbox.
 
 It answers the handful of tools the test runbook reads, and its write tools change the script the way the
 real fleet would change (cordoning the bad node stops the burn). Writes remember their idempotency keys,
@@ -28,7 +28,9 @@ SLO_FAILURES: dict[str, Exception] = {
 
 
 @dataclass
-class Fleet:
+class ScriptedTools:
+    """The fleet's state as a script, and the real MCP server (`server()`) whose tools read and change it."""
+
     burn: float = 20.0  # the model's short-window burn rate
     slo_failure: str = ""  # a key of SLO_FAILURES; "no_burn": an answer without the model's burn rate
     gpus_unreadable: bool = False  # unhealthy_gpus fails (DCGM's Prometheus gone)

@@ -17,7 +17,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Action(_Strict):
+class ProposedAction(_Strict):
     """`target` is KIND/NAME: deployment/qwen-7b, pod/qwen-7b-abc12, node/gpu-node-2, provider/openai, model/qwen-7b.
 
     params by kind: scale_deployment {replicas: int}; set_route_weights {weights: {backend: percent}}.
@@ -62,7 +62,7 @@ class FleetFacts(_Strict):
 
 
 class PolicyInput(_Strict):
-    action: Action
+    action: ProposedAction
     incident: IncidentFacts
     recent_actions: list[RecentAction] = []
     fleet: FleetFacts = FleetFacts()

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from agent.predicates import Match, Predicate, Unbound, parse_path, render, render_value
-from agent.runbooks import IncidentContext, Runbook, Signal, Step, ToolCall
+from agent.diagnose.predicates import Match, Predicate, Unbound, parse_path, render, render_value
+from agent.diagnose.runbooks import IncidentContext, Runbook, Signal, Step, ToolCall
 from agent.vocabulary import ActionKind
 
 Evidence = Mapping[str, Any]

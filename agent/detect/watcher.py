@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import logging
 
-from agent.burn import SloReading, readings
+from agent.detect.burn import SloReading, readings
 from agent.notify import Notifier
 from agent.store import IncidentDetail, IncidentOpen, IncidentView, Store
-from agent.tools import FleetTools
+from agent.tools import ToolClient
 
 log = logging.getLogger("firebreak.watcher")
 
 
 class BurnWatcher:
-    def __init__(self, tools: FleetTools, store: Store, notifier: Notifier) -> None:
+    def __init__(self, tools: ToolClient, store: Store, notifier: Notifier) -> None:
         self.tools = tools
         self.store = store
         self.notifier = notifier

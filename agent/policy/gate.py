@@ -4,51 +4,49 @@ Every action the agent proposes goes through `PolicyGate.decide`, which answers 
 deny with reasons. The gate fails closed: a policy that does not load, a query that errors and a result of
 the wrong shape all become a deny for every action, with a reason that names the file and the error, and
 nothing here raises into the caller.
-
-    python -m agent.policy check policies/     # exit 0 and "OK ..." when the policy loads, else the error
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import regopy
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from regopy.rego_shared import rego_node_value
 
-from agent.policy_config import PolicyConfig, merge
-from agent.policy_input import Action, IncidentFacts, PolicyInput
+from agent.policy.data import PolicyConfig, merge
+from agent.policy.input import IncidentFacts, PolicyInput, ProposedAction
+from agent.vocabulary import Verdict
 
 DATA_FILE = "data.yaml"
 QUERY = "data.firebreak.remediation.result"
-Decision = Literal["allow", "require_approval", "deny"]
 
 
-class PolicyDecision(BaseModel):
-    """The gate's answer; `policy_version` goes to the audit log with it."""
+class PolicyRuling(BaseModel):
+    """The gate's answer on one proposed action; `policy_version` goes to the audit log with it."""
 
     model_config = ConfigDict(frozen=True)
 
-    decision: Decision
+    verdict: Verdict
     reasons: list[str] = Field(min_length=1)
     policy_version: str
     dry_run: bool = False  # record the action instead of carrying it out
 
 
-class _Verdict(BaseModel):
-    """The shape the Rego result must have; anything else is a policy bug and a deny."""
+class _RegoResult(BaseModel):
+    """The shape the Rego result must have (its `decision` is the verdict); anything else is a policy bug and
+    a deny."""
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: Decision
+    decision: Verdict
     reasons: list[str] = Field(min_length=1)
     dry_run: bool
 
@@ -79,24 +77,25 @@ class PolicyGate:
         except PolicyError as exc:
             return cls(version, None, str(exc))
         except Exception as exc:  # the gate must come up (closed) whatever the engine throws
-            return cls(version, None, f"{_dir_label(policy_dir)}: {type(exc).__name__}: {exc}")
+            return cls(version, None, f"{dir_label(policy_dir)}: {type(exc).__name__}: {exc}")
         return gate
 
-    def decide(self, request: PolicyInput) -> PolicyDecision:
+    def decide(self, request: PolicyInput) -> PolicyRuling:
         if self.error is not None:
             return self._deny(f"policy failed to load: {self.error}")
         try:
-            verdict = self._evaluate(request)
+            result = self._evaluate(request)
         except PolicyError as exc:
             return self._deny(f"policy evaluation failed: {exc}")
         except Exception as exc:  # an engine failure must deny, not escape into the agent
             return self._deny(f"policy evaluation failed: {type(exc).__name__}: {exc}")
-        return PolicyDecision(policy_version=self.policy_version, **verdict.model_dump())
+        return PolicyRuling(verdict=result.decision, reasons=result.reasons, dry_run=result.dry_run,
+                            policy_version=self.policy_version)
 
-    def _deny(self, reason: str) -> PolicyDecision:
-        return PolicyDecision(decision="deny", reasons=[reason], policy_version=self.policy_version)
+    def _deny(self, reason: str) -> PolicyRuling:
+        return PolicyRuling(verdict="deny", reasons=[reason], policy_version=self.policy_version)
 
-    def _evaluate(self, request: PolicyInput) -> _Verdict:
+    def _evaluate(self, request: PolicyInput) -> _RegoResult:
         assert self._interpreter is not None
         with self._lock:
             self._interpreter.set_input(regopy.Input(request.as_input()))
@@ -113,12 +112,13 @@ class PolicyGate:
         if len(expressions) != 1:
             raise PolicyError(f"{self._modules}: {QUERY} gave {len(expressions)} values, not one")
         try:
-            return _Verdict.model_validate(expressions[0])
+            return _RegoResult.model_validate(expressions[0])
         except ValidationError as exc:
             raise PolicyError(f"{self._modules}: {QUERY} is malformed: {_problems(exc)}") from exc
 
 
-_PROBE = PolicyInput(action=Action(kind="escalate", target="incident/probe"), incident=IncidentFacts(id="probe"), now=0)
+_PROBE = PolicyInput(action=ProposedAction(kind="escalate", target="incident/probe"),
+                     incident=IncidentFacts(id="probe"), now=0)
 
 
 def policy_version(policy_dir: Path, overrides: Mapping[str, Any] | None = None) -> str:
@@ -143,10 +143,10 @@ def _bytes(path: Path) -> bytes:
 def _compile(policy_dir: Path, overrides: Mapping[str, Any]) -> tuple[regopy.Interpreter, str]:
     """The interpreter with every module and the data added, and the modules' names for reasons."""
     if not policy_dir.is_dir():
-        raise PolicyError(f"{_dir_label(policy_dir)}: not a directory")
+        raise PolicyError(f"{dir_label(policy_dir)}: not a directory")
     modules = sorted(policy_dir.glob("*.rego"))
     if not modules:
-        raise PolicyError(f"{_dir_label(policy_dir)}: no *.rego policy files")
+        raise PolicyError(f"{dir_label(policy_dir)}: no *.rego policy files")
     config = _load_config(policy_dir / DATA_FILE, overrides)
     interpreter = regopy.Interpreter()
     interpreter.log_level = regopy.LogLevel.NONE  # errors come back as exceptions; don't print them too
@@ -189,7 +189,8 @@ def _label(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def _dir_label(path: Path) -> str:
+def dir_label(path: Path) -> str:
+    """How reasons name a directory: its name and a slash, e.g. policies/."""
     return f"{path.resolve().name}/"
 
 
@@ -242,20 +243,3 @@ def _problems(exc: ValidationError) -> str:
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.policy", description="Check the remediation policy.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="load the policy directory and report OK or its error")
-    check.add_argument("policy_dir", type=Path)
-    args = parser.parse_args(argv)
-    gate = PolicyGate.load(args.policy_dir)
-    if gate.error is not None:
-        print(f"policy failed to load: {gate.error}")
-        return 1
-    print(f"OK {_dir_label(args.policy_dir)} {gate.policy_version}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Executable runbooks: `runbooks/*.md`, YAML front matter for the agent and Markdown below it for people.
 
 A runbook names the evidence it needs (read-only MCP tool calls, arguments templated from the incident),
-the signals that point to its root cause (predicates over those results, see `agent.predicates`), the
+the signals that point to its root cause (predicates over those results, see `agent.diagnose.predicates`), the
 component and remediation plan to fill from what the signals bound, and how to verify and escalate.
 `runbooks/gpu-xid.md` is the worked example.
 
@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.predicates import Predicate, parse_path, render_value, template_names, value_names
+from agent.diagnose.predicates import Predicate, parse_path, render_value, template_names, value_names
 from agent.vocabulary import ActionKind, FaultKind
 
 RevertKind = Literal[

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_serializer, model_validator
 
-from agent.policy_input import ActionKind
+from agent.vocabulary import ActionKind
 
 Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -111,7 +111,7 @@ class FreezeWindow(_Strict):
         absolute = self.start is not None and self.end is not None
         if absolute == (self.weekly is not None) or (self.start is None) != (self.end is None):
             raise ValueError("a freeze window has either start and end, or weekly")
-        if absolute and self.start >= self.end:  # type: ignore[operator]
+        if self.start is not None and self.end is not None and self.start >= self.end:
             raise ValueError(f"start {self.start} is not before end {self.end}")
         return self
 
