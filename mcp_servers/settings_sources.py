@@ -42,7 +42,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise InvalidSettings(f"{path}: expected a mapping of settings, not a {type(loaded).__name__}")
+        raise InvalidSettings(f"{path}: expected a mapping, not a {type(loaded).__name__}")
     return loaded
 
 
