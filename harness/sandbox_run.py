@@ -89,12 +89,7 @@ class RunningSandbox:
 
     def inject(self, faults: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Schedules faults (scenario format; `at_s` counts from now). Returns what the sandbox scheduled."""
-        control = json.loads((self.state_dir / "control.json").read_text())
-        response = httpx.post(f"{control['url']}/faults", json=list(faults), timeout=10,
-                              headers={"Authorization": f"Bearer {control['token']}"})
-        if response.status_code >= 400:
-            raise ValueError(f"the sandbox refused the faults: {response.text}")
-        return list(response.json()["scheduled"])
+        return inject_faults(self.state_dir, faults)
 
     def agent_env(self) -> dict[str, str]:
         """The environment an agent or MCP server gets: the fleet's endpoints, nothing of the control API."""
@@ -120,3 +115,14 @@ class RunningSandbox:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+def inject_faults(state_dir: Path, faults: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Schedules faults on the sandbox whose state is in `state_dir` (its control API's address and token), this
+    process's or another's (`firebreak sandbox inject`). Returns what the sandbox scheduled."""
+    control = json.loads((state_dir / "control.json").read_text())
+    response = httpx.post(f"{control['url']}/faults", json=list(faults), timeout=10,
+                          headers={"Authorization": f"Bearer {control['token']}"})
+    if response.status_code >= 400:
+        raise ValueError(f"the sandbox refused the faults: {response.text}")
+    return list(response.json()["scheduled"])
