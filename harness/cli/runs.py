@@ -58,7 +58,7 @@ def sandbox_up(
     it started. Once everything answers it writes DIR/kubeconfig and DIR/endpoints.json ({"kubernetes",
     "prometheus", "alertmanager", "gateway"} URLs): point the agent or `firebreak mcp` at them.
     """
-    from harness.fleet import RunningSandbox
+    from harness.sandbox_run import RunningSandbox
 
     stop = _stop_on_signals()  # before the start: a signal while it starts stops it once it has
     with RunningSandbox(profile=profile, time_scale=time_scale, seed=seed, webhook_url=webhook_url,
@@ -85,7 +85,7 @@ def sandbox_inject(
     Prints one line per fault the sandbox scheduled. Exits 1 if the scenario is invalid or the sandbox refuses a
     fault (an unknown kind or target).
     """
-    from harness.fleet import inject_faults
+    from harness.sandbox_run import inject_faults
     from harness.scenario_spec import Scenario
 
     faults = [fault.model_dump() for fault in Scenario.load(file).faults]
