@@ -20,6 +20,10 @@ class Greeter:
         self.closed = False
 
 
+class LoudGreeter(Greeter):
+    """A server may hold a subclass: a tool asking for the base class gets it."""
+
+
 def greet(who: str, greeter: Greeter = held(Greeter)) -> str:
     """Says hello."""
     return f"{greeter.name} greets {who}"
@@ -36,7 +40,7 @@ OPENED: list[Greeter] = []
 def server(name: str) -> FastMCP:
     @contextmanager
     def open_clients() -> Iterator[list[object]]:
-        greeter = Greeter(name)
+        greeter = LoudGreeter(name) if name == "b" else Greeter(name)
         OPENED.append(greeter)
         yield [greeter]
         greeter.closed = True
