@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from mcp_servers import nvml
+from mcp_servers.gpu import nvml
 from mcp_servers.compose import build
 from mcp_servers.errors import ErrorKind
 from mcp_servers.settings import Settings
