@@ -19,7 +19,7 @@ from fastmcp import Client
 from harness.fleet import RunningSandbox
 from mcp_servers import compose
 from mcp_servers.gateway import build
-from mcp_servers.gateway_adapters import ConfigMapRoutes, RouteChange, RoutesConflict, RoutingTable
+from mcp_servers.gateway.adapters import ConfigMapRoutes, RouteChange, RoutesConflict, RoutingTable
 from mcp_servers.settings import Settings
 from tests.mcp.calls import call, refusal
 
