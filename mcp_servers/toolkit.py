@@ -98,12 +98,12 @@ def _key(kind: type) -> str:
 
 
 def read_tool(mcp: FastMCP, title: str) -> Callable[[F], F]:
-    """`reads` as a decorator, for a server whose tools are still closures inside its `build`."""
+    """`reads` as a decorator, for a server written in one function (a test's scripted fleet)."""
     return _decorator(mcp, lambda function: reads(function, title))
 
 
 def write_tool(mcp: FastMCP, title: str, *, destructive: bool, idempotent: bool) -> Callable[[F], F]:
-    """`writes` as a decorator, for a server whose tools are still closures inside its `build`."""
+    """`writes` as a decorator, for a server written in one function (a test's scripted fleet)."""
     return _decorator(mcp, lambda function: writes(function, title, destructive=destructive, idempotent=idempotent))
 
 

@@ -13,8 +13,8 @@ import pytest
 from fastmcp import Client
 
 from harness.fleet import RunningSandbox
-from mcp_servers.gpu import xid
 from mcp_servers.compose import build
+from mcp_servers.gpu import xid
 from mcp_servers.gpu.health import health_report, unhealthy_report
 from mcp_servers.gpu.reading import GpuReading
 from mcp_servers.settings import HttpEndpoint, Settings
