@@ -28,35 +28,16 @@ from typing import Any, Protocol
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
 from mcp_servers.errors import BackendError, Conflict, Unreachable, backend_error, kind_of_status, transport_kind
+from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
 from mcp_servers.kube_client import KubeConfigMissing, load_configuration
-
-Weights = dict[str, int]  # backend -> whole percent of a model's traffic
 
 CHANGES_ANNOTATION = "firebreak.io/route-changes"
 MAX_CHANGES = 50  # recent changes kept in the annotation: enough for any retry window, small enough for etcd
 TIMEOUT_S = 10
-
-
-class RouteChange(BaseModel):
-    """A write that was applied: found again by its idempotency key, shown as the routes' recent history."""
-
-    idempotency_key: str
-    at: str = Field(description="when it was applied, ISO 8601 UTC")
-    reason: str
-    changed: dict[str, Weights] = Field(description="the models it changed, with their weights after it")
-
-
-class RoutingTable(BaseModel):
-    models: dict[str, Weights]
-    version: str | None = Field(default=None, description="the store's version this was read at")
-    changes: list[RouteChange] = Field(default_factory=list, description="recent writes, oldest first")
-
-    def change(self, idempotency_key: str) -> RouteChange | None:
-        return next((c for c in self.changes if c.idempotency_key == idempotency_key), None)
 
 
 class RoutesConflict(Conflict):

@@ -4,7 +4,7 @@ without it (or one that cannot be reached) only leaves those answers unknown."""
 from __future__ import annotations
 
 from mcp_servers.errors import BackendError
-from mcp_servers.gateway.adapters import Weights
+from mcp_servers.gateway.table import Weights
 from mcp_servers.prometheus.client import HttpApi
 from mcp_servers.settings import HttpEndpoint
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pydantic import BaseModel, Field
 
 from mcp_servers.errors import fail
-from mcp_servers.gateway.adapters import RouteChange, RoutingTable, Weights
+from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
 
 SELF_HOSTED = "self-hosted"
 STANDBY_SHARE = 5  # percent a hosted backup gets to stay warm; more than this means traffic was moved to it

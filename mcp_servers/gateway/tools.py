@@ -17,7 +17,7 @@ import anyio
 from pydantic import Field
 
 from mcp_servers.errors import Unreachable, fail
-from mcp_servers.gateway.adapters import GatewayAdapter, RoutingTable, Weights
+from mcp_servers.gateway.adapters import GatewayAdapter
 from mcp_servers.gateway.client import GatewayApi
 from mcp_servers.gateway.health import ProviderHealthReport, health_queries, health_report, samples, window_of
 from mcp_servers.gateway.routes import (
@@ -30,6 +30,7 @@ from mcp_servers.gateway.routes import (
     ordered,
     routes_view,
 )
+from mcp_servers.gateway.table import RoutingTable, Weights
 from mcp_servers.gateway.writes import apply
 from mcp_servers.prometheus.client import PrometheusApi
 from mcp_servers.toolkit import WriteResult, held, reads, writes

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mcp_servers.errors import Conflict, ToolFailure
-from mcp_servers.gateway.adapters import RoutesConflict, RoutingTable
+from mcp_servers.gateway.adapters import RoutesConflict
 from mcp_servers.gateway.health import health_report
 from mcp_servers.gateway.routes import failover_models, moved, ordered, routes_view
+from mcp_servers.gateway.table import RoutingTable
 from mcp_servers.gateway.writes import WRITE_ATTEMPTS, apply
 
 BACKENDS = ("self-hosted", "anthropic", "openai", "google")
