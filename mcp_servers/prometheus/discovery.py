@@ -98,6 +98,19 @@ def name_pattern(search: str) -> re.Pattern[str]:
         return re.compile(re.escape(search), re.IGNORECASE)
 
 
+def metric_search(search: str, names: list[str], metadata: dict[str, dict[str, str]], limit: int) -> MetricSearch:
+    """The metric names that match `search`, with their metadata, and how many of each type."""
+    pattern = name_pattern(search)
+    found = [metadata_of(name, metadata) for name in sorted(names) if pattern.search(name)]
+    kinds: dict[str, int] = {}
+    for info in found:
+        kinds[info.type] = kinds.get(info.type, 0) + 1
+    summary = f"{len(found)} of {len(names)} metrics match {search!r}"
+    if found:
+        summary += ": " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return MetricSearch(search=search, summary=summary, metrics=Capped.of(found, limit))
+
+
 def metadata_of(name: str, metadata: dict[str, dict[str, str]]) -> MetricInfo:
     """Metadata is kept per metric family; a histogram's _bucket series or a counter's _total find their family."""
     candidates = [name] + [name.removesuffix(s) for s in HISTOGRAM_SUFFIXES if name.endswith(s)]

@@ -32,7 +32,7 @@ from mcp_servers.prometheus.discovery import (
     TargetHealth,
     label_infos,
     metadata_of,
-    name_pattern,
+    metric_search,
     target_health_view,
 )
 from mcp_servers.prometheus.series import (
@@ -130,17 +130,7 @@ def find_metrics(search: Annotated[str, Field(description="substring or regular 
                  prometheus: PrometheusApi = held(PrometheusApi)) -> MetricSearch:
     """Metric names Prometheus holds that match `search`, with type, help and unit from the targets'
     metadata (recording rules show as type 'recording rule')."""
-    names = prometheus.label_values("__name__")
-    metadata = prometheus.metric_metadata()
-    pattern = name_pattern(search)
-    found = [metadata_of(name, metadata) for name in sorted(names) if pattern.search(name)]
-    kinds: dict[str, int] = {}
-    for info in found:
-        kinds[info.type] = kinds.get(info.type, 0) + 1
-    summary = f"{len(found)} of {len(names)} metrics match {search!r}"
-    if found:
-        summary += ": " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
-    return MetricSearch(search=search, summary=summary, metrics=Capped.of(found, limit))
+    return metric_search(search, prometheus.label_values("__name__"), prometheus.metric_metadata(), limit)
 
 
 def metric_labels(metric: Annotated[str, Field(min_length=1, description="a metric name or series "
