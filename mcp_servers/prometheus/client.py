@@ -53,8 +53,7 @@ class HttpApi:
         except httpx.TransportError as error:
             raise unreachable(self.name, self.endpoint.base, error) from error
         if response.status_code >= 400:
-            raise backend_error(kind_of_status(response.status_code),
-                                explain(self.name, response.status_code, response.content))
+            raise refusal(self.name, response.status_code, response.content)
         return response.json() if response.content else None
 
     def close(self) -> None:
@@ -154,8 +153,12 @@ def session_for(endpoint: HttpEndpoint) -> requests.Session:
 
 def _raise_error_status(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     if response.status_code >= 400:
-        raise backend_error(kind_of_status(response.status_code),
-                            explain("Prometheus", response.status_code, response.content))
+        raise refusal("Prometheus", response.status_code, response.content)
+
+
+def refusal(name: str, status: int, body: bytes) -> BackendError:
+    """An error status, as the error of its kind in the API's own words."""
+    return backend_error(kind_of_status(status), explain(name, status, body))
 
 
 def configured(name: str, env_var: str, endpoint: HttpEndpoint | None) -> HttpEndpoint:
