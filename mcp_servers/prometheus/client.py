@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ class HttpApi:
     def __init__(self, name: str, env_var: str, endpoint: HttpEndpoint | None, timeout_s: float = TIMEOUT_S) -> None:
         self.name, self.env_var, self._endpoint, self._timeout_s = name, env_var, endpoint, timeout_s
         self._client: httpx.Client | None = None
+        self._made = threading.Lock()  # tools run in worker threads: two first calls must not make two pools
 
     @property
     def endpoint(self) -> HttpEndpoint:
@@ -57,16 +59,18 @@ class HttpApi:
         return response.json() if response.content else None
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._made:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def _pool(self) -> httpx.Client:
-        if self._client is None:
-            endpoint = self.endpoint
-            self._client = httpx.Client(base_url=endpoint.base, headers=endpoint.headers(), auth=endpoint.auth(),
-                                        verify=endpoint.tls(), timeout=self._timeout_s)
-        return self._client
+        with self._made:
+            if self._client is None:
+                endpoint = self.endpoint
+                self._client = httpx.Client(base_url=endpoint.base, headers=endpoint.headers(), auth=endpoint.auth(),
+                                            verify=endpoint.tls(), timeout=self._timeout_s)
+            return self._client
 
 
 class PrometheusApi:
