@@ -22,6 +22,9 @@ import httpx
 from agent.slo.alertmanager import render_alertmanager_config
 from agent.slo.deploy import slo_rules_command
 from agent.slo.rules import AGENT_JOB
+from mcp_servers.errors import BackendError
+from mcp_servers.prometheus.client import prometheus_api
+from mcp_servers.settings import HttpEndpoint
 from sandbox.up import UpOptions, run
 
 SLO_SPECS = Path(__file__).resolve().parent.parent / "deploy" / "slo"
@@ -71,9 +74,9 @@ class RunningSandbox:
         agent's own comes up when the agent does)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError, KeyError):
-                targets = httpx.get(f"{self.endpoints['prometheus']}/api/v1/targets", timeout=5).json()
-                active = [t for t in targets["data"]["activeTargets"] if t["labels"].get("job") != AGENT_JOB]
+            with contextlib.suppress(BackendError, KeyError):
+                targets = prometheus_api(HttpEndpoint(url=self.endpoints["prometheus"])).targets(state="active")
+                active = [t for t in targets["activeTargets"] if t["labels"].get("job") != AGENT_JOB]
                 if active and all(t["health"] == "up" for t in active):
                     return
             time.sleep(0.5)

@@ -1,4 +1,5 @@
-"""GPU readings from dcgm-exporter's metrics in Prometheus: a handful of fleet-wide queries, never one per GPU."""
+"""GPU readings from dcgm-exporter's metrics in Prometheus: a handful of fleet-wide queries, never one per GPU,
+through the endpoint's shared Prometheus client."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ import asyncio
 import math
 from typing import Any
 
-import httpx
+import anyio
 
-from mcp_servers.errors import kind_of_status
-from mcp_servers.gpu_reading import GpuReading
-from mcp_servers.settings import HttpEndpoint
+from mcp_servers.gpu.reading import THROTTLE_WINDOW, GpuReading
+from mcp_servers.prometheus.client import PrometheusApi
 
-THROTTLE_WINDOW = "1m"
 LOST_LOOKBACK = "10m"  # a GPU seen within this window that reports nothing now has gone missing
 
 # Where a series' node comes from: Prometheus' target labels first, dcgm-exporter's own Hostname last.
@@ -42,29 +41,25 @@ GAUGES = {
 VIOLATIONS = {"DCGM_FI_DEV_THERMAL_VIOLATION": "thermal_fraction", "DCGM_FI_DEV_POWER_VIOLATION": "power_fraction"}
 
 
-class PrometheusError(RuntimeError):
-    """Prometheus answered, but not with a result."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.kind = kind_of_status(status) if status >= 400 else "internal"
-
-
-async def read_dcgm(endpoint: HttpEndpoint, timeout_s: float = 10.0) -> list[GpuReading]:
-    """Every GPU dcgm-exporter reports, in four queries whatever the fleet's size."""
+async def read_dcgm(prometheus: PrometheusApi) -> list[GpuReading]:
+    """Every GPU dcgm-exporter reports, in four queries (run side by side) whatever the fleet's size."""
     gauges = "|".join(GAUGES)
     queries = [f'{{__name__=~"{gauges}"}}',
                *(f"rate({metric}[{THROTTLE_WINDOW}]) / 1e6" for metric in VIOLATIONS),
                f"last_over_time(DCGM_FI_DEV_GPU_TEMP[{LOST_LOOKBACK}]) unless on(UUID) DCGM_FI_DEV_GPU_TEMP"]
-    async with httpx.AsyncClient(base_url=endpoint.base, headers=endpoint.headers(), auth=endpoint.auth(),
-                                 verify=endpoint.tls(), timeout=timeout_s) as client:
-        current, *rates, lost = await asyncio.gather(*(_query(client, q) for q in queries))
+    results = await asyncio.gather(*(anyio.to_thread.run_sync(prometheus.query, q) for q in queries))
+    return dcgm_readings(*results)
+
+
+def dcgm_readings(current: list[dict[str, Any]], thermal: list[dict[str, Any]], power: list[dict[str, Any]],
+                  lost: list[dict[str, Any]]) -> list[GpuReading]:
+    """The readings of `read_dcgm`'s four results: the gauges, the two violation rates and the GPUs gone quiet."""
     gpus: dict[tuple[str, int], _Gpu] = {}
     for sample in current:
         labels = sample["metric"]
         if (key := _key(labels)) is not None:
             gpus.setdefault(key, _Gpu(key, labels)).set(GAUGES[labels["__name__"]], sample["value"][1])
-    for field, samples in zip(VIOLATIONS.values(), rates, strict=True):
+    for field, samples in zip(VIOLATIONS.values(), (thermal, power), strict=True):
         for sample in samples:
             if (key := _key(sample["metric"])) in gpus:
                 gpus[key].set(field, sample["value"][1])
@@ -72,18 +67,6 @@ async def read_dcgm(endpoint: HttpEndpoint, timeout_s: float = 10.0) -> list[Gpu
         if (key := _key(sample["metric"])) is not None and key not in gpus:
             gpus[key] = _Gpu(key, sample["metric"], reporting=False)
     return sorted((gpu.reading() for gpu in gpus.values()), key=lambda r: (r.node, r.gpu))
-
-
-async def _query(client: httpx.AsyncClient, promql: str) -> list[dict[str, Any]]:
-    response = await client.get("/api/v1/query", params={"query": promql})
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code >= 400 or body.get("status") != "success":
-        reason = body.get("error") or f"HTTP {response.status_code}: {response.text[:200]}"
-        raise PrometheusError(f"Prometheus refused the query {promql!r}: {reason}", response.status_code)
-    return list(body["data"]["result"])
 
 
 def _key(labels: dict[str, str]) -> tuple[str, int] | None:

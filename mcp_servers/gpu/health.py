@@ -1,9 +1,7 @@
-"""The gpu server: GPU health per node and GPU, a finder of unhealthy GPUs with the pods on them, and the Xid
-catalogue.
+"""What is abnormal about a GPU, and the gpu server's answers built from readings (pure: readings in, reports out).
 
-Readings come from dcgm-exporter's metrics in Prometheus (`dcgm`), or, in NVML mode, from the GPUs of the machine
-the server runs on (`nvml`). Both sources fill the same `GpuReading`, so the judgement of what is abnormal
-(`findings`, here) and the answers do not depend on where the numbers came from.
+Both reading sources (DCGM metrics, local NVML) fill the same `GpuReading`, so the judgement of what is abnormal
+(`findings`) and the answers do not depend on where the numbers came from.
 """
 
 from __future__ import annotations
@@ -11,19 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Literal
 
-import anyio
-import httpx
-from fastmcp import FastMCP
 from pydantic import BaseModel, Field
 
-from mcp_servers import xid
-from mcp_servers.dcgm import THROTTLE_WINDOW, PrometheusError, read_dcgm
-from mcp_servers.errors import fail, transport_kind
-from mcp_servers.gpu_reading import GpuReading
-from mcp_servers.settings import Settings
-from mcp_servers.toolkit import MAX_ITEMS, Capped, read_tool
+from mcp_servers.errors import fail
+from mcp_servers.gpu import xid
+from mcp_servers.gpu.reading import THROTTLE_WINDOW, GpuReading
+from mcp_servers.toolkit import MAX_ITEMS, Capped
 
 GPU_TEMP_LIMIT_C = 85.0  # H100/A100 start slowing down in the high 80s
 MEMORY_TEMP_LIMIT_C = 95.0  # HBM's rated maximum is about 95 °C
@@ -342,56 +335,3 @@ def _gpu_health(a: _Assessed) -> GpuHealth:
                                                 uncorrectable=r.remapped_rows_uncorrectable,
                                                 failure=r.row_remap_failure),
                      pcie_replays=r.pcie_replays)
-
-
-# --- the server -----------------------------------------------------------------------------------------------
-
-
-async def _readings(settings: Settings) -> tuple[Literal["dcgm", "nvml"], list[GpuReading]]:
-    if settings.nvml:
-        from mcp_servers import nvml  # optional (nvidia-ml-py), and it imports this module: loaded when asked for
-
-        try:
-            return "nvml", await anyio.to_thread.run_sync(nvml.read_local)
-        except nvml.NvmlUnavailable as error:
-            raise fail("unreachable", str(error)) from error
-    if settings.prometheus is None:
-        raise fail("unreachable", "the gpu server reads dcgm-exporter metrics from Prometheus: set PROMETHEUS_URL (or "
-                   "FIREBREAK_GPU_NVML=1 to read the local GPUs through NVML)")
-    try:
-        return "dcgm", await read_dcgm(settings.prometheus)
-    except httpx.HTTPError as error:
-        raise fail(transport_kind(error), f"Prometheus at {settings.prometheus.base} is unreachable "
-                   f"({type(error).__name__}: {error}); "
-                   "check PROMETHEUS_URL") from error
-    except PrometheusError as error:
-        raise fail(error.kind, str(error)) from error
-
-
-def build(settings: Settings) -> FastMCP:
-    mcp = FastMCP("firebreak-gpu", instructions="GPU health from DCGM metrics (or local NVML): per node and GPU, "
-                  "the unhealthy GPUs with the pods on them and what to do, and NVIDIA's Xid catalogue.")
-
-    @read_tool(mcp, "GPU health per node")
-    async def gpu_health(
-        node: Annotated[str | None, Field(description="only this node (default: every node with GPUs)")] = None,
-        detail: Annotated[bool, Field(description="list every GPU, not only the abnormal ones")] = False,
-    ) -> GpuHealthReport:
-        """GPU health per node: GPU count, how many are abnormal, hottest GPU, mean utilisation, and per GPU
-        utilisation, memory, temperatures, power, clocks, throttling, ECC, last Xid, remapped rows and its pod."""
-        source, readings = await _readings(settings)
-        return health_report(readings, source, node=node, detail=detail)
-
-    @read_tool(mcp, "Unhealthy GPUs")
-    async def unhealthy_gpus() -> UnhealthyReport:
-        """The abnormal GPUs, worst first, each with the pod on it, why it is flagged (Xid, double-bit ECC, row
-        remap failure, lost GPU, thermal throttling, temperature) and the recommended action."""
-        source, readings = await _readings(settings)
-        return unhealthy_report(readings, source)
-
-    @read_tool(mcp, "Explain an Xid")
-    def explain_xid(code: Annotated[int, Field(ge=0, description="the Xid number, e.g. 79")]) -> XidExplanation:
-        """What an NVIDIA Xid error means, its usual cause, severity and recommended action."""
-        return explain(code)
-
-    return mcp

@@ -8,7 +8,7 @@ key is applied at most once even when the caller retries or the server restarts.
 
 `ConfigMapRoutes` serves gateways that read their routes from a Kubernetes ConfigMap (Firebreak's inference
 gateway: `models: {model: {backend: weight}}` in key `routes.yaml`). Other gateways plug in as another class
-with the same three members, chosen in `mcp_servers.gateway.build`:
+with the same three members, chosen in `mcp_servers.gateway.server.build`:
 
 - LiteLLM proxy: models are deployments sharing a `model_name`, each with `litellm_params.weight`. Read with
   `GET /model/info`; write each model's deployments with `POST /model/update` (master key from the settings).
@@ -28,51 +28,20 @@ from typing import Any, Protocol
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
-from mcp_servers.errors import ErrorKind, kind_of_status, transport_kind
+from mcp_servers.errors import BackendError, Conflict, Unreachable, backend_error, kind_of_status, transport_kind
+from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
 from mcp_servers.kube_client import KubeConfigMissing, load_configuration
-
-Weights = dict[str, int]  # backend -> whole percent of a model's traffic
 
 CHANGES_ANNOTATION = "firebreak.io/route-changes"
 MAX_CHANGES = 50  # recent changes kept in the annotation: enough for any retry window, small enough for etcd
 TIMEOUT_S = 10
 
 
-class RouteChange(BaseModel):
-    """A write that was applied: found again by its idempotency key, shown as the routes' recent history."""
-
-    idempotency_key: str
-    at: str = Field(description="when it was applied, ISO 8601 UTC")
-    reason: str
-    changed: dict[str, Weights] = Field(description="the models it changed, with their weights after it")
-
-
-class RoutingTable(BaseModel):
-    models: dict[str, Weights]
-    version: str | None = Field(default=None, description="the store's version this was read at")
-    changes: list[RouteChange] = Field(default_factory=list, description="recent writes, oldest first")
-
-    def change(self, idempotency_key: str) -> RouteChange | None:
-        return next((c for c in self.changes if c.idempotency_key == idempotency_key), None)
-
-
-class GatewayAdapterError(Exception):
-    """The routing store cannot be read or written; the message says why in words a person can act on, the
-    kind what went wrong for a program (an invalid table in the store is `internal`)."""
-
-    def __init__(self, message: str, kind: ErrorKind = "internal") -> None:
-        super().__init__(message)
-        self.kind: ErrorKind = kind
-
-
-class RoutesConflict(GatewayAdapterError):
+class RoutesConflict(Conflict):
     """The table changed since it was read: read it again and re-apply the change."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "conflict")
 
 
 class GatewayAdapter(Protocol):
@@ -143,7 +112,7 @@ class ConfigMapRoutes:
             return RoutingTable.model_validate({"models": models, "version": meta.resource_version,
                                                 "changes": changes})
         except (ValidationError, json.JSONDecodeError) as error:
-            raise GatewayAdapterError(f"{self.location} does not hold a valid routing table: {error}") from None
+            raise BackendError(f"{self.location} does not hold a valid routing table: {error}") from None
 
     @staticmethod
     def _metadata(cm: client.V1ConfigMap) -> client.V1ObjectMeta:
@@ -155,9 +124,9 @@ class ConfigMapRoutes:
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError as error:
-            raise GatewayAdapterError(f"{self.location} key {self.key} is not valid YAML: {error}") from None
+            raise BackendError(f"{self.location} key {self.key} is not valid YAML: {error}") from None
         if not isinstance(doc, dict):
-            raise GatewayAdapterError(f"{self.location} key {self.key}: expected a mapping with 'models'")
+            raise BackendError(f"{self.location} key {self.key}: expected a mapping with 'models'")
         return doc
 
     def _render(self, cm: client.V1ConfigMap, models: dict[str, Weights]) -> str:
@@ -171,21 +140,21 @@ class ConfigMapRoutes:
         except ApiException as error:
             raise self._api_error(error) from None
         except HTTPError as error:
-            raise GatewayAdapterError(f"cannot reach the Kubernetes API for {self.location}: {error}",
-                                      transport_kind(error)) from None
+            raise backend_error(transport_kind(error),
+                                f"cannot reach the Kubernetes API for {self.location}: {error}") from None
 
-    def _api_error(self, error: ApiException) -> GatewayAdapterError:
+    def _api_error(self, error: ApiException) -> BackendError:
         if error.status == 409:
             return RoutesConflict(f"{self.location} changed since it was read")
         if error.status == 404:
-            return GatewayAdapterError(f"{self.location} not found: is the gateway's routes ConfigMap named "
-                                       "differently (GATEWAY_ROUTES_CONFIGMAP, GATEWAY_NAMESPACE)?", "not_found")
+            return backend_error("not_found", f"{self.location} not found: is the gateway's routes ConfigMap named "
+                                 "differently (GATEWAY_ROUTES_CONFIGMAP, GATEWAY_NAMESPACE)?")
         try:
             message = json.loads(error.body or "{}").get("message") or error.reason
         except json.JSONDecodeError:
             message = error.reason
-        return GatewayAdapterError(f"the Kubernetes API refused access to {self.location} "
-                                   f"({error.status}): {message}", kind_of_status(int(error.status or 0)))
+        return backend_error(kind_of_status(int(error.status or 0)),
+                             f"the Kubernetes API refused access to {self.location} ({error.status}): {message}")
 
     def _api(self) -> client.CoreV1Api:
         """Connects on first use, so a server without Kubernetes access still starts and says why on a call."""
@@ -193,6 +162,6 @@ class ConfigMapRoutes:
             try:
                 configuration = load_configuration(self._kubeconfig, self._context)
             except KubeConfigMissing as error:
-                raise GatewayAdapterError(str(error), "unreachable") from None
+                raise Unreachable(str(error)) from None
             self._core = client.CoreV1Api(client.ApiClient(configuration))
         return self._core

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+THROTTLE_WINDOW = "1m"  # the window of `thermal_fraction` and `power_fraction`
+
 
 class GpuReading(BaseModel):
     """What one GPU reports, whatever the source; None where the source does not say."""

@@ -1,4 +1,5 @@
-"""PromQL results cut down to what a model can read: samples ranked by value, range series as statistics.
+"""PromQL results cut down to what a model can read: samples ranked by value, range series as statistics
+(pure: an API result in, a view out).
 
 A range query over 30 minutes easily returns thousands of points; a model needs each series' level (first,
 last, min, max, mean) and the moments where it moved. Change points are found by a rule simple enough to
@@ -10,9 +11,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from mcp_servers.toolkit import Capped
 
 LEVEL_POINTS = 10  # the running level is the median of this many previous points
 CONFIRM_POINTS = 3  # a move counts when this many points in a row stay away from the level
@@ -177,3 +180,38 @@ def describe_range(items: Sequence[SeriesSummary]) -> str:
         c, s = max(jumps, key=lambda pair: abs(pair[0].change))
         text += (f"; largest: {series_name(s.metric, s.labels)} {c.before:g} -> {c.after:g} at {c.at:.0f}")
     return text
+
+
+class QueryResult(BaseModel):
+    promql: str
+    result_type: Literal["vector", "matrix", "scalar", "string"]
+    summary: str
+    scalar: Number | None = Field(default=None, description="the value of a scalar or string result")
+    series: Capped[Sample] = Field(description="highest value first; for a range vector, each series' last value")
+
+
+class RangeResult(BaseModel):
+    promql: str
+    start: float
+    end: float
+    step_s: float
+    summary: str
+    series: Capped[SeriesSummary] = Field(description="series with change points first, then by last value")
+
+
+def instant_result(promql: str, result: list[Any], limit: int) -> QueryResult:
+    """An instant query's answer: a scalar or string as its value, a vector or range vector as ranked samples."""
+    # custom_query returns data.result without resultType: a scalar or string is a bare [time, value] pair.
+    if len(result) == 2 and not isinstance(result[0], dict):
+        value = result[1]
+        try:
+            return QueryResult(promql=promql, result_type="scalar", summary=f"scalar {value}",
+                               scalar=number(float(value)), series=Capped.of([], limit))
+        except ValueError:
+            return QueryResult(promql=promql, result_type="string", summary=f"string {value!r}", scalar=value,
+                               series=Capped.of([], limit))
+    kind: Literal["vector", "matrix"] = "matrix" if result and "values" in result[0] else "vector"
+    items = samples(result)
+    summary = describe_samples(items) + ("; a range vector: values are each series' last point" if
+                                         kind == "matrix" else "")
+    return QueryResult(promql=promql, result_type=kind, summary=summary, series=Capped.of(items, limit))

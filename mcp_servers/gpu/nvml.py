@@ -5,7 +5,7 @@ only delivers Xids as events to a listener registered before they happen), throt
 sample has no rate), memory temperature, and the pod (that mapping lives in the kubelet). A query a GPU does not
 support reads as None rather than failing the whole answer.
 
-`python -m mcp_servers.nvml` prints a JSON health summary of the local GPUs.
+`python -m mcp_servers.gpu.nvml` prints a JSON health summary of the local GPUs.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from mcp_servers.gpu import health_report
-from mcp_servers.gpu_reading import GpuReading
+from mcp_servers.gpu.health import health_report
+from mcp_servers.gpu.reading import GpuReading
 
 INSTALL_HINT = "NVML mode needs nvidia-ml-py: install firebreak[nvml]"
 MIB = 1024 * 1024
