@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.tools import ToolResult
-
-SHORT_WINDOW = "5m"  # the shortest recorded window: it tells first that a burn has stopped
+from mcp_servers.prometheus.slo_conventions import BUDGET_PACE, SHORTEST_WINDOW
 
 
 @dataclass(frozen=True)
@@ -29,13 +28,13 @@ class SloReading:
     def burning_now(self) -> bool:
         """The shortest window spends the budget faster than it accrues. The long windows of a status keep
         burning for an hour after a fix; only this says whether there is still something to fix."""
-        return self.short_burn is not None and self.short_burn >= 1.0
+        return self.short_burn is not None and self.short_burn >= BUDGET_PACE
 
 
 def readings(slo_status: dict[str, Any]) -> list[SloReading]:
     items = (slo_status.get("slos") or {}).get("items") or []
     return [SloReading(slo=item.get("slo") or "", model=item.get("model") or "", status=item.get("status", "ok"),
-                       short_burn=_window(item, SHORT_WINDOW)) for item in items]
+                       short_burn=_window(item, SHORTEST_WINDOW)) for item in items]
 
 
 def _window(item: dict[str, Any], window: str) -> float | None:
@@ -70,5 +69,5 @@ def model_burn(status: ToolResult, model: str, slo: str) -> ModelBurn:
         return ModelBurn([], f"slo_status failed ({status.kind}): {status.error}")
     known = [r for r in readings(status.data) if r.model == model and r.short_burn is not None]
     if not any(r.slo == slo for r in known):
-        return ModelBurn([], f"slo_status holds no {SHORT_WINDOW} burn rate for the {slo} SLO of {model or '-'}")
+        return ModelBurn([], f"slo_status holds no {SHORTEST_WINDOW} burn rate for the {slo} SLO of {model or '-'}")
     return ModelBurn(known, "")

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from mcp_servers.prometheus.slo_conventions import PAGE_BURN_RATE
 from sandbox.clock import ManualClock
 from sandbox.faults import FaultSpec
 from sandbox.fleet import default_fleet
@@ -25,10 +26,10 @@ TICK_S = 0.5
 WARMUP_S = 10.0  # wall seconds of steady state before a fault
 MODELS = ("llama-70b", "qwen-7b", "mistral-7b")
 FIVE_XX = re.compile(r"5\d\d")
-# The page rows of the SRE workbook's multi-window alerts: burn rate 14.4 against the default fleet's
-# objectives (99.9 % of requests without a 5xx, 99 % of them fast).
-PAGE_ERROR_RATIO = 14.4 * (1 - 0.999)
-PAGE_SLOW_SHARE = 14.4 * (1 - 0.99)
+# The page row of the multi-window alerts against the default fleet's objectives (99.9 % of requests without a
+# 5xx, 99 % of them fast).
+PAGE_ERROR_RATIO = PAGE_BURN_RATE * (1 - 0.999)
+PAGE_SLOW_SHARE = PAGE_BURN_RATE * (1 - 0.99)
 
 
 # -- reading the exposition format ------------------------------------------------------------------------------
