@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError
 from urllib3.exceptions import HTTPError
 
 from mcp_servers.errors import ErrorKind, kind_of_status, transport_kind
-from mcp_servers.kube_client import KubeConfigMissing, load_configuration
+from mcp_servers.kubernetes.client import KubeConfigMissing, load_configuration
 
 Weights = dict[str, int]  # backend -> whole percent of a model's traffic
 

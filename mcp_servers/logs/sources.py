@@ -12,25 +12,21 @@ sandbox running K times faster simply packs K fleet minutes into each real one.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-import httpx
 from pydantic import BaseModel
 
-from mcp_servers.errors import ToolFailure, fail, kind_of_status, transport_kind
-from mcp_servers.kube_client import Kube, parse_time, selector_string
-from mcp_servers.settings import HttpEndpoint
+from mcp_servers.errors import BackendError, fail
+from mcp_servers.kubernetes.client import Kube
+from mcp_servers.kubernetes.objects import parse_time, selector_string
 
 MAX_PODS = 50  # pods read for one question; a namespace-wide search says when it left some out
 MAX_LINES_PER_CONTAINER = 20_000  # `tailLines` for one read, so one chatty pod cannot exhaust the server
-LOKI_LIMIT = 5_000  # Loki's default max_entries_limit_per_query
 FETCH_WORKERS = 8
 _STAMPED = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2}) (.*)$")
 
@@ -82,6 +78,10 @@ Incarnations = Literal["current", "previous", "both"]
 class LogSource(Protocol):
     name: str
 
+    def close(self) -> None:
+        """Releases what the source holds open (pooled connections)."""
+        ...
+
     def fetch(self, target: Target, window: Window, *, pattern: re.Pattern[str] | None = None,
               incarnations: Incarnations = "current") -> Fetched:
         """Lines of the target inside the window (and matching the pattern), oldest first."""
@@ -103,6 +103,9 @@ class KubernetesLogs:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
 
+    def close(self) -> None:
+        """The cluster's client is the server's own (`LogBackends.kube`), closed with it."""
+
     def fetch(self, target: Target, window: Window, *, pattern: re.Pattern[str] | None = None,
               incarnations: Incarnations = "current") -> Fetched:
         pods, notes = self._pods(target)
@@ -119,10 +122,10 @@ class KubernetesLogs:
                                       container=container.container, timestamps=True, since_seconds=since,
                                       tail_lines=MAX_LINES_PER_CONTAINER, previous=previous,
                                       missing=f"pod {container.pod} not found in namespace {target.namespace}")
-            except ToolFailure as error:
+            except BackendError as error:
                 if target.pod and incarnations != "both":  # asked for this very log: its absence is the answer
                     raise
-                return f"{container.label}{' (previous)' if previous else ''}: {error.message}"
+                return f"{container.label}{' (previous)' if previous else ''}: {error}"
             return parse_stamped(text, container.label)
 
         with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
@@ -203,79 +206,15 @@ def latest_rollout(kube: Kube, namespace: str, deployment: str) -> Rollout:
     return Rollout(newest["metadata"]["name"], str(revision(newest)) if revision(newest) else None, created)
 
 
-# -- Loki ---------------------------------------------------------------------------------------------------
-class LokiLogs:
-    """LogQL `query_range` on the `namespace` and `pod` labels that Promtail, Alloy and the Loki chart set."""
+@dataclass(frozen=True)
+class LogBackends:
+    """What the logs server reads: lines from `source`, rollouts from the cluster, by default in `namespace`."""
 
-    name = "loki"
+    source: LogSource
+    kube: Kube
+    namespace: str
 
-    def __init__(self, endpoint: HttpEndpoint, limit: int = LOKI_LIMIT,
-                 transport: Callable[..., httpx.Response] = httpx.get) -> None:
-        self.endpoint, self.limit, self._get = endpoint, limit, transport
-
-    def fetch(self, target: Target, window: Window, *, pattern: re.Pattern[str] | None = None,
-              incarnations: Incarnations = "current") -> Fetched:
-        query = logql(target, pattern.pattern if pattern else None)
-        params = {"query": query, "start": str(_ns(window.start)), "end": str(_ns(window.end)),
-                  "limit": str(self.limit), "direction": "backward"}
-        url = f"{self.endpoint.base}/loki/api/v1/query_range"
-        try:
-            response = self._get(url, params=params, headers=self.endpoint.headers(), auth=self.endpoint.auth(),
-                                 verify=self.endpoint.tls(), timeout=30)
-        except httpx.HTTPError as error:
-            raise fail(transport_kind(error), f"Loki at {self.endpoint.base} is unreachable: {error}") from None
-        if response.status_code >= 400:
-            raise fail(kind_of_status(response.status_code),
-                       f"Loki refused the query {query} ({response.status_code}): {response.text.strip()[:500]}")
-        lines = parse_streams(response.json())
-        if pattern is not None:  # Loki's RE2 and Python's re agree on ordinary patterns; filter with the same one
-            lines = [line for line in lines if pattern.search(line.text)]
-        notes = []
-        if len(lines) >= self.limit:
-            notes.append(f"Loki returned its limit of {self.limit} lines: older lines of the window were not read")
-        if incarnations == "previous":
-            notes.append("previous is a Kubernetes notion: Loki keeps every container incarnation's lines")
-        if not lines and target.pod:
-            notes.append(f"Loki has no lines of {target.describe()} in this window")
-        return Fetched(lines, notes)
-
-
-def logql(target: Target, regex: str | None) -> str:
-    """A LogQL stream selector for the target, with a regex line filter; values quoted as Go strings."""
-    matchers = [f"namespace={json.dumps(target.namespace)}"]
-    if target.pod:
-        matchers.append(f"pod={json.dumps(target.pod)}")
-    elif target.deployment:
-        # A Deployment's pods are named <deployment>-<pod-template-hash>-<suffix>.
-        matchers.append(f"pod=~{json.dumps(re.escape(target.deployment) + '-[a-z0-9]+-[a-z0-9]+')}")
-    query = "{" + ", ".join(matchers) + "}"
-    return f"{query} |~ {json.dumps(regex)}" if regex else query
-
-
-def parse_streams(body: dict[str, Any]) -> list[LogLine]:
-    """A `streams` result (`{"stream": labels, "values": [[ns, line], ...]}`), oldest first."""
-    data = body.get("data") or {}
-    if data.get("resultType") != "streams":
-        raise fail("internal", f"Loki answered a {data.get('resultType')!r} result where log streams were expected")
-    streams = data.get("result") or []
-    containers: dict[str, set[str]] = {}
-    for stream in streams:
-        labels = stream.get("stream") or {}
-        containers.setdefault(_pod_label(labels), set()).add(labels.get("container", ""))
-    lines = []
-    for stream in streams:
-        labels = stream.get("stream") or {}
-        pod = _pod_label(labels)
-        if len(containers[pod]) > 1:
-            pod = f"{pod}/{labels.get('container', '')}"
-        lines += [LogLine(timestamp=datetime.fromtimestamp(int(ns) / 1e9, UTC), pod=pod, text=text.rstrip("\n"))
-                  for ns, text in stream.get("values") or []]
-    return sorted(lines, key=lambda line: (line.timestamp, line.pod))
-
-
-def _pod_label(labels: dict[str, str]) -> str:
-    return labels.get("pod") or labels.get("pod_name") or labels.get("instance") or "unknown"
-
-
-def _ns(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000) * 1000
+    def close(self) -> None:
+        """Idle keep-alive connections would hold a server's graceful shutdown open."""
+        self.source.close()
+        self.kube.close()
