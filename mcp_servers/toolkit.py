@@ -73,18 +73,19 @@ def register(mcp: FastMCP, specs: Iterable[ToolSpec]) -> FastMCP:
 def holding(open_clients: Callable[[], AbstractContextManager[Iterable[object]]]) -> Callable[
         [FastMCP], AbstractAsyncContextManager[dict[str, Any]]]:
     """A server lifespan that opens the server's clients when it starts and closes them when it stops; the
-    tools find them with `held`."""
+    tools find them with `held`, by their class or any class they derive from (a source chosen by the settings is
+    held by its base class)."""
     @asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
         with open_clients() as clients:
-            yield {_key(type(client)): client for client in clients}
+            yield {_key(kind): client for client in clients for kind in type(client).__mro__ if kind is not object}
     return lifespan
 
 
 def held(kind: type[B]) -> B:
     """The default of a tool's client parameter: the `kind` client the tool's own server holds (`holding`).
     Resolved on each call, never part of the tool's input schema."""
-    def resolve(context: Context = CurrentContext()) -> B:  # noqa: B008  (how FastMCP declares a dependency)
+    def resolve(context: Context = CurrentContext()) -> B:
         client = context.lifespan_context.get(_key(kind))
         if not isinstance(client, kind):
             raise RuntimeError(f"the {context.fastmcp.name} server holds no {kind.__name__}: is its lifespan running?")

@@ -29,11 +29,10 @@ from mcp_servers.kubernetes.models import (
 )
 from mcp_servers.toolkit import ToolSpec, held, reads
 
-MIRROR = held(Mirror)  # the server's own mirror, handed to each call; no argument of it
 Namespace = Annotated[str | None, Field(description='default: the configured namespace; "*" or "all": every one')]
 
 
-def list_deployments(namespace: Namespace = None, mirror: Mirror = MIRROR) -> DeploymentList:
+def list_deployments(namespace: Namespace = None, mirror: Mirror = held(Mirror)) -> DeploymentList:
     """Deployments with desired/ready/available/updated replicas and revision; not-healthy ones first."""
     kube = mirror.kube
     items = queries.listed(kube, kube.apps.list_namespaced_deployment, kube.apps.list_deployment_for_all_namespaces,
@@ -41,7 +40,7 @@ def list_deployments(namespace: Namespace = None, mirror: Mirror = MIRROR) -> De
     return answers.deployment_list(items)
 
 
-def describe_deployment(name: str, namespace: Namespace = None, mirror: Mirror = MIRROR) -> DeploymentDetail:
+def describe_deployment(name: str, namespace: Namespace = None, mirror: Mirror = held(Mirror)) -> DeploymentDetail:
     """Replicas, rollout state, conditions, current revision and image, unhealthy pods and recent events."""
     kube = mirror.kube
     ns = queries.one_namespace(kube, namespace)
@@ -56,7 +55,7 @@ def describe_deployment(name: str, namespace: Namespace = None, mirror: Mirror =
 @on_loop_else_thread
 def list_pods(namespace: Namespace = None, deployment: str | None = None, node: str | None = None,
               only_unhealthy: bool = False, limit: Annotated[int, Field(ge=1, le=500)] = 50,
-              mirror: Mirror = MIRROR) -> PodList:
+              mirror: Mirror = held(Mirror)) -> PodList:
     """Pods with status, readiness, restarts, last termination (reason, exit code), node, GPUs and age.
 
     With `node` and no namespace, lists the node's pods in every namespace (what runs there matters).
@@ -73,7 +72,7 @@ def list_pods(namespace: Namespace = None, deployment: str | None = None, node: 
 
 @on_loop_else_thread
 def describe_pod(name: str, namespace: Namespace = None, detail: bool = False,
-                 mirror: Mirror = MIRROR) -> PodDetail:
+                 mirror: Mirror = held(Mirror)) -> PodDetail:
     """Status, container states and last termination, events (warnings first), its node's condition, and the
     last log lines of a crashed container: what is wrong with this pod, in one compact answer."""
     kube = mirror.kube
@@ -89,13 +88,13 @@ def describe_pod(name: str, namespace: Namespace = None, detail: bool = False,
 
 
 @on_loop_else_thread
-def list_nodes(mirror: Mirror = MIRROR) -> NodeList:
+def list_nodes(mirror: Mirror = held(Mirror)) -> NodeList:
     """Nodes with Ready, cordon state, pressure and taints, GPU capacity/allocatable/allocated and pod counts."""
     return answers.node_list(mirror.nodes(), mirror.pods(active=True))
 
 
 @on_loop_else_thread
-def describe_node(name: str, mirror: Mirror = MIRROR) -> NodeDetail:
+def describe_node(name: str, mirror: Mirror = held(Mirror)) -> NodeDetail:
     """A node's conditions, taints, GPU allocation, the pods on it (unhealthy first) and its events."""
     node = mirror.node(name)
     if node is None:
@@ -104,7 +103,7 @@ def describe_node(name: str, mirror: Mirror = MIRROR) -> NodeDetail:
 
 
 def list_events(namespace: Namespace = None, object_name: str | None = None, kind: str | None = None,
-                limit: Annotated[int, Field(ge=1, le=200)] = 30, mirror: Mirror = MIRROR) -> EventList:
+                limit: Annotated[int, Field(ge=1, le=200)] = 30, mirror: Mirror = held(Mirror)) -> EventList:
     """Events, repeats folded into one row with a count, warnings first and newest first.
 
     `object_name` and `kind` (Pod, Node, Deployment, ReplicaSet...) narrow them to one object or kind.
@@ -116,7 +115,7 @@ def list_events(namespace: Namespace = None, object_name: str | None = None, kin
     return answers.event_list(events, limit)
 
 
-def rollout_history(deployment: str, namespace: Namespace = None, mirror: Mirror = MIRROR) -> RolloutHistory:
+def rollout_history(deployment: str, namespace: Namespace = None, mirror: Mirror = held(Mirror)) -> RolloutHistory:
     """A deployment's revisions from its ReplicaSets: image, change cause, age and replicas; newest first."""
     kube = mirror.kube
     dep = queries.deployment(kube, deployment, queries.one_namespace(kube, namespace))
@@ -125,7 +124,7 @@ def rollout_history(deployment: str, namespace: Namespace = None, mirror: Mirror
 
 def pod_logs(pod: str, namespace: Namespace = None, tail: Annotated[int, Field(ge=1, le=5000)] = 100,
              since_minutes: Annotated[int | None, Field(ge=1)] = None, previous: bool = False,
-             container: str | None = None, mirror: Mirror = MIRROR) -> PodLogs:
+             container: str | None = None, mirror: Mirror = held(Mirror)) -> PodLogs:
     """The last lines of a pod's log (the previous, crashed container with previous=true), clipped to a cap."""
     kube = mirror.kube
     ns = queries.one_namespace(kube, namespace)

@@ -43,7 +43,6 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 NODE_CRITICAL = "system-node-critical"
 
-KUBE = held(Kube)  # the server's own kube, handed to each call; no argument of it
 Reason = Annotated[str, Field(description="why this is done; kept with the action for the audit trail")]
 Key = Annotated[str, Field(min_length=1, max_length=256, description="a write with a key already applied is not "
                                                                      "applied again (also after a server restart)")]
@@ -297,7 +296,7 @@ def _drain_plan(pods: list[ApiObject]) -> tuple[list[ApiObject], list[dict[str, 
 
 
 def scale_deployment(deployment: str, replicas: int, reason: Reason, idempotency_key: Key,
-                     namespace: Namespace = None, dry_run: DryRun = False, kube: Kube = KUBE) -> WriteResult:
+                     namespace: Namespace = None, dry_run: DryRun = False, kube: Kube = held(Kube)) -> WriteResult:
     """Sets a deployment's replica count (0..max_replicas of the settings)."""
     ns = namespace or kube.settings.namespace
     req = request("scale_deployment", f"deployment/{deployment}", reason, idempotency_key, dry_run)
@@ -305,7 +304,7 @@ def scale_deployment(deployment: str, replicas: int, reason: Reason, idempotency
 
 
 def restart_deployment(deployment: str, reason: Reason, idempotency_key: Key, namespace: Namespace = None,
-                       dry_run: DryRun = False, kube: Kube = KUBE) -> WriteResult:
+                       dry_run: DryRun = False, kube: Kube = held(Kube)) -> WriteResult:
     """A rolling restart as `kubectl rollout restart` does it: a new restartedAt annotation on the template."""
     req = request("restart_deployment", f"deployment/{deployment}", reason, idempotency_key, dry_run)
     return Writes(kube).restart(req, deployment, namespace or kube.settings.namespace)
@@ -313,7 +312,7 @@ def restart_deployment(deployment: str, reason: Reason, idempotency_key: Key, na
 
 def rollback_deployment(deployment: str, reason: Reason, idempotency_key: Key,
                         to_revision: Annotated[int | None, Field(ge=1)] = None, namespace: Namespace = None,
-                        dry_run: DryRun = False, kube: Kube = KUBE) -> WriteResult:
+                        dry_run: DryRun = False, kube: Kube = held(Kube)) -> WriteResult:
     """Like `kubectl rollout undo`: restores the pod template of the previous revision, or of `to_revision`."""
     req = request("rollback_deployment", f"deployment/{deployment}", reason, idempotency_key, dry_run)
     return Writes(kube).rollback(req, deployment, namespace or kube.settings.namespace, to_revision)
@@ -321,7 +320,7 @@ def rollback_deployment(deployment: str, reason: Reason, idempotency_key: Key,
 
 def delete_pod(pod: str, reason: Reason, idempotency_key: Key, namespace: Namespace = None,
                grace_period_s: Annotated[int | None, Field(ge=0)] = None,
-               dry_run: DryRun = False, kube: Kube = KUBE) -> WriteResult:
+               dry_run: DryRun = False, kube: Kube = held(Kube)) -> WriteResult:
     """Deletes a Deployment's pod so that it is replaced (a fresh start, possibly on another node).
 
     The key is recorded on the pod's Deployment; pods no Deployment manages are refused.
@@ -331,13 +330,13 @@ def delete_pod(pod: str, reason: Reason, idempotency_key: Key, namespace: Namesp
 
 
 def cordon_node(node: str, reason: Reason, idempotency_key: Key, dry_run: DryRun = False,
-                kube: Kube = KUBE) -> WriteResult:
+                kube: Kube = held(Kube)) -> WriteResult:
     """Marks a node unschedulable: its pods keep running, new pods go elsewhere."""
     return Writes(kube).cordon(request("cordon_node", f"node/{node}", reason, idempotency_key, dry_run), node, True)
 
 
 def uncordon_node(node: str, reason: Reason, idempotency_key: Key, dry_run: DryRun = False,
-                  kube: Kube = KUBE) -> WriteResult:
+                  kube: Kube = held(Kube)) -> WriteResult:
     """Makes a node schedulable again."""
     req = request("uncordon_node", f"node/{node}", reason, idempotency_key, dry_run)
     return Writes(kube).cordon(req, node, False)
@@ -345,7 +344,7 @@ def uncordon_node(node: str, reason: Reason, idempotency_key: Key, dry_run: DryR
 
 def drain_node(node: str, reason: Reason, idempotency_key: Key, ignore_daemonsets: bool = True,
                grace_period_s: Annotated[int | None, Field(ge=0)] = None,
-               dry_run: DryRun = False, kube: Kube = KUBE) -> WriteResult:
+               dry_run: DryRun = False, kube: Kube = held(Kube)) -> WriteResult:
     """Cordons a node, then evicts its pods through the Eviction API, so PodDisruptionBudgets are respected.
 
     One pass, no waiting: the answer lists evicted pods, pods a PDB blocked, and skipped pods (node daemons,

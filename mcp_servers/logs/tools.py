@@ -36,7 +36,6 @@ from mcp_servers.logs.views import (
 )
 from mcp_servers.toolkit import Capped, ToolSpec, held, reads
 
-LOGS = held(LogBackends)  # the server's own backends, handed to each call; no argument of it
 Deployment = Annotated[str | None, Field(description="a Deployment: reads all of its pods")]
 Pod = Annotated[str | None, Field(description="one pod; give a deployment or a pod (neither: the whole namespace)")]
 Namespace = Annotated[str | None, Field(description="default: the server's namespace")]
@@ -81,7 +80,7 @@ def search_logs(
     regex: Annotated[str | None, Field(description="keep only lines matching this (Python/RE2) regex")] = None,
     limit: Annotated[int, Field(ge=1, le=1000, description="most lines returned (the newest)")] = 200,
     previous: Annotated[bool, Field(description="read the previous (crashed) container instead")] = False,
-    logs: LogBackends = LOGS,
+    logs: LogBackends = held(LogBackends),
 ) -> LogSearch:
     """Log lines of a deployment's pods, one pod, or the namespace in a time window, newest last.
 
@@ -105,7 +104,7 @@ def log_error_summary(
     namespace: Namespace = None,
     since_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60, description="window length")] = 15,
     limit: Annotated[int, Field(ge=1, le=200, description="most templates returned")] = 20,
-    logs: LogBackends = LOGS,
+    logs: LogBackends = held(LogBackends),
 ) -> ErrorSummary:
     """Error and warning lines (levels, tracebacks, CUDA errors, OOM, Xid, HTTP 5xx) grouped into templates,
     each with its count, pods, first and last time seen and one example line; most frequent first.
@@ -130,7 +129,7 @@ def compare_logs(
     window_minutes: Annotated[float, Field(gt=0, le=24 * 60, description="length of each side")] = 15,
     namespace: Namespace = None,
     limit: Annotated[int, Field(ge=1, le=100, description="most templates in each list")] = 15,
-    logs: LogBackends = LOGS,
+    logs: LogBackends = held(LogBackends),
 ) -> LogComparison:
     """Log templates before vs after a moment: new ones since (errors first), gone ones, and ones whose rate
     changed a lot. With the Kubernetes backend, pods deleted since (by a rollout) have no logs left."""
