@@ -18,7 +18,7 @@ from mcp_servers.toolkit import Capped
 MAX_LINE_CHARS = 500
 MAX_SEARCH_CHARS = 40_000  # all returned lines together, newest kept
 MAX_POD_NAMES = 10
-MIN_CHANGED_COUNT = 5  # ...provided it was seen this often in one window; fewer is noise
+MIN_CHANGED_COUNT = 5  # a rate moved by RATE_CHANGE counts only for a template seen this often in one window
 
 # What a person scanning for trouble greps for. RE2-compatible, so that Loki can filter with it too.
 _ERROR_TERMS = (r"\b(error|fatal|critical|panic|exception|traceback|failed|failure|oom|oomkilled|out of memory|"
@@ -28,6 +28,7 @@ _WARNING_TERMS = r"\b(warn|warning|timed out|timeout|deprecated|retrying)\b|(^|\
 _ERROR = re.compile(f"(?i){_ERROR_TERMS}")
 _WARNING = re.compile(f"(?i){_WARNING_TERMS}")
 PROBLEM = re.compile(f"(?i){_ERROR_TERMS}|{_WARNING_TERMS}")
+
 
 def severity(text: str) -> Level | None:
     if _ERROR.search(text):
