@@ -1,6 +1,6 @@
 """The logs MCP server: search a pod's, deployment's or namespace's logs, group the errors, compare around a rollout.
 
-Layered as the data flows: `sources` (the Kubernetes API) or `loki` fetch lines; `templates` and `views` group
+Layered as the data flows: `sources` (the Kubernetes API) or `loki` fetch `lines`; `templates` and `views` group
 and compare them, with no I/O; `tools` are the tools, listed in their table.
 """
 
@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from fastmcp import FastMCP
 
 from mcp_servers.kubernetes.client import Kube
+from mcp_servers.logs.backends import LogBackends
+from mcp_servers.logs.lines import LogSource
 from mcp_servers.logs.loki import LokiLogs
-from mcp_servers.logs.sources import KubernetesLogs, LogBackends, LogSource
+from mcp_servers.logs.sources import KubernetesLogs
 from mcp_servers.logs.tools import TOOLS
 from mcp_servers.settings import Settings
 from mcp_servers.toolkit import holding, register

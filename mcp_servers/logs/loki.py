@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from mcp_servers.errors import backend_error, kind_of_status, transport_kind
-from mcp_servers.logs.sources import Fetched, Incarnations, LogLine, Target, Window
+from mcp_servers.logs.lines import Fetched, Incarnations, LogLine, Target, Window
 from mcp_servers.settings import HttpEndpoint
 
 LOKI_LIMIT = 5_000  # Loki's default max_entries_limit_per_query

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_servers.logs.sources import LogLine
+from mcp_servers.logs.lines import LogLine
 from mcp_servers.toolkit import Capped
 
 Level = Literal["error", "warning"]

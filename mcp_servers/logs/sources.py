@@ -1,13 +1,6 @@
-"""Where log lines come from: the Kubernetes API (pods' logs) by default, Loki (LogQL over HTTP) when configured.
+"""Log lines from the Kubernetes API: each container's log (and its previous incarnation's) with timestamps.
 
-Both answer one question, "the lines of this pod, deployment or namespace in this time window, optionally
-matching a regex", with each line's own timestamp. The Kubernetes API only knows the pods that exist now (and
-each container's previous incarnation); Loki also keeps the lines of pods that are gone, such as those a
-rollout replaced.
-
-Windows are on the fleet's wall clock, the clock of the log timestamps. The sandbox writes real timestamps
-and reads `sinceSeconds` as real seconds, so the same window means the same thing there as on a cluster; a
-sandbox running K times faster simply packs K fleet minutes into each real one.
+The Kubernetes API only knows the pods that exist now, and each container's previous incarnation.
 """
 
 from __future__ import annotations
@@ -15,15 +8,14 @@ from __future__ import annotations
 import math
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
-
-from pydantic import BaseModel
+from typing import Any
 
 from mcp_servers.errors import BackendError, fail
 from mcp_servers.kubernetes.client import Kube
 from mcp_servers.kubernetes.objects import parse_time, selector_string
+from mcp_servers.logs.lines import Fetched, Incarnations, LogLine, Target, Window
 
 MAX_PODS = 50  # pods read for one question; a namespace-wide search says when it left some out
 MAX_LINES_PER_CONTAINER = 20_000  # `tailLines` for one read, so one chatty pod cannot exhaust the server
@@ -31,64 +23,6 @@ FETCH_WORKERS = 8
 _STAMPED = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2}) (.*)$")
 
 
-class LogLine(BaseModel):
-    timestamp: datetime
-    pod: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Target:
-    """Whose logs: one pod, the pods of one deployment, or (neither given) every pod of the namespace."""
-
-    namespace: str
-    deployment: str | None = None
-    pod: str | None = None
-
-    def describe(self) -> str:
-        if self.pod:
-            return f"pod {self.pod} in namespace {self.namespace}"
-        if self.deployment:
-            return f"deployment {self.deployment} in namespace {self.namespace}"
-        return f"namespace {self.namespace}"
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-
-    @property
-    def minutes(self) -> float:
-        return max((self.end - self.start).total_seconds(), 0.0) / 60
-
-
-@dataclass
-class Fetched:
-    """Lines oldest first, and what a reader should know about them (pods skipped, limits reached)."""
-
-    lines: list[LogLine]
-    notes: list[str] = field(default_factory=list)
-
-
-# Which container incarnations to read: a crashed container's last words are in the previous one's log.
-Incarnations = Literal["current", "previous", "both"]
-
-
-class LogSource(Protocol):
-    name: str
-
-    def close(self) -> None:
-        """Releases what the source holds open (pooled connections)."""
-        ...
-
-    def fetch(self, target: Target, window: Window, *, pattern: re.Pattern[str] | None = None,
-              incarnations: Incarnations = "current") -> Fetched:
-        """Lines of the target inside the window (and matching the pattern), oldest first."""
-        ...
-
-
-# -- Kubernetes ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Container:
     pod: str
@@ -104,7 +38,7 @@ class KubernetesLogs:
         self.kube = kube
 
     def close(self) -> None:
-        """The cluster's client is the server's own (`LogBackends.kube`), closed with it."""
+        """The cluster's client is the server's own (`backends.LogBackends.kube`), closed with it."""
 
     def fetch(self, target: Target, window: Window, *, pattern: re.Pattern[str] | None = None,
               incarnations: Incarnations = "current") -> Fetched:
@@ -204,17 +138,3 @@ def latest_rollout(kube: Kube, namespace: str, deployment: str) -> Rollout:
     if created is None:
         raise fail("internal", f"ReplicaSet {newest['metadata']['name']} has no creationTimestamp")
     return Rollout(newest["metadata"]["name"], str(revision(newest)) if revision(newest) else None, created)
-
-
-@dataclass(frozen=True)
-class LogBackends:
-    """What the logs server reads: lines from `source`, rollouts from the cluster, by default in `namespace`."""
-
-    source: LogSource
-    kube: Kube
-    namespace: str
-
-    def close(self) -> None:
-        """Idle keep-alive connections would hold a server's graceful shutdown open."""
-        self.source.close()
-        self.kube.close()

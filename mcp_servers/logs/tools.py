@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import Field
 
 from mcp_servers.errors import fail
+from mcp_servers.logs.backends import LogBackends
+from mcp_servers.logs.lines import Target, Window
 from mcp_servers.logs.models import (
     ErrorSummary,
     LogComparison,
@@ -24,7 +26,7 @@ from mcp_servers.logs.models import (
     WindowCounts,
     WindowInfo,
 )
-from mcp_servers.logs.sources import LogBackends, Target, Window, latest_rollout
+from mcp_servers.logs.sources import latest_rollout
 from mcp_servers.logs.views import (
     PROBLEM,
     compare,

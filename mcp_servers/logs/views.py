@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from mcp_servers.logs.lines import Fetched, LogLine, Window
 from mcp_servers.logs.models import RATE_CHANGE, Level, PodCount, TemplateChange, TemplateSummary
-from mcp_servers.logs.sources import Fetched, LogLine, Window
 from mcp_servers.logs.templates import Template, TemplateMiner
 from mcp_servers.toolkit import Capped
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mcp_servers.logs.sources import Fetched, LogLine, Window
+from mcp_servers.logs.lines import Fetched, LogLine, Window
 from mcp_servers.logs.views import (
     MAX_LINE_CHARS,
     MAX_SEARCH_CHARS,
