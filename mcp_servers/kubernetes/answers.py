@@ -21,10 +21,8 @@ from mcp_servers.kubernetes.models import (
     Restarter,
     RolloutHistory,
 )
-from mcp_servers.kubernetes.objects import ApiObject, age, holds_resources
+from mcp_servers.kubernetes.objects import CHANGE_CAUSE, ApiObject, age, annotations_of, holds_resources, revision_of
 from mcp_servers.kubernetes.views import (
-    CHANGE_CAUSE,
-    annotations_of,
     condition,
     container_state,
     deployment_row,
@@ -36,7 +34,6 @@ from mcp_servers.kubernetes.views import (
     node_state,
     pod_problems,
     pod_row,
-    revision_of,
     revision_row,
     taint_text,
 )

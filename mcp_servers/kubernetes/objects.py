@@ -11,6 +11,17 @@ from typing import Any
 ApiObject = dict[str, Any]  # one API object (a pod, a node, an event...) as the API server's JSON
 GPU = "nvidia.com/gpu"
 ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # `holds_resources` as a field selector
+REVISION = "deployment.kubernetes.io/revision"  # a Deployment's, and each of its ReplicaSets'
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
+def annotations_of(obj: ApiObject) -> dict[str, str]:
+    return obj["metadata"].get("annotations") or {}
+
+
+def revision_of(obj: ApiObject) -> int | None:
+    value = annotations_of(obj).get(REVISION)
+    return int(value) if value and value.isdigit() else None
 
 
 def parse_time(value: str | None) -> datetime | None:

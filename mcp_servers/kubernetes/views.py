@@ -15,19 +15,16 @@ from mcp_servers.kubernetes.models import (
     Revision,
     Termination,
 )
-from mcp_servers.kubernetes.objects import GPU, ApiObject, age, gpus_of, parse_time
-
-REVISION = "deployment.kubernetes.io/revision"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-
-
-def annotations_of(obj: ApiObject) -> dict[str, str]:
-    return obj["metadata"].get("annotations") or {}
-
-
-def revision_of(obj: ApiObject) -> int | None:
-    value = annotations_of(obj).get(REVISION)
-    return int(value) if value and value.isdigit() else None
+from mcp_servers.kubernetes.objects import (
+    CHANGE_CAUSE,
+    GPU,
+    ApiObject,
+    age,
+    annotations_of,
+    gpus_of,
+    parse_time,
+    revision_of,
+)
 
 
 def condition(raw: ApiObject) -> Condition:

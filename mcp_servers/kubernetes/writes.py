@@ -1,10 +1,10 @@
 """The kubernetes server's writes: scale, restart, roll back, delete a pod, cordon, uncordon and drain.
 
 Idempotency lives in the cluster (`idempotency.py`), so it survives a restart of the server and holds across
-replicas of it. Writes whose target disappears
-record the key on what stays: `delete_pod` on the pod's Deployment (a replay finds it on any Deployment of the
-namespace once the pod is gone), `drain_node` on the Node, in the patch that cordons it. A dry run goes to
-the API server with `dryRun=All`, so it is validated and computed there, and neither applies nor records.
+replicas of it. Writes whose target disappears record the key on what stays: `delete_pod` on the pod's
+Deployment (a replay finds it on any Deployment of the namespace once the pod is gone), `drain_node` on the
+Node, in the patch that cordons it. A dry run goes to the API server with `dryRun=All`, so it is validated and
+computed there, and neither applies nor records.
 """
 
 from __future__ import annotations
@@ -34,12 +34,17 @@ from mcp_servers.kubernetes.idempotency import (
     request,
     with_key,
 )
-from mcp_servers.kubernetes.objects import ApiObject, controller_of, selector_string
+from mcp_servers.kubernetes.objects import (
+    CHANGE_CAUSE,
+    REVISION,
+    ApiObject,
+    annotations_of,
+    controller_of,
+    selector_string,
+)
 from mcp_servers.toolkit import ToolSpec, WriteResult, held, writes
 
 MERGE = "application/merge-patch+json"
-REVISION = "deployment.kubernetes.io/revision"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 NODE_CRITICAL = "system-node-critical"
 
@@ -55,7 +60,7 @@ def deployment_state(dep: ApiObject) -> dict[str, Any]:
     template = dep["spec"]["template"]
     return {"replicas": dep["spec"].get("replicas", 1), "ready": status.get("readyReplicas", 0),
             "available": status.get("availableReplicas", 0),
-            "revision": (dep["metadata"].get("annotations") or {}).get(REVISION),
+            "revision": annotations_of(dep).get(REVISION),
             "images": [c.get("image") for c in template["spec"].get("containers") or []],
             "restarted_at": ((template.get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)}
 
@@ -112,9 +117,9 @@ class Writes:
             rs = self._revision_to_restore(dep, to_revision)
             template = copy.deepcopy(rs["spec"]["template"])
             template.setdefault("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
-            cause = ((rs["metadata"].get("annotations") or {}).get(CHANGE_CAUSE)
+            cause = (annotations_of(rs).get(CHANGE_CAUSE)
                      or (template["metadata"].get("annotations") or {}).get(CHANGE_CAUSE))
-            revision = (rs["metadata"].get("annotations") or {}).get(REVISION)
+            revision = annotations_of(rs).get(REVISION)
             patch = {"metadata": {"annotations": {CHANGE_CAUSE: cause}},
                      "spec": {"template": merge_diff(dep["spec"]["template"], template)}}
             return patch, f"rolled {name} back to revision {revision} ({rs['metadata']['name']})"
@@ -125,9 +130,9 @@ class Writes:
         name, ns = dep["metadata"]["name"], dep["metadata"]["namespace"]
         items = self.kube.call(self.kube.apps.list_namespaced_replica_set, ns,
                                label_selector=selector_string(dep["spec"].get("selector")))["items"]
-        by_revision = {int((rs["metadata"].get("annotations") or {}).get(REVISION, "0")): rs for rs in items
+        by_revision = {int(annotations_of(rs).get(REVISION, "0")): rs for rs in items
                        if (controller_of(rs) or {}).get("uid") == dep["metadata"]["uid"]}
-        current = int((dep["metadata"].get("annotations") or {}).get(REVISION, "0"))
+        current = int(annotations_of(dep).get(REVISION, "0"))
         known = ", ".join(str(r) for r in sorted(by_revision)) or "none"
         if to_revision is None:
             older = [r for r in by_revision if r < current]

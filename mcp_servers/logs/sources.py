@@ -14,7 +14,7 @@ from typing import Any
 
 from mcp_servers.errors import BackendError, fail
 from mcp_servers.kubernetes.client import Kube
-from mcp_servers.kubernetes.objects import parse_time, selector_string
+from mcp_servers.kubernetes.objects import parse_time, revision_of, selector_string
 from mcp_servers.logs.lines import Fetched, Incarnations, LogLine, Target, Window
 
 MAX_PODS = 50  # pods read for one question; a namespace-wide search says when it left some out
@@ -129,12 +129,10 @@ def latest_rollout(kube: Kube, namespace: str, deployment: str) -> Rollout:
     if not owned:
         raise fail("not_found", f"deployment {deployment} in namespace {namespace} has no ReplicaSet yet")
 
-    def revision(rs: dict[str, Any]) -> int:
-        value = (rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
-        return int(value) if value.isdigit() else 0
     newest = max(owned, key=lambda rs: (parse_time(rs["metadata"].get("creationTimestamp")) or datetime.min.replace(
-        tzinfo=UTC), revision(rs)))
+        tzinfo=UTC), revision_of(rs) or 0))
     created = parse_time(newest["metadata"].get("creationTimestamp"))
     if created is None:
         raise fail("internal", f"ReplicaSet {newest['metadata']['name']} has no creationTimestamp")
-    return Rollout(newest["metadata"]["name"], str(revision(newest)) if revision(newest) else None, created)
+    revision = revision_of(newest)
+    return Rollout(newest["metadata"]["name"], str(revision) if revision else None, created)
