@@ -2,37 +2,24 @@
 
 Layered as the data flows: `client` (the API, its errors typed) and `mirror` (a watch-fed copy of the hot
 collections) fetch; `objects`, `views` and `answers` turn the API's JSON into the answers, with no I/O;
-`queries` says what each read asks for; `reads` and `writes` are the tools, listed in their tables.
+`queries` says what each read asks for; `reads` and `writes` are the tools, listed in their tables, which
+`server.build` registers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from fastmcp import FastMCP
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
 
-from mcp_servers.kubernetes.client import Kube
-from mcp_servers.kubernetes.mirror import Mirror
-from mcp_servers.kubernetes.reads import READS
-from mcp_servers.kubernetes.writes import WRITES
-from mcp_servers.settings import Settings
-from mcp_servers.toolkit import holding, register
+    from mcp_servers.kubernetes.mirror import Mirror
+    from mcp_servers.settings import Settings
 
 
 def build(settings: Settings, mirror: Mirror | None = None) -> FastMCP:
-    """The kubernetes server; `mirror` defaults to a new one on the settings' cluster (the server stops it)."""
-    cluster = mirror or Mirror(Kube(settings), watch=settings.kube_watch)
+    """The kubernetes server (`server.build`). Loaded when called: the logs server and the gateway's adapters
+    import this package's client and objects, and need none of the server."""
+    from mcp_servers.kubernetes.server import build as build_server
 
-    @contextmanager
-    def open_clients() -> Iterator[list[object]]:
-        try:
-            yield [cluster, cluster.kube]
-        finally:
-            cluster.stop()  # before the client closes: no watch thread may use it after
-            cluster.kube.close()  # idle keep-alive connections would hold an API server's graceful shutdown open
-
-    mcp = FastMCP("kubernetes", instructions="Kubernetes state of the inference fleet: deployments, pods, nodes "
-                  "(GPU allocation, cordons), events, rollout history, pod logs; and remediations.",
-                  lifespan=holding(open_clients))
-    return register(mcp, READS + WRITES)
+    return build_server(settings, mirror)

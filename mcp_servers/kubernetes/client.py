@@ -4,7 +4,8 @@ Responses are read raw (`_preload_content=False`) and parsed as the API's own JS
 fields of many objects, and building the client's typed models for every pod would cost more than the call.
 Every failure is raised here as a `BackendError` of its kind, with a sentence a person understands: a missing
 object by its name, an unreachable server by its URL, anything else with the API server's own message. The
-few statuses a caller routes on have a class of their own (`Forbidden`, `VersionConflict`, `Gone`, `Throttled`).
+few statuses a caller routes on have a class of their own (`Forbidden`, `VersionConflict`, `Gone`, `Throttled`),
+and so does a request that got no answer at all (`Unanswered`: a write may or may not have been done).
 """
 
 from __future__ import annotations
