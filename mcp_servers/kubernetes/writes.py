@@ -42,6 +42,7 @@ from mcp_servers.kubernetes.objects import (
     controller_of,
     selector_string,
 )
+from mcp_servers.kubernetes.views import ready_condition
 from mcp_servers.toolkit import ToolSpec, WriteResult, held, writes
 
 MERGE = "application/merge-patch+json"
@@ -55,7 +56,8 @@ DryRun = Annotated[bool, Field(description="validate and compute on the API serv
 Namespace = Annotated[str | None, Field(description="default: the configured namespace")]
 
 
-def deployment_state(dep: ApiObject) -> dict[str, Any]:
+def deployment_snapshot(dep: ApiObject) -> dict[str, Any]:
+    """What a write's `before` and `after` show of a deployment."""
     status = dep.get("status") or {}
     template = dep["spec"]["template"]
     return {"replicas": dep["spec"].get("replicas", 1), "ready": status.get("readyReplicas", 0),
@@ -65,10 +67,9 @@ def deployment_state(dep: ApiObject) -> dict[str, Any]:
             "restarted_at": ((template.get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)}
 
 
-def node_state(node: ApiObject) -> dict[str, Any]:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    ready = next((c.get("status") for c in conditions if c.get("type") == "Ready"), "Unknown")
-    return {"cordoned": bool(node["spec"].get("unschedulable")), "ready": ready}
+def node_snapshot(node: ApiObject) -> dict[str, Any]:
+    """What a write's `before` and `after` show of a node."""
+    return {"cordoned": bool(node["spec"].get("unschedulable")), "ready": ready_condition(node).get("status")}
 
 
 class Writes:
@@ -94,7 +95,7 @@ class Writes:
 
     def deployment_write(self, req: Request, name: str, ns: str, change: Callable[[ApiObject], tuple[ApiObject, str]]
                          ) -> WriteResult:
-        return patch_once(req, lambda: self._read_deployment(name, ns), deployment_state, change,
+        return patch_once(req, lambda: self._read_deployment(name, ns), deployment_snapshot, change,
                           self._send_deployment(name, ns))
 
     def scale(self, req: Request, name: str, ns: str, replicas: int) -> WriteResult:
@@ -152,7 +153,7 @@ class Writes:
             already = bool(node["spec"].get("unschedulable")) == cordon
             return {"spec": {"unschedulable": True if cordon else None}}, (
                 f"{name} was already {verb}" if already else f"{verb} {name}")
-        return patch_once(req, lambda: self._read_node(name), node_state, change, self._send_node(name))
+        return patch_once(req, lambda: self._read_node(name), node_snapshot, change, self._send_node(name))
 
     def delete_pod(self, req: Request, name: str, ns: str, grace_period_s: int | None) -> WriteResult:
         try:
@@ -163,7 +164,7 @@ class Writes:
                 return req.replay({"pod": name, "exists": False})
             raise
         dep = self._read_deployment(self._deployment_of(pod), ns)
-        before = _pod_state(pod)
+        before = _pod_snapshot(pod)
         if is_recorded(dep, req.key):
             return req.replay(before)
         if not req.dry_run:
@@ -179,12 +180,12 @@ class Writes:
                 with contextlib.suppress(BackendError):  # the delete's own error is the one to report
                     self._forget_on_deployment(dep["metadata"]["name"], ns, req.key)
             raise
-        after = _pod_state(deleted) if req.dry_run else self._pod_now(name, ns)
+        after = _pod_snapshot(deleted) if req.dry_run else self._pod_now(name, ns)
         return req.result(before, after, f"deleted pod {name}; deployment {dep['metadata']['name']} replaces it")
 
     def _pod_now(self, name: str, ns: str) -> dict[str, Any]:
         try:
-            return _pod_state(self.kube.call(self.kube.core.read_namespaced_pod, name, ns, missing="gone"))
+            return _pod_snapshot(self.kube.call(self.kube.core.read_namespaced_pod, name, ns, missing="gone"))
         except NotFound:
             return {"pod": name, "exists": False}
 
@@ -225,7 +226,7 @@ class Writes:
     def drain(self, req: Request, name: str, ignore_daemonsets: bool, grace_period_s: int | None) -> WriteResult:
         node = self._read_node(name)
         pods = self.kube.list_all(self.kube.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={name}")
-        before = {**node_state(node), "pods": len(pods["items"])}
+        before = {**node_snapshot(node), "pods": len(pods["items"])}
         if is_recorded(node, req.key):
             return req.replay(before)
         to_evict, skipped = _drain_plan(pods["items"])
@@ -265,7 +266,7 @@ class Writes:
         return evicted, blocked
 
 
-def _pod_state(pod: ApiObject) -> dict[str, Any]:
+def _pod_snapshot(pod: ApiObject) -> dict[str, Any]:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return {"pod": pod["metadata"]["name"], "exists": True, "phase": (pod.get("status") or {}).get("phase"),
             "terminating": bool(pod["metadata"].get("deletionTimestamp")), "node": pod["spec"].get("nodeName"),
