@@ -11,11 +11,10 @@ from mcp_servers.kubernetes import answers, views
 from mcp_servers.kubernetes.objects import age, gpus_of, holds_resources, selector_string
 from mcp_servers.kubernetes.queries import UNKNOWN_NODE
 
-NOW = datetime.now(UTC)
 
-
-def stamp(ago: timedelta) -> str:
-    return (NOW - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+def stamp(ago: timedelta, now: datetime | None = None) -> str:
+    """A timestamp `ago` before now (the call's now: ages are read against the clock when a test runs)."""
+    return ((now or datetime.now(UTC)) - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pod(name: str = "llama-7d9f-abcde", *, phase: str = "Running", ready: bool = True, restarts: int = 0,
@@ -53,7 +52,8 @@ def event(reason: str, *, kind: str = "Pod", name: str = "llama-7d9f-abcde", typ
 
 
 def test_age_reads_as_kubectl_prints_it() -> None:
-    assert [age(stamp(timedelta(seconds=s)), NOW) for s in (5, 125, 7300, 200_000)] == ["5s", "2m", "2h", "2d"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert [age(stamp(timedelta(seconds=s), now), now) for s in (5, 125, 7300, 200_000)] == ["5s", "2m", "2h", "2d"]
     assert age(None) == "unknown"
 
 
@@ -108,13 +108,13 @@ def test_a_node_row_says_what_is_abnormal_and_counts_gpus_of_pods_holding_them()
 
 def test_events_fold_repeats_warnings_first_newest_first() -> None:
     rows = views.fold_events([
-        event("Scheduled", type_="Normal", ago=timedelta(seconds=10), message="assigned"),
+        event("Scheduled", type_="Normal", ago=timedelta(hours=1), message="assigned"),
         event("BackOff", ago=timedelta(minutes=5), count=2),
         event("BackOff", ago=timedelta(minutes=1), count=3),
         event("Unhealthy", ago=timedelta(minutes=2), message="probe failed"),
     ])
     assert [(r.type, r.reason, r.count, r.last_seen) for r in rows] == [
-        ("Warning", "BackOff", 5, "1m"), ("Warning", "Unhealthy", 1, "2m"), ("Normal", "Scheduled", 1, "10s")]
+        ("Warning", "BackOff", 5, "1m"), ("Warning", "Unhealthy", 1, "2m"), ("Normal", "Scheduled", 1, "1h")]
 
 
 def test_deployment_states() -> None:
