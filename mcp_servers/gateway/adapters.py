@@ -33,7 +33,7 @@ from urllib3.exceptions import HTTPError
 
 from mcp_servers.errors import BackendError, Conflict, Unreachable, backend_error, kind_of_status, transport_kind
 from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
-from mcp_servers.kube_client import KubeConfigMissing, load_configuration
+from mcp_servers.kubernetes.client import KubeConfigMissing, load_configuration
 
 CHANGES_ANNOTATION = "firebreak.io/route-changes"
 MAX_CHANGES = 50  # recent changes kept in the annotation: enough for any retry window, small enough for etcd

@@ -1,9 +1,11 @@
-"""The Kubernetes API as the kubernetes server's tools use it: one lazily made client, answers as plain JSON.
+"""The Kubernetes API as the kubernetes and logs servers use it: one long-lived client, answers as plain JSON.
 
 Responses are read raw (`_preload_content=False`) and parsed as the API's own JSON: the tools summarise a few
 fields of many objects, and building the client's typed models for every pod would cost more than the call.
-Every failure becomes a sentence a person understands: a missing object by its name, an unreachable server by
-its URL, anything else with the API server's own message.
+Every failure is raised here as a `BackendError` of its kind, with a sentence a person understands: a missing
+object by its name, an unreachable server by its URL, anything else with the API server's own message. The
+few statuses a caller routes on have a class of their own (`Forbidden`, `VersionConflict`, `Gone`, `Throttled`),
+and so does a request that got no answer at all (`Unanswered`: a write may or may not have been done).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -26,12 +27,20 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.utils.keepalive import tcp_keepalive_socket_options
 
-from mcp_servers.errors import ToolFailure, fail, kind_of_status, transport_kind
+from mcp_servers.errors import (
+    BackendError,
+    Conflict,
+    NotFound,
+    TimedOut,
+    Unauthorized,
+    Unreachable,
+    backend_error,
+    kind_of_status,
+    transport_kind,
+)
+from mcp_servers.kubernetes.objects import ApiObject
 from mcp_servers.settings import Settings
 
-Obj = dict[str, Any]
-GPU = "nvidia.com/gpu"
-ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # `holds_resources` as a field selector
 TIMEOUT = (5, 30)  # seconds to connect, to read
 KEEPALIVE = (10, 5, 3)  # TCP keepalive: first probe after 10 s idle, then every 5 s, dead after 3 unanswered
 WRITE_VERBS = ("create_", "patch_", "replace_", "delete_")  # the client's method names for writes
@@ -42,12 +51,45 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class KubeRefusal(ToolFailure):
-    """The API server answered with an error; `status` lets a caller tell a PDB refusal (429) from the rest."""
+class Forbidden(Unauthorized):
+    """403: the credentials are known, the request is not allowed to them (RBAC)."""
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(kind_of_status(status), message)
-        self.status = status
+
+class VersionConflict(Conflict):
+    """409: the object changed since it was read (its resourceVersion no longer matches): read it again."""
+
+
+class Gone(NotFound):
+    """410: a resourceVersion or `continue` token older than the API server's history."""
+
+
+class Throttled(Conflict):
+    """429: refused for now, as an eviction that a PodDisruptionBudget blocks."""
+
+
+class Unanswered(BackendError):
+    """No answer came (no connection, or none in time): a write may or may not have been done."""
+
+
+class ConnectionFailed(Unanswered, Unreachable):
+    pass
+
+
+class AnswerTimedOut(Unanswered, TimedOut):
+    pass
+
+
+class KubeConfigMissing(Unreachable):
+    """No kubeconfig, context or service account to reach a cluster with."""
+
+
+_BY_STATUS: dict[int, type[BackendError]] = {403: Forbidden, 409: VersionConflict, 410: Gone, 429: Throttled}
+
+
+def refusal(status: int, message: str) -> BackendError:
+    """The error of an API server's answer with this HTTP status."""
+    routed = _BY_STATUS.get(status)
+    return routed(message) if routed else backend_error(kind_of_status(status), message)
 
 
 class RequestNeeded(BaseException):
@@ -71,7 +113,7 @@ def _before_io(what: str) -> None:
         raise RequestNeeded(what)
 
 
-def inline_first(read: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+def on_loop_else_thread(read: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     """A read tool that runs on the event loop as long as it makes no request (the watch mirror holds all it
     reads), and starts over in a worker thread at its first one: a read has no effect to undo. FastMCP runs a
     plain function in a worker thread on every call, a hop that costs more than a mirrored read itself
@@ -87,7 +129,8 @@ def inline_first(read: Callable[P, T]) -> Callable[P, Awaitable[T]]:
 
 
 class Kube:
-    """The cluster of one server's settings; the client is made on the first call, so a server builds without one."""
+    """The cluster of one server's settings, for the server's lifetime; the API client is made on the first call,
+    so a server builds without a cluster, and reuses its connections from then on."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -108,7 +151,8 @@ class Kube:
         _before_io("load the client configuration")  # before the lock, which a thread loading it may hold long
         with self._lock:
             if self._api is None:
-                self._api = client.ApiClient(_configuration(self.settings))
+                self._api = client.ApiClient(
+                    load_configuration(self.settings.kubeconfig, self.settings.kube_context))
             return self._api
 
     def close(self) -> None:
@@ -140,12 +184,12 @@ class Kube:
             return None
         return requested or self.settings.namespace
 
-    def call(self, method: Callable[..., Any], *args: Any, missing: str | None = None, **kwargs: Any) -> Obj:
+    def call(self, method: Callable[..., Any], *args: Any, missing: str | None = None, **kwargs: Any) -> ApiObject:
         """Calls one API method; `missing` is the message for a 404 ("pod X not found in namespace Y")."""
         data = self._raw(method, *args, missing=missing, **kwargs)
         return json.loads(data) if data else {}
 
-    def list_all(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
+    def list_all(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> ApiObject:
         """A list call's whole answer, asked for PAGE objects at a time as client-go's pager asks, so that the API
         server never builds one answer of every pod or event of a large cluster. The answer carries the first
         page's resourceVersion: every page comes from that snapshot, and a watch resumed from it misses nothing.
@@ -156,9 +200,7 @@ class Kube:
         while token:
             try:
                 page = self.call(method, *args, limit=PAGE, _continue=token, **kwargs)
-            except KubeRefusal as error:
-                if error.status != 410:
-                    raise
+            except Gone:
                 return self.call(method, *args, **kwargs)
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
@@ -187,26 +229,15 @@ class Kube:
         except ApiException as error:
             changed = changed and int(error.status or 0) >= 500
             if error.status == 404 and missing:
-                raise KubeRefusal(missing, 404) from None
-            raise KubeRefusal(api_message(error), int(error.status or 0)) from None
+                raise refusal(404, missing) from None
+            raise refusal(int(error.status or 0), api_message(error)) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise fail(transport_kind(error), f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") \
-                from None
+            unanswered = AnswerTimedOut if transport_kind(error) == "timeout" else ConnectionFailed
+            raise unanswered(f"the Kubernetes API at {self.url} is unreachable: {_reason(error)}") from None
         finally:
             if changed:
                 for listener in self._after_write:
                     listener(name)
-
-
-def _configuration(settings: Settings) -> client.Configuration:
-    try:
-        return load_configuration(settings.kubeconfig, settings.kube_context)
-    except KubeConfigMissing as error:
-        raise fail("unreachable", str(error)) from None
-
-
-class KubeConfigMissing(ValueError):
-    pass
 
 
 def load_configuration(kubeconfig: str | None, context: str | None = None) -> client.Configuration:
@@ -245,50 +276,3 @@ def _reason(error: BaseException) -> str:
     """urllib3 wraps the socket error in object reprs; keep the part a person reads."""
     text = str(getattr(error, "reason", None) or error)
     return re.sub(r"<[^>]*>:?\s*", "", text).strip() or type(error).__name__
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def age(value: str | None, now: datetime | None = None) -> str:
-    """kubectl's AGE column: 45s, 12m, 3h, 5d."""
-    moment = parse_time(value)
-    if moment is None:
-        return "unknown"
-    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def gpus_of(pod: Obj) -> int:
-    """GPUs a pod holds: the extended resource is requested in whole devices, limits equal to requests."""
-    total = 0
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        resources = container.get("resources") or {}
-        wanted = (resources.get("requests") or {}).get(GPU) or (resources.get("limits") or {}).get(GPU) or 0
-        total += int(wanted)
-    return total
-
-
-def holds_resources(pod: Obj) -> bool:
-    """A finished pod frees its node's GPUs; a scheduled running or pending one holds them."""
-    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-
-
-def controller_of(obj: Obj) -> Obj | None:
-    return next((ref for ref in obj["metadata"].get("ownerReferences") or [] if ref.get("controller")), None)
-
-
-def selector_string(selector: Obj | None) -> str:
-    """A LabelSelector object as the `labelSelector` query parameter."""
-    terms = [f"{key}={value}" for key, value in sorted(((selector or {}).get("matchLabels") or {}).items())]
-    for expression in (selector or {}).get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
-        terms.append({"In": f"{key} in ({','.join(values)})", "NotIn": f"{key} notin ({','.join(values)})",
-                      "Exists": key, "DoesNotExist": f"!{key}"}[operator])
-    return ",".join(terms)

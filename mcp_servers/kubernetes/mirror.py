@@ -8,15 +8,15 @@ changes how fast an answer comes, not what it says, within these bounds:
 - a write through this server's own client shows in every read that starts after the write returned: the
   collection it wrote goes offline until listed again, and a list begun before the write never brings it back
   (a write whose answer never came may land after that list; it then arrives as a watch event);
-- a connection whose far end vanished without a word fails TCP keepalive within 25 s (kube_client.KEEPALIVE),
+- a connection whose far end vanished without a word fails TCP keepalive within 25 s (client.KEEPALIVE),
   and a watch the API server keeps open but silent is taken for dead after SILENCE_S (bookmarks keep a healthy
   one talking); a cluster that goes away resets the watches, and reads go live and say it is unreachable.
 A pod, node or ReplicaSet the mirror lacks is looked up live, so that "not found" comes from the API server,
 not from a watch running late.
 
-Each collection is one list (in pages of kube_client.PAGE), then one watch from the list's resourceVersion, on
+Each collection is one list (in pages of client.PAGE), then one watch from the list's resourceVersion, on
 its own daemon thread; a watch that ends is resumed, one whose history expired (410) is relisted, one that fails is
-retried with backoff. A tool wrapped in kube_client.inline_first answers on the event loop when the mirror holds
+retried with backoff. A tool wrapped in client.on_loop_else_thread answers on the event loop when the mirror holds
 all it reads, and in a worker thread when it must ask the API server.
 """
 
@@ -33,12 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import urllib3
 from kubernetes.watch.watch import iter_resp_lines
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if_not_exception_type, wait_exponential
 
-from mcp_servers.errors import ToolFailure
-from mcp_servers.kube_client import ACTIVE_PODS, KubeRefusal, Obj, holds_resources
+from mcp_servers.errors import BackendError
+from mcp_servers.kubernetes.client import Forbidden, Gone, NotFound
+from mcp_servers.kubernetes.objects import ACTIVE_PODS, ApiObject, holds_resources
 
 if TYPE_CHECKING:
-    from mcp_servers.kube_client import Kube
+    from mcp_servers.kubernetes.client import Kube
 
 log = logging.getLogger("firebreak.mcp.mirror")
 
@@ -62,12 +64,17 @@ class Expired(Exception):
     """The watch's resourceVersion is older than the server's history: relist."""
 
 
+# What ends a list or a watch before its time; each is followed by a relist after a backoff. A 403 is not among
+# them: the mirror then stops for good, and every read goes to the API server.
+LOST = (Expired, BackendError, urllib3.exceptions.HTTPError, OSError, ValueError)
+
+
 class Collection:
     """One collection's objects by (namespace, name), and whether they are known to be current."""
 
     def __init__(self, kube: Kube, name: str) -> None:
         self.kube, self.name = kube, name
-        self._objects: dict[tuple[str, str], Obj] = {}
+        self._objects: dict[tuple[str, str], ApiObject] = {}
         self._lock = threading.Lock()
         self._live = threading.Event()
         self._generation = 0  # bumped by `resync`: what was listed before is older than a write
@@ -80,40 +87,59 @@ class Collection:
     def wait_live(self, timeout_s: float) -> bool:
         return self._live.wait(timeout_s)
 
-    def get(self, namespace: str | None, name: str) -> Obj | None:
+    def get(self, namespace: str | None, name: str) -> ApiObject | None:
         with self._lock:
             return self._objects.get((namespace or "", name))
 
-    def items(self) -> list[Obj]:
+    def items(self) -> list[ApiObject]:
         with self._lock:
             return list(self._objects.values())
 
     def run(self, stopping: threading.Event) -> None:
-        delay = RETRY_S[0]
-        while not stopping.is_set():
+        """Lists, then watches from the list's resourceVersion, resuming each watch that runs its course. After a
+        failure it lists again, after a backoff that starts over once a watch has run its course; after a write's
+        `resync`, at once. Returns when stopped, or when the API server forbids listing every namespace."""
+        resume: list[str] = []  # the resourceVersion a watch that ran its course ended at; empty: list first
+
+        def follow() -> None:
+            if stopping.is_set():
+                return
             generation = self._generation
             try:
-                version = self._relist(generation)
-                while not stopping.is_set() and generation == self._generation:
-                    version = self._watch(version, generation, stopping)
-                    delay = RETRY_S[0]  # a watch ran its course: the connection is sound again
-            except Expired:
-                log.info("%s: watch history expired, relisting", self.name)
-            except KubeRefusal as error:
-                if error.status == 403:
-                    log.warning("%s: not allowed to list or watch every namespace, reading live: %s", self.name, error)
-                    return
-                log.info("%s: the API refused the mirror (%s), retrying in %.1f s", self.name, error, delay)
-            except (ToolFailure, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+                version = resume.pop() if resume else self._relist(generation)
                 if not stopping.is_set() and generation == self._generation:
-                    log.info("%s: watch lost (%s), reading live; retrying in %.1f s", self.name, error, delay)
+                    version = self._watch(version, generation, stopping)
+                    if not stopping.is_set() and generation == self._generation:
+                        resume.append(version)  # else a write asked for a new list
+            except Forbidden:
+                raise
+            except LOST:
+                if stopping.is_set() or generation != self._generation:
+                    return  # stopped, or a write asked for a new list: at once, it is no failure
+                raise
             finally:
-                self._live.clear()
-            if generation != self._generation:
-                continue  # a write asked for a new list: at once, it is no failure
-            # Backoff also after a 410 or a watch failing at once: never a tight loop of cluster-wide lists.
-            stopping.wait(delay)
-            delay = min(delay * 2, RETRY_S[1])
+                if not resume:
+                    self._live.clear()
+
+        def pause(seconds: float) -> None:
+            stopping.wait(seconds)  # `stop` ends the pause
+
+        backoff = Retrying(retry=retry_if_exception_type(LOST) & retry_if_not_exception_type(Forbidden),
+                           wait=wait_exponential(multiplier=RETRY_S[0], max=RETRY_S[1]),
+                           stop=lambda _: stopping.is_set(), sleep=pause, before_sleep=self._log_lost,
+                           retry_error_callback=lambda _: None)
+        while not stopping.is_set():
+            try:
+                backoff(follow)  # returns after a watch ran its course (its backoff starts over) or a resync
+            except Forbidden as error:
+                log.warning("%s: not allowed to list or watch every namespace, reading live: %s", self.name, error)
+                return
+
+    def _log_lost(self, attempt: RetryCallState) -> None:
+        error = attempt.outcome.exception() if attempt.outcome else None
+        delay = attempt.next_action.sleep if attempt.next_action else 0.0
+        what = "watch history expired" if isinstance(error, Expired) else f"watch lost ({error})"
+        log.info("%s: %s, reading live; relisting in %.1f s", self.name, what, delay)
 
     def resync(self) -> None:
         """Offline until listed again: called after a write, whose effect the watch may not have brought yet."""
@@ -151,10 +177,8 @@ class Collection:
             self._response = response = self.kube.stream(
                 self._method(), watch=True, resource_version=version, allow_watch_bookmarks=True,
                 timeout_seconds=WATCH_S, _request_timeout=(5, SILENCE_S))
-        except KubeRefusal as error:
-            if error.status == 410:
-                raise Expired from None
-            raise
+        except Gone:
+            raise Expired from None
         started, heard = time.monotonic(), False
         try:
             if stopping.is_set() or generation != self._generation:
@@ -170,7 +194,7 @@ class Collection:
             response.release_conn()
         return version
 
-    def _apply(self, event: Obj, version: str) -> str:
+    def _apply(self, event: ApiObject, version: str) -> str:
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
             if obj.get("code") == 410:
@@ -203,24 +227,24 @@ class Mirror:
         collection = self._started()[name]
         return collection if collection.live else None
 
-    def pod(self, namespace: str, name: str) -> Obj | None:
+    def pod(self, namespace: str, name: str) -> ApiObject | None:
         """A pod by namespace and name; None when there is none."""
         return self._one("pods", namespace, name, self.kube.core.read_namespaced_pod, name, namespace)
 
-    def node(self, name: str) -> Obj | None:
+    def node(self, name: str) -> ApiObject | None:
         """A node by name; None when there is none."""
         return self._one("nodes", None, name, self.kube.core.read_node, name)
 
-    def replicaset(self, namespace: str, name: str) -> Obj | None:
+    def replicaset(self, namespace: str, name: str) -> ApiObject | None:
         return self._one("replicasets", namespace, name, self.kube.apps.read_namespaced_replica_set, name, namespace)
 
-    def nodes(self) -> list[Obj]:
+    def nodes(self) -> list[ApiObject]:
         nodes = self.live("nodes")
         if nodes is not None:
             return nodes.items()
         return self._list(self.kube.core.list_node, [])
 
-    def pods(self, *, namespace: str | None = None, node: str | None = None, active: bool = False) -> list[Obj]:
+    def pods(self, *, namespace: str | None = None, node: str | None = None, active: bool = False) -> list[ApiObject]:
         """Pods of `namespace` (default: every one); only those on `node`, only those holding resources (`active`)."""
         pods = self.live("pods")
         if pods is not None:
@@ -231,7 +255,7 @@ class Mirror:
             return self._list(self.kube.core.list_namespaced_pod, terms, namespace)
         return self._list(self.kube.core.list_pod_for_all_namespaces, terms)
 
-    def events_about(self, name: str, *, namespace: str | None = None, kind: str | None = None) -> list[Obj]:
+    def events_about(self, name: str, *, namespace: str | None = None, kind: str | None = None) -> list[ApiObject]:
         """Events whose involved object is `name` (of `kind`), in `namespace` or in every namespace."""
         events = self.live("events")
         if events is not None:
@@ -273,7 +297,7 @@ class Mirror:
                 # fresh collections on every start: a thread of a stopped mirror must not touch a new one's state
                 self._stopping = threading.Event()
                 self._collections = {name: Collection(self.kube, name) for name in COLLECTIONS}
-                # each in a context of its own: the first read may start them inside kube_client.no_requests
+                # each in a context of its own: the first read may start them inside client.no_requests
                 self._threads = [threading.Thread(target=contextvars.Context().run, args=(c.run, self._stopping),
                                                   daemon=True, name=f"mirror-{c.name}")
                                  for c in self._collections.values()]
@@ -281,21 +305,19 @@ class Mirror:
                     thread.start()
             return self._collections
 
-    def _one(self, collection: str, namespace: str | None, name: str, read: Any, *args: Any) -> Obj | None:
+    def _one(self, collection: str, namespace: str | None, name: str, read: Any, *args: Any) -> ApiObject | None:
         """From the mirror when it holds the object, else from the API: a miss may be a watch running late."""
         live = self.live(collection)
         mirrored = live.get(namespace, name) if live is not None else None
         return mirrored or self._read_or_none(read, *args)
 
-    def _read_or_none(self, method: Any, *args: Any) -> Obj | None:
+    def _read_or_none(self, method: Any, *args: Any) -> ApiObject | None:
         try:
             return self.kube.call(method, *args)
-        except KubeRefusal as error:
-            if error.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
-    def _list(self, method: Any, selector_terms: list[str], *args: Any) -> list[Obj]:
+    def _list(self, method: Any, selector_terms: list[str], *args: Any) -> list[ApiObject]:
         selector = ",".join(term for term in selector_terms if term)
         query = {"field_selector": selector} if selector else {}
         return list(self.kube.list_all(method, *args, **query)["items"])
@@ -309,17 +331,17 @@ def _join(threads: list[threading.Thread], timeout_s: float) -> None:
         log.warning("%s still in a request %g s after stop; left to end on their own", ", ".join(running), timeout_s)
 
 
-def _involves(event: Obj, name: str, kind: str | None) -> bool:
+def _involves(event: ApiObject, name: str, kind: str | None) -> bool:
     involved = event.get("involvedObject") or {}
     return involved.get("name") == name and (kind is None or involved.get("kind") == kind)
 
 
-def _slim(obj: Obj) -> Obj:
+def _slim(obj: ApiObject) -> ApiObject:
     """No tool reads who last wrote which field, and on a real API server that is a large part of every object."""
     (obj.get("metadata") or {}).pop("managedFields", None)
     return obj
 
 
-def _key(obj: Obj) -> tuple[str, str]:
+def _key(obj: ApiObject) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return meta.get("namespace") or "", meta.get("name") or ""
