@@ -13,6 +13,7 @@ and never more than a hard cap of items, with `truncated` saying so when the cap
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -77,8 +78,17 @@ def holding(open_clients: Callable[[], AbstractContextManager[Iterable[object]]]
     held by its base class)."""
     @asynccontextmanager
     async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        with open_clients() as clients:
+        # Opening and closing may block (a watch mirror's first lists, its threads' join): off the event loop,
+        # so that servers mounted next to this one keep answering.
+        opened = open_clients()
+        clients = await asyncio.to_thread(opened.__enter__)
+        try:
             yield {_key(kind): client for client in clients for kind in type(client).__mro__ if kind is not object}
+        except BaseException as error:
+            if not await asyncio.to_thread(opened.__exit__, type(error), error, error.__traceback__):
+                raise
+        else:
+            await asyncio.to_thread(opened.__exit__, None, None, None)
     return lifespan
 
 
