@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-import agent.store.store as store_module
+import agent.store.incidents as incidents_module
 from agent.store import EXECUTED_STATUSES, AlertIn, Conflict, NotFound, Store
 from agent.store.models import Base
 
@@ -171,7 +171,7 @@ def test_a_batch_with_one_invalid_alert_stores_nothing(store: Store, make_alert:
 def test_a_failure_part_way_through_a_batch_rolls_all_of_it_back(
     store: Store, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_message = store_module._alert_message
+    real_message = incidents_module._alert_message
     calls = 0
 
     def fail_on_the_second_alert(alert: AlertIn) -> str:
@@ -181,7 +181,7 @@ def test_a_failure_part_way_through_a_batch_rolls_all_of_it_back(
             raise RuntimeError("disk full")
         return real_message(alert)
 
-    monkeypatch.setattr(store_module, "_alert_message", fail_on_the_second_alert)
+    monkeypatch.setattr(incidents_module, "_alert_message", fail_on_the_second_alert)
     with pytest.raises(RuntimeError, match="disk full"):
         store.ingest_alerts([make_alert("fp-1"), make_alert("fp-2", model="qwen-7b")])
     assert calls == 2, "the first alert was fully written inside the transaction before the failure"
