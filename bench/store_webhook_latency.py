@@ -3,10 +3,13 @@
 The service's webhook runs as it does under `firebreak serve` (uvicorn, the real `AgentService`, its store on a
 throwaway PostgreSQL database), in a process of its own; only the incident graphs are left out (an idle runner),
 so that what is timed is the webhook and its store. This process posts Alertmanager v4 webhooks to it over HTTP
-from `--concurrency` threads, each one new alert of one of eight models (so most join an open incident), and
-times each post. Rounds alternate a quiet phase with an approving one, in which another process approves pending
-actions one after the other as `firebreak approve` does (open the store, `decide_approval`, close) for as long as
-the phase lasts. The first `--warmup` posts of each phase are not timed; p99 is the nearest rank.
+from `--concurrency` threads and times each post: one new alert per post, eight alerts per model (the first
+opens an incident, the others join it), so that incidents stay small and every post costs alike.
+
+Each round has a quiet phase and an approving one, in alternating order. While approving, another process
+approves pending actions one after the other as `firebreak approve` does (open the store, `decide_approval`,
+close) for as long as the phase lasts. The first `--warmup` posts of each phase are not timed; p99 is the
+nearest rank.
 
 usage: .venv/bin/python bench/store_webhook_latency.py [--posts 300] [--concurrency 4] [--rounds 2]
            [--postgres postgresql+psycopg://postgres@127.0.0.1:5432] [--code DIR] [--json OUT]
@@ -40,7 +43,7 @@ from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
-MODELS = [f"model-{n}" for n in range(8)]
+ALERTS_PER_INCIDENT = 8  # each post is one alert; then the next model, so that every post costs alike
 PENDING_APPROVALS = 3000  # more than an approving phase gets through
 
 
@@ -139,7 +142,7 @@ def seed_approvals(url: str) -> tuple[int, int]:
 
 
 def payload(n: int) -> dict[str, Any]:
-    model = MODELS[n % len(MODELS)]
+    model = f"model-{n // ALERTS_PER_INCIDENT}"
     alert = {"status": "firing", "labels": {"alertname": "ModelAvailabilityBudgetBurn", "slo": "availability",
                                             "model": model, "severity": "page"},
              "annotations": {"summary": f"{model} availability burning"}, "startsAt": "2026-12-03T12:00:00Z",
@@ -234,11 +237,13 @@ def main() -> None:
             wait_for_port(port)
             poster = Poster(port, args.concurrency)
             phases = []
-            for _ in range(args.rounds):
-                phases.append(run_phase(poster, "quiet", args.posts, args.warmup, None))
-                approver = [*me, "--role", "approve", "--db", url, "--actions", str(first), str(last)]
-                phases.append(run_phase(poster, "approving", args.posts, args.warmup, approver))
-                first += phases[-1].approvals
+            for round_ in range(args.rounds):
+                for approving in (False, True) if round_ % 2 == 0 else (True, False):
+                    approver = [*me, "--role", "approve", "--db", url, "--actions", str(first), str(last)]
+                    phase = run_phase(poster, "approving" if approving else "quiet", args.posts, args.warmup,
+                                      approver if approving else None)
+                    first += phase.approvals
+                    phases.append(phase)
         finally:
             server.terminate()
             server.wait(timeout=30)
