@@ -2,8 +2,8 @@
 
 SQLite has one writer at a time by nature: each write transaction starts with BEGIN IMMEDIATE, so two
 writers never deadlock upgrading a read lock, and wait on the busy timeout instead. PostgreSQL writers run
-side by side: a write locks only what its check-then-write reads (a row, or a key such as an alert group's
-with `lock_key`), so a person's approval never waits on the webhook's alerts of another incident.
+side by side: a write locks only what its check-then-write reads (a row, or a key such as an alert group's,
+with `lock_keys`), so a person's approval does not wait on the webhook's alerts of another incident.
 """
 
 from __future__ import annotations

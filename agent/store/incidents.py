@@ -207,8 +207,9 @@ def _update_known(tx: Transaction, known: AlertRow, alert: AlertIn, actor: str) 
 
 
 def _open_or_join(tx: Transaction, spec: IncidentOpen, actor: str) -> tuple[IncidentRow, bool]:
-    """The caller holds the group's key (`_group_lock`)."""
-    incident = active_incident_row(tx.session, spec.group_key)
+    """The caller holds the group's key (`_group_lock`). The incident's row is locked too, so that one being
+    resolved meanwhile is seen resolved, and the alert opens the group's next incident instead of joining it."""
+    incident = active_incident_row(tx.session, spec.group_key, for_update=True)
     if incident is not None:
         if _SEVERITY_RANK.get(spec.severity, 0) > _SEVERITY_RANK.get(incident.severity, 0):
             tx.record(actor, "incident.severity", incident.id, {"old": incident.severity, "new": spec.severity})

@@ -30,10 +30,11 @@ def incident_row(session: Session, incident_ref: str, *, for_update: bool = Fals
     return incident
 
 
-def active_incident_row(session: Session, group_key: str) -> IncidentRow | None:
-    return session.scalars(
-        select(IncidentRow).where(IncidentRow.group_key == group_key, IncidentRow.status != CLOSED_STATUS)
-    ).first()
+def active_incident_row(session: Session, group_key: str, *, for_update: bool = False) -> IncidentRow | None:
+    query = select(IncidentRow).where(IncidentRow.group_key == group_key, IncidentRow.status != CLOSED_STATUS)
+    if for_update:
+        query = query.with_for_update(key_share=True)
+    return session.scalars(query).first()
 
 
 def action_by_key(session: Session, key: str, *, for_update: bool = False) -> ActionRow | None:

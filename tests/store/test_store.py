@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -17,8 +18,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 import agent.store.incidents as incidents_module
-from agent.store import EXECUTED_STATUSES, AlertIn, Conflict, NotFound, Store
+from agent.store import EXECUTED_STATUSES, ActionStatus, AlertIn, Conflict, NotFound, Store
+from agent.store.actions import START, TRANSITIONS, may_follow
 from agent.store.models import Base
+from agent.vocabulary import Verdict
 
 from .conftest import HEAD, FakeClock
 
@@ -411,6 +414,14 @@ def test_the_database_itself_refuses_a_second_active_incident_per_group(store: S
         connection.execute(insert, {**row, "status": "investigating"})
     with store.engine.begin() as connection:
         connection.execute(insert, {**row, "status": "resolved"})  # closed incidents of the group may be many
+
+
+def test_every_action_status_has_its_place_in_the_transitions() -> None:
+    statuses = set(get_args(ActionStatus))
+    assert set(TRANSITIONS) == statuses
+    assert {s for followers in TRANSITIONS.values() for s in followers} | set(START.values()) == statuses
+    assert set(START) == set(get_args(Verdict))
+    assert may_follow("executing") == ("decided", "approved"), "only a decision to act, or an approval, is claimed"
 
 
 # --- concurrency ------------------------------------------------------------------------------------------
