@@ -14,14 +14,14 @@ from fastmcp.client.transports import StdioTransport
 from agent.checkpoints import checkpointer
 from agent.config import AgentConfig, McpConnection
 from agent.context import AgentContext
+from agent.diagnose.runbooks import load_runbooks
 from agent.graph import build_graph
 from agent.notify import Notifier
-from agent.policy import PolicyGate
-from agent.runbooks import load_runbooks
+from agent.policy.gate import PolicyGate
 from agent.runner import IncidentRunner
 from agent.service import AgentService
 from agent.store import AsyncStore, Store
-from agent.tools import FleetTools
+from agent.tools import ToolClient
 
 log = logging.getLogger("firebreak.agent")
 
@@ -40,7 +40,7 @@ def claude_diagnoser() -> object | None:
     """Claude diagnoses when ANTHROPIC_API_KEY is set; otherwise the agent runs fully offline."""
     if not os.environ.get("ANTHROPIC_API_KEY"):
         return None
-    from agent.llm import build_claude_diagnoser
+    from agent.diagnose.llm import build_claude_diagnoser
 
     return build_claude_diagnoser(os.environ)
 
@@ -59,7 +59,7 @@ async def open_agent(config: AgentConfig, client: Client, *, webhook_token: str)
                     "escalations will reach nobody")
     store = Store.open(config.database_url)
     try:
-        async with FleetTools(client) as tools, checkpointer(config.database_url) as saver:
+        async with ToolClient(client) as tools, checkpointer(config.database_url) as saver:
             context = AgentContext(config=config, tools=tools, store=AsyncStore(store), gate=gate,
                                    runbooks=runbooks, notifier=notifier, claude=claude_diagnoser())
             log.info("agent ready: %d runbooks, policy %s, diagnosis %s, %d MCP tools, pages via %s",

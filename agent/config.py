@@ -1,13 +1,17 @@
 """The agent service's configuration (`firebreak serve --config FILE`): YAML, validated, with defaults that
-suit a real cluster. The harness passes the same model with the sandbox's endpoints and time scale."""
+suit a real cluster, and any setting overridden by the environment under the prefix `FIREBREAK_`
+(`FIREBREAK_DATABASE_URL`, `FIREBREAK_WEBHOOK__PORT`). The harness passes the same model with the sandbox's
+endpoints and time scale."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import SettingsConfigDict
+
+from mcp_servers.settings_sources import LayeredSettings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,8 +69,8 @@ class NotifyConfig(BaseModel):
                                "e.g. https://firebreak.example.com/incidents/{incident}")
 
 
-class AgentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AgentConfig(LayeredSettings):
+    model_config = SettingsConfigDict(extra="forbid")
 
     database_url: str = "sqlite:///firebreak.db"
     namespace: str = "inference"
@@ -92,8 +96,4 @@ class AgentConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> AgentConfig:
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-            return cls.model_validate(data)
-        except (yaml.YAMLError, ValidationError) as error:
-            raise ValueError(f"{path}: invalid agent configuration: {error}") from None
+        return cls.from_sources(what="agent configuration", yaml_file=path)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.config import AgentConfig
+from agent.diagnose.runbooks import IncidentContext, RunbookSet
 from agent.notify import Notifier
-from agent.policy import PolicyGate
-from agent.runbooks import IncidentContext, RunbookSet
+from agent.policy.gate import PolicyGate
 from agent.state import IncidentState
 from agent.store import AsyncStore
-from agent.tools import FleetTools
+from agent.tools import ToolClient
 
 
 @dataclass
@@ -31,12 +31,12 @@ class LlmCounters:
 @dataclass
 class AgentContext:
     config: AgentConfig
-    tools: FleetTools
+    tools: ToolClient
     store: AsyncStore
     gate: PolicyGate
     runbooks: RunbookSet
     notifier: Notifier = field(default_factory=lambda: Notifier([]))  # no channel: escalations page nobody
-    claude: Any = None  # agent.llm.ClaudeDiagnoser when ANTHROPIC_API_KEY is set
+    claude: Any = None  # agent.diagnose.llm.ClaudeDiagnoser when ANTHROPIC_API_KEY is set
     llm: LlmCounters = field(default_factory=LlmCounters)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

@@ -1,6 +1,10 @@
 """The agent service: Alertmanager's webhook, the burn-rate watcher and the approval clock, all feeding the
 incident runner, plus the delivery of pages and the heartbeat at /metrics. `firebreak serve` runs it against a
-real cluster; the harness runs it on the sandbox."""
+real cluster; the harness runs it on the sandbox.
+
+It stays at the top of `agent/` as the composition root: it joins detection (`agent.detect`) to the runner
+and the scheduler. Its webhook handler stays here too: a few lines that join the payload model
+(`agent.detect.alerts`) to the store and the runner, with no logic of its own to move."""
 
 from __future__ import annotations
 
@@ -19,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent.alerts import WebhookPayload
-from agent.metrics import AgentMetrics
+from agent.detect.alerts import WebhookPayload
+from agent.detect.heartbeat import AgentMetrics
+from agent.detect.watcher import BurnWatcher
 from agent.runner import IncidentRunner
 from agent.store import StoreError
-from agent.watcher import BurnWatcher
 
 log = logging.getLogger("firebreak.service")
 
@@ -56,7 +60,7 @@ class AgentService:
             return JSONResponse({"error": "a valid bearer token is required"}, status_code=401)
         try:
             payload = WebhookPayload.model_validate_json(await request.body())
-            outcomes = await self.store.ingest_alerts(payload.for_store())
+            outcomes = await self.store.ingest_alerts(payload.alerts)
         except ValidationError as error:
             detail = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:10]]
             return JSONResponse({"error": "not an Alertmanager v4 webhook payload", "detail": detail},

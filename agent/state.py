@@ -1,7 +1,7 @@
 """The incident graph's state: plain JSON-able data, so the checkpointer can store it and a restart resumes.
 
-Hypotheses are `agent.diagnosis.Hypothesis` dumped to JSON (ranked, best first); their `remediation` steps
-are the runbook's planned actions with every template filled. Nodes read them back as the typed models
+Hypotheses are `agent.diagnose.diagnosis.Hypothesis` dumped to JSON (ranked, best first); their `remediation`
+steps are the runbook's planned actions with every template filled. Nodes read them back as the typed models
 (`hypotheses_of`, `hypothesis_tried`), never as raw dicts.
 """
 
@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-from agent.diagnosis import Hypothesis
+from agent.diagnose.diagnosis import Hypothesis
+from agent.vocabulary import Verdict
 
 Outcome = Literal["resolved", "escalated", "nothing-to-do"]
 
 
-class Decision(TypedDict):
+class DecidedAction(TypedDict):
+    """The step being carried out, as the store recorded it with the policy's verdict."""
+
     key: str  # the idempotency key: one per policy decision, also the MCP write's idempotency key
     action: str
     target: str
     params: dict[str, Any]
-    decision: Literal["allow", "require_approval", "deny"]
+    decision: Verdict
     reasons: list[str]
 
 
@@ -36,7 +39,7 @@ class IncidentState(TypedDict, total=False):
     hypotheses: list[dict[str, Any]]
     attempt: int  # index of the hypothesis being tried
     step_index: int  # index of its remediation step being carried out
-    decision: Decision | None
+    decision: DecidedAction | None
     approved: bool
     action_ok: bool
     actions_taken: int

@@ -43,7 +43,7 @@ class ToolSchema:
     input_schema: dict[str, Any]
 
 
-class FleetTools:
+class ToolClient:
     """Calls MCP tools on one client session; counts calls for the incident's result."""
 
     def __init__(self, client: Client) -> None:
@@ -52,7 +52,7 @@ class FleetTools:
         self.names: set[str] = set()
         self._schemas: dict[str, ToolSchema] = {}
 
-    async def __aenter__(self) -> FleetTools:
+    async def __aenter__(self) -> ToolClient:
         await self._client.__aenter__()
         tools = await self._client.list_tools()
         self.names = {tool.name for tool in tools}

@@ -3,7 +3,7 @@ root causes a diagnosis may name), action kinds (what a decision may be about) a
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal, TypeGuard, get_args
 
 FaultKind = Literal[
     "gpu_xid", "gpu_thermal_throttle", "cuda_oom", "host_oom", "memory_leak", "hung_pod", "bad_rollout",
@@ -17,3 +17,7 @@ ActionKind = Literal[
 Verdict = Literal["allow", "require_approval", "deny"]  # what the policy gate rules on one proposed action
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
+
+
+def is_action_kind(kind: str) -> TypeGuard[ActionKind]:
+    return kind in ACTION_KINDS

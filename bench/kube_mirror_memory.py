@@ -1,6 +1,6 @@
 """What the kubernetes server's watch mirror costs: memory held and time to become live, per fleet profile.
 
-The mirror keeps every pod, node, ReplicaSet and event of the cluster as parsed JSON (mcp_servers/kube_mirror.py).
+The mirror keeps every pod, node, ReplicaSet and event of the cluster as parsed JSON (mcp_servers/kubernetes/mirror.py).
 For each profile this starts a sandbox, then a separate process (so that the sandbox's own allocations are not
 counted) that starts a mirror on it and reports the objects held, how long the four lists took to make it live,
 the growth of the process's resident memory, and the Python heap the objects take (tracemalloc: what a second
@@ -21,9 +21,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from harness.fleet import RunningSandbox
-from mcp_servers.kube_client import Kube
-from mcp_servers.kube_mirror import COLLECTIONS, Mirror
+from harness.sandbox_run import RunningSandbox
+from mcp_servers.kubernetes.client import Kube
+from mcp_servers.kubernetes.mirror import COLLECTIONS, Mirror
 from mcp_servers.settings import Settings
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from mcp import ClientSession
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 
 NAMESPACE = "inference"
 FAULT = {"kind": "gpu_xid", "at_s": 0, "target": {"node": "gpu-node-2", "gpu": 1}, "params": {"xid": 79}}

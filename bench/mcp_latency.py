@@ -39,8 +39,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 from mcp_answer_size import measure_answer_size, print_answer_size
 
-from harness.fleet import RunningSandbox
-from sandbox.supervisor import free_ports
+from harness.sandbox_run import RunningSandbox
+from sandbox.processes import free_ports
 
 FIREBREAK = str(Path(sys.executable).with_name("firebreak"))
 PROM_PEER = "prometheus-mcp-server==1.6.2"

@@ -11,6 +11,7 @@ usage: .venv/bin/python bench/prometheus_gzip.py [--calls 600] [--json OUT]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -19,10 +20,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
+from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
-from mcp_servers.prometheus import Prometheus
+from mcp_servers.prometheus.client import prometheus_api
 from mcp_servers.settings import Settings
 
 SETTINGS = ("identity", "gzip")
@@ -48,18 +50,21 @@ async def alternate(calls: int, by_setting: dict[str, Callable[[], Awaitable[obj
 async def measure(sandbox: RunningSandbox, calls: int) -> dict[str, dict[str, float]]:
     env = sandbox.agent_env()
     settings = {"identity": Settings.load(env), "gzip": Settings.load({**env, "PROMETHEUS_GZIP": "true"})}
-    clients = {name: Prometheus(s.prometheus).client for name, s in settings.items()}
+    clients = {name: prometheus_api(s.prometheus) for name, s in settings.items()}
     servers = {name: build("prometheus", s) for name, s in settings.items()}
 
     def query_up(name: str) -> Callable[[], Awaitable[object]]:
-        return lambda: anyio.to_thread.run_sync(lambda: clients[name].custom_query("up"))
+        return lambda: anyio.to_thread.run_sync(lambda: clients[name].query("up"))
 
     def tool_call(name: str) -> Callable[[], Awaitable[object]]:
         return lambda: servers[name].call_tool("query", {"promql": "up"})
 
     progress(f"{WARMUP} warm-up + {calls} timed calls of each, alternating")
-    return {"custom_query up": await alternate(calls, {name: query_up(name) for name in SETTINGS}),
-            "query tool, in-process": await alternate(calls, {name: tool_call(name) for name in SETTINGS})}
+    async with contextlib.AsyncExitStack() as running:
+        for server in servers.values():  # a connected client runs the server's lifespan, which holds its clients
+            await running.enter_async_context(Client(server))
+        return {"custom_query up": await alternate(calls, {name: query_up(name) for name in SETTINGS}),
+                "query tool, in-process": await alternate(calls, {name: tool_call(name) for name in SETTINGS})}
 
 
 def main() -> None:

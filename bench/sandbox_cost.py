@@ -15,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from mcp_servers.prometheus.client import prometheus_api
+from mcp_servers.settings import HttpEndpoint
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -53,8 +55,7 @@ def measure(profile: str, seconds: float) -> dict[str, float | str]:
                 peak = max(peak, rss_mib(process.pid))
             cores = (cpu_seconds(process.pid) - cpu0) / (time.monotonic() - wall0)
             prometheus = json.loads(endpoints.read_text())["prometheus"]
-            with urllib.request.urlopen(f"{prometheus}/api/v1/targets", timeout=10) as response:
-                targets = json.load(response)["data"]["activeTargets"]
+            targets = prometheus_api(HttpEndpoint(url=prometheus)).targets(state="active")["activeTargets"]
             up = sum(t["health"] == "up" for t in targets)
             return {"profile": profile, "cores": cores, "rss_mib": peak, "targets": len(targets), "up": up}
         finally:

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from harness.scenario import Progress, run_scenario
 from harness.scenario_spec import Scenario, ScenarioResult
+from mcp_servers.prometheus.slo_conventions import BUDGET_PACE, PAGE_BURN_RATE, SHORTEST_WINDOW
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 DEFAULT_SCENARIO = "bad-rollout"
@@ -51,13 +52,13 @@ class LiveView:
         self.live.update(self.render())
 
     def render(self) -> Group:
-        table = Table(title=f"SLO burn rate (5m window), {self.at_s:5.1f}s after the fault", expand=True)
+        table = Table(title=f"SLO burn rate ({SHORTEST_WINDOW} window), {self.at_s:5.1f}s after the fault", expand=True)
         table.add_column("model/SLO")
         table.add_column("burn", justify="right")
         table.add_column("")
         for key in sorted(self.burn):
             value = self.burn[key]
-            style = "bold red" if value >= 14.4 else "yellow" if value >= 1 else "green"
+            style = "bold red" if value >= PAGE_BURN_RATE else "yellow" if value >= BUDGET_PACE else "green"
             table.add_row(key, f"[{style}]{value:6.2f}x[/]", f"[{style}]" + "█" * min(40, int(value)) + "[/]")
         steps = Panel("\n".join(self.steps) or "waiting for the fault…", title="incident", border_style="cyan")
         header = f"[bold]{self.scenario.name}[/]: {self.scenario.description}"

@@ -9,11 +9,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from harness.scenario import Say, run_scenario
+from harness.scenario import OnProgress, run_scenario
 from harness.scenario_spec import Scenario, ScenarioResult
 
 
-async def evaluate(directory: Path, say: Say) -> dict[str, Any]:
+async def evaluate(directory: Path, say: OnProgress) -> dict[str, Any]:
     paths = sorted(directory.glob("*.yaml"))
     if not paths:
         raise ValueError(f"no scenarios (*.yaml) in {directory}")
@@ -126,5 +126,5 @@ def _times_chart(results: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def run_eval(directory: Path, say: Say) -> dict[str, Any]:
+def run_eval(directory: Path, say: OnProgress) -> dict[str, Any]:
     return asyncio.run(evaluate(directory, say))

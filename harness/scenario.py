@@ -17,34 +17,36 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
 from fastmcp import Client
 
 from agent.boot import open_agent
 from agent.config import AgentConfig, AlertmanagerNotify, NotifyConfig, WebhookConfig
 from agent.service import AgentService
 from agent.store import IncidentView
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from harness.scenario_spec import ActionOut, DiagnosisOut, LlmOut, Scenario, ScenarioResult, grade
 from mcp_servers.compose import build
-from mcp_servers.settings import Settings
-from sandbox.supervisor import free_ports
+from mcp_servers.errors import BackendError
+from mcp_servers.prometheus.client import PrometheusApi, prometheus_api
+from mcp_servers.prometheus.slo_conventions import BUDGET_PACE, SHORTEST_WINDOW, burn_rate
+from mcp_servers.settings import HttpEndpoint, Settings
+from sandbox.processes import free_ports
 
 log = logging.getLogger("firebreak.harness")
 
 TIME_SCALE = 60.0
 VERIFY_S = 5.0  # wall seconds the burned SLOs must stay under burn rate 1 to count as mitigated
-BURN_QUERY = "slo:burn_rate:ratio_rate5m"
+BURN_QUERY = burn_rate(SHORTEST_WINDOW)  # the first window to tell that a burn has stopped
 CLOSED = ("resolved", "escalated")
 
-Say = Callable[[str], None]
+OnProgress = Callable[[str], None]  # takes one line of a run's progress, for people to read
 
 
 @dataclass
 class Progress:
     """Who watches a run: `say` gets the incidents' steps as they happen, `burns` each burn-rate sample."""
 
-    say: Say = lambda message: None
+    say: OnProgress = lambda message: None
     burns: Callable[[dict[str, float], float], None] = lambda burns, at_s: None
 
 
@@ -52,22 +54,21 @@ class Progress:
 class BurnTracker:
     """The harness's own reading of the SLOs: which burned since the fault, and since when all are calm."""
 
-    prometheus: str
+    prometheus: PrometheusApi
     burned: set[str] = field(default_factory=set)
     calm_since: float | None = None
     worst: dict[str, float] = field(default_factory=dict)
 
-    async def sample(self, client: httpx.AsyncClient, now: float) -> None:
+    async def sample(self, now: float) -> None:
         try:
-            response = await client.get(f"{self.prometheus}/api/v1/query", params={"query": BURN_QUERY})
-            series = response.json()["data"]["result"]
-        except (httpx.HTTPError, KeyError, ValueError):
+            series = await asyncio.to_thread(self.prometheus.query, BURN_QUERY)
+        except BackendError:
             return
         current = {f"{s['metric'].get('model')}/{s['metric'].get('slo')}": float(s["value"][1]) for s in series}
         current = {k: v for k, v in current.items() if v == v}  # NaN: no traffic in the window
         self.worst = current
-        self.burned |= {k for k, v in current.items() if v >= 1.0}
-        calm = all(current.get(k, 0.0) < 1.0 for k in self.burned)
+        self.burned |= {k for k, v in current.items() if v >= BUDGET_PACE}
+        calm = all(current.get(k, 0.0) < BUDGET_PACE for k in self.burned)
         self.calm_since = (self.calm_since or now) if calm and self.burned else None
 
     def mitigated(self, now: float) -> bool:
@@ -104,19 +105,18 @@ async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentServ
         sandbox.inject([fault.model_dump() for fault in scenario.faults])
         progress.say(f"faults scheduled: {', '.join(f'{f.kind} at {f.at_s:g}s' for f in scenario.faults)}")
     origin = started + scenario.first_fault_s
-    tracker = BurnTracker(sandbox.endpoints["prometheus"])
+    tracker = BurnTracker(prometheus_api(HttpEndpoint(url=sandbox.endpoints["prometheus"])))
     seen: dict[str, int] = {}
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
-            while time.monotonic() - started < scenario.duration_s:
-                await asyncio.sleep(1.0)
-                now = time.monotonic()
-                if now >= origin:
-                    await tracker.sample(http, now)
-                    progress.burns(tracker.worst, now - origin)
-                seen = _report_progress(service, seen, now - origin, progress.say)
-                if _settled(service, tracker, now):
-                    break
+        while time.monotonic() - started < scenario.duration_s:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            if now >= origin:
+                await tracker.sample(now)
+                progress.burns(tracker.worst, now - origin)
+            seen = _report_progress(service, seen, now - origin, progress.say)
+            if _settled(service, tracker, now):
+                break
     finally:
         stop.set()
         await agent
@@ -128,7 +128,7 @@ def _settled(service: AgentService, tracker: BurnTracker, now: float) -> bool:
     return bool(incidents) and all(i.status in CLOSED for i in incidents) and tracker.mitigated(now)
 
 
-def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, say: Say) -> dict[str, int]:
+def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, say: OnProgress) -> dict[str, int]:
     """Says each incident's new timeline entries; `seen` counts what was said per incident."""
     for incident in reversed(service.store.sync.list_incidents(limit=100)):
         timeline = service.store.sync.get_incident(incident.id).timeline

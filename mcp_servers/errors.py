@@ -34,9 +34,11 @@ class ToolFailure(ToolError):
         self.message = message
 
 
-class BackendError(Exception):
+class BackendError(ToolError):
     """A backend (Prometheus, the Kubernetes API, Loki, a gateway) did not give what was asked; the subclass
-    says why, so a caller routes on the type and a person reads the message."""
+    says why, so a caller routes on the type and a person reads the message. A `ToolError`, so that FastMCP
+    passes it on as it is: any other exception it wraps in "Error calling tool ...: " and logs with a traceback,
+    as it would a bug."""
 
     kind: ClassVar[ErrorKind] = "internal"
 

@@ -1,4 +1,9 @@
-"""Where the MCP servers find the fleet: environment variables, or a YAML file with the same keys in lower case.
+"""Where the MCP servers find the fleet: a YAML file (`--config`), and environment variables over it.
+
+The variables are the well-known names (`KUBECONFIG`, `PROMETHEUS_URL` with `PROMETHEUS_BEARER_TOKEN[_FILE]`,
+`_USERNAME`, `_PASSWORD[_FILE]`, `_CA_FILE`, `_INSECURE_SKIP_VERIFY`, `_GZIP`, the same for `ALERTMANAGER_` and
+`LOKI_`, `GATEWAY_URL`, ...: `well_known_variables`), and any setting under the prefix `FIREBREAK_`
+(`FIREBREAK_MAX_REPLICAS=8`, `FIREBREAK_LOKI__URL`), which wins over them.
 
 Every endpoint is optional until a tool needs it; a tool whose backend is not configured says which variable to
 set. Secrets (bearer tokens, passwords) are read here and never logged or echoed in a tool's output.
@@ -6,15 +11,16 @@ set. Secrets (bearer tokens, passwords) are read here and never logged or echoed
 
 from __future__ import annotations
 
-import functools
 import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import InitSettingsSource, SettingsConfigDict
+
+from mcp_servers.settings_sources import LayeredSettings, with_secret_files
 
 
 class HttpEndpoint(BaseModel):
@@ -55,18 +61,14 @@ class HttpEndpoint(BaseModel):
         return self.ca_file or True
 
     def tls(self) -> ssl.SSLContext:
-        """The `verify` argument of httpx: the shared context for these TLS settings, made again when the CA file
-        changes (a rotated Secret)."""
-        verify = self.verify()
-        return tls_context(verify, _modified(verify) if isinstance(verify, str) else None)
+        """The `verify` argument of httpx for these TLS settings. Loading a CA bundle is costly: a client built
+        once per endpoint calls this once."""
+        return tls_context(self.verify())
 
 
-@functools.lru_cache(maxsize=16)
-def tls_context(verify: bool | str = True, ca_modified: int | None = None) -> ssl.SSLContext:
-    """One TLS context per setting (True: the CA bundle, SSL_CERT_FILE or SSL_CERT_DIR; a CA file or directory,
-    with its modification time; False: no verification), shared by every httpx client: building one loads the CA
-    bundle, which each tool call paid when it made its own client (bench/README.md). SSL_CERT_FILE and SSL_CERT_DIR are
-    read at the first use. A caller never changes the context it gets (mTLS or HTTP/2 would need their own)."""
+def tls_context(verify: bool | str = True) -> ssl.SSLContext:
+    """The TLS context of a verification setting: True, the CA bundle (or SSL_CERT_FILE / SSL_CERT_DIR); a CA
+    file or directory; False, no verification."""
     if isinstance(verify, str):
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
@@ -74,17 +76,10 @@ def tls_context(verify: bool | str = True, ca_modified: int | None = None) -> ss
     return httpx.create_ssl_context(verify=verify)
 
 
-def _modified(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return None  # then loading it says what is wrong
-
-
-class Settings(BaseModel):
+class Settings(LayeredSettings):
     """The configuration of all five servers."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     kubeconfig: str | None = None  # None: $KUBECONFIG, ~/.kube/config, then in-cluster
     kube_context: str | None = None
@@ -104,46 +99,41 @@ class Settings(BaseModel):
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:
-        """The config file (if any) first, then environment variables over it."""
+        """The config file (if any) first, then the well-known variables over it, then the prefixed ones."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        if config_file is not None:
-            loaded = yaml.safe_load(config_file.read_text()) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{config_file}: expected a mapping of settings")
-            values.update(loaded)
-        values.update(_from_env(env))
-        return cls.model_validate(values)
+        return cls.from_sources(what="MCP server settings", env=env, yaml_file=config_file,
+                                also=[InitSettingsSource(cls, well_known_variables(env))])
 
 
-def _endpoint(env: Mapping[str, str], prefix: str) -> dict[str, object] | None:
-    url = env.get(f"{prefix}_URL")
-    if not url:
-        return None
-    token = env.get(f"{prefix}_BEARER_TOKEN")
-    token_file = env.get(f"{prefix}_BEARER_TOKEN_FILE")
-    if token_file and not token:
-        token = Path(token_file).read_text().strip()
-    fields = {"url": url, "bearer_token": token, "username": env.get(f"{prefix}_USERNAME"),
-              "password": env.get(f"{prefix}_PASSWORD"), "ca_file": env.get(f"{prefix}_CA_FILE"),
+ENDPOINTS = {"prometheus": "PROMETHEUS", "alertmanager": "ALERTMANAGER", "loki": "LOKI"}
+PLAIN_VARIABLES = {"kubeconfig": "KUBECONFIG", "kube_context": "KUBE_CONTEXT", "namespace": "FIREBREAK_NAMESPACE",
+                   "gateway_url": "GATEWAY_URL", "gateway_routes_configmap": "GATEWAY_ROUTES_CONFIGMAP",
+                   "gateway_namespace": "GATEWAY_NAMESPACE"}
+FLAG_VARIABLES = {"read_only": "FIREBREAK_MCP_READ_ONLY", "nvml": "FIREBREAK_GPU_NVML",
+                  "kube_watch": "FIREBREAK_KUBE_WATCH"}
+
+
+def well_known_variables(env: Mapping[str, str]) -> dict[str, object]:
+    """The settings under the names the ecosystem gives them (KUBECONFIG, PROMETHEUS_URL, ...), which the
+    servers have always read. An endpoint named here replaces the file's as a whole, so that a token the file
+    gives one server is never sent to another."""
+    env = with_secret_files(env, [f"{prefix}_{secret}" for prefix in ENDPOINTS.values()
+                                  for secret in ("BEARER_TOKEN", "PASSWORD")])
+    values: dict[str, object] = {key: env[var] for key, var in PLAIN_VARIABLES.items() if env.get(var)}
+    values.update({key: _flag(env, var) for key, var in FLAG_VARIABLES.items() if env.get(var)})
+    for key, prefix in ENDPOINTS.items():
+        if env.get(f"{prefix}_URL"):
+            values[key] = _endpoint(env, prefix)
+    return values
+
+
+def _endpoint(env: Mapping[str, str], prefix: str) -> HttpEndpoint:
+    fields = {"url": env[f"{prefix}_URL"], "bearer_token": env.get(f"{prefix}_BEARER_TOKEN"),
+              "username": env.get(f"{prefix}_USERNAME"), "password": env.get(f"{prefix}_PASSWORD"),
+              "ca_file": env.get(f"{prefix}_CA_FILE"),
               "insecure_skip_verify": _flag(env, f"{prefix}_INSECURE_SKIP_VERIFY"),
               "gzip": _flag(env, f"{prefix}_GZIP")}
-    return {k: v for k, v in fields.items() if v not in (None, "")}
-
-
-def _from_env(env: Mapping[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for key, prefix in (("prometheus", "PROMETHEUS"), ("alertmanager", "ALERTMANAGER"), ("loki", "LOKI")):
-        endpoint = _endpoint(env, prefix)
-        if endpoint is not None:
-            values[key] = endpoint
-    plain = {"kubeconfig": "KUBECONFIG", "kube_context": "KUBE_CONTEXT", "namespace": "FIREBREAK_NAMESPACE",
-             "gateway_url": "GATEWAY_URL", "gateway_routes_configmap": "GATEWAY_ROUTES_CONFIGMAP",
-             "gateway_namespace": "GATEWAY_NAMESPACE"}
-    values.update({key: env[var] for key, var in plain.items() if env.get(var)})
-    flags = {"read_only": "FIREBREAK_MCP_READ_ONLY", "nvml": "FIREBREAK_GPU_NVML", "kube_watch": "FIREBREAK_KUBE_WATCH"}
-    values.update({key: _flag(env, var) for key, var in flags.items() if env.get(var)})
-    return values
+    return HttpEndpoint.model_validate({k: v for k, v in fields.items() if v not in (None, "")})
 
 
 def _flag(env: Mapping[str, str], var: str) -> bool:

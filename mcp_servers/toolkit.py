@@ -1,4 +1,11 @@
-"""What every Firebreak MCP tool shares: annotations, size caps and the write envelope (errors: `errors.py`).
+"""What every Firebreak MCP tool shares: registration from a table, the clients it is handed, size caps and the
+write envelope (errors: `errors.py`).
+
+A server package writes its tools as module-level functions and lists them in a table of `ToolSpec`s (`reads`,
+`writes`); `register` adds them to the server. A tool that needs a backend client takes it as a parameter whose
+default is `held(ClientType)`: FastMCP resolves it on each call from what the server's lifespan opened
+(`holding`), and leaves it out of the tool's input schema. A mounted server (`firebreak mcp all`) keeps its own
+lifespan, so each tool still gets its own server's client; a test may call the function with a client of its own.
 
 Tools answer a model first: a summary up front (counts, top offenders, what is abnormal), detail on request,
 and never more than a hard cap of items, with `truncated` saying so when the cap cut something off.
@@ -6,16 +13,20 @@ and never more than a hard cap of items, with `truncated` saying so when the cap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
+from fastmcp.dependencies import CurrentContext, Depends
 from fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+B = TypeVar("B")
 
 WRITE_TAG = "write"
 MAX_ITEMS = 50  # the default cap on any list a tool returns
@@ -23,27 +34,84 @@ MAX_TEXT = 8_000  # characters of free text (log lines, descriptions) in one ans
 DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})  # JSON Schema keywords whose values are data
 
 
+@dataclass(frozen=True)
+class ToolSpec:
+    """One row of a server's tool table: the function (its name, docstring and signature are the tool's) and
+    how it touches the fleet."""
+
+    function: Callable[..., Any]
+    title: str
+    writes: bool = False
+    destructive: bool = False
+    idempotent: bool = True
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        return ToolAnnotations(title=self.title, read_only_hint=not self.writes, destructive_hint=self.destructive,
+                               idempotent_hint=self.idempotent, open_world_hint=True)
+
+
+def reads(function: Callable[..., Any], title: str) -> ToolSpec:
+    """A tool that only reads the fleet."""
+    return ToolSpec(function, title)
+
+
+def writes(function: Callable[..., Any], title: str, *, destructive: bool, idempotent: bool) -> ToolSpec:
+    """A tool that changes the fleet; `--read-only` removes every tool registered this way."""
+    return ToolSpec(function, title, writes=True, destructive=destructive, idempotent=idempotent)
+
+
+def register(mcp: FastMCP, specs: Iterable[ToolSpec]) -> FastMCP:
+    """Adds every tool of the table to the server, each with its output schema compacted."""
+    for spec in specs:
+        tool = Tool.from_function(spec.function, annotations=spec.annotations,
+                                  tags={WRITE_TAG} if spec.writes else None)
+        mcp.add_tool(tool.model_copy(update={"output_schema": compact_types(tool.output_schema)}))
+    return mcp
+
+
+def holding(open_clients: Callable[[], AbstractContextManager[Iterable[object]]]) -> Callable[
+        [FastMCP], AbstractAsyncContextManager[dict[str, Any]]]:
+    """A server lifespan that opens the server's clients when it starts and closes them when it stops; the
+    tools find them with `held`, by their class or any class they derive from (a source chosen by the settings is
+    held by its base class)."""
+    @asynccontextmanager
+    async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        with open_clients() as clients:
+            yield {_key(kind): client for client in clients for kind in type(client).__mro__ if kind is not object}
+    return lifespan
+
+
+def held(kind: type[B]) -> B:
+    """The default of a tool's client parameter: the `kind` client the tool's own server holds (`holding`).
+    Resolved on each call, never part of the tool's input schema."""
+    def resolve(context: Context = CurrentContext()) -> B:
+        client = context.lifespan_context.get(_key(kind))
+        if not isinstance(client, kind):
+            raise RuntimeError(f"the {context.fastmcp.name} server holds no {kind.__name__}: is its lifespan running?")
+        return client
+    return cast(B, Depends(resolve))
+
+
+def _key(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 def read_tool(mcp: FastMCP, title: str) -> Callable[[F], F]:
-    """Registers a tool that only reads the fleet."""
-    annotations = ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                                  open_world_hint=True)
-    return _registrar(mcp, annotations)
+    """`reads` as a decorator, for a server written in one function (a test's scripted fleet)."""
+    return _decorator(mcp, lambda function: reads(function, title))
 
 
 def write_tool(mcp: FastMCP, title: str, *, destructive: bool, idempotent: bool) -> Callable[[F], F]:
-    """Registers a tool that changes the fleet; `--read-only` removes every tool registered this way."""
-    annotations = ToolAnnotations(title=title, read_only_hint=False, destructive_hint=destructive,
-                                  idempotent_hint=idempotent, open_world_hint=True)
-    return _registrar(mcp, annotations, tags={WRITE_TAG})
+    """`writes` as a decorator, for a server written in one function (a test's scripted fleet)."""
+    return _decorator(mcp, lambda function: writes(function, title, destructive=destructive, idempotent=idempotent))
 
 
-def _registrar(mcp: FastMCP, annotations: ToolAnnotations, tags: set[str] | None = None) -> Callable[[F], F]:
-    """Registers the function as FastMCP's decorator would, with its output schema compacted."""
-    def register(function: F) -> F:
-        tool = Tool.from_function(function, annotations=annotations, tags=tags)
-        mcp.add_tool(tool.model_copy(update={"output_schema": compact_types(tool.output_schema)}))
+def _decorator(mcp: FastMCP, spec_of: Callable[[Callable[..., Any]], ToolSpec]) -> Callable[[F], F]:
+    def add(function: F) -> F:
+        register(mcp, [spec_of(function)])
         return function
-    return register
+    return add
 
 
 def compact_types(schema: Any) -> Any:

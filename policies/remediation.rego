@@ -4,8 +4,8 @@
 # deny wins over require_approval, which wins over allow, and an action no rule allows is denied.
 # `escalate` (paging a person) is never denied and never waits.
 #
-# input: agent/policy_input.py (PolicyInput; times in Unix seconds).
-# data.firebreak.config: policies/data.yaml, validated by agent/policy_config.py.
+# input: agent/policy/input.py (PolicyInput; times in Unix seconds).
+# data.firebreak.config: policies/data.yaml, validated by agent/policy/data.py.
 # The gate queries data.firebreak.remediation.result: {decision, reasons, dry_run}.
 # rego-cpp quirks the messages work around: sprintf knows only %s and %v (any other verb leaves the message,
 # and so its rule, undefined), and its %s quotes a string made by concat, so those messages use concat.

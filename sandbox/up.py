@@ -24,8 +24,9 @@ from sandbox.apiserver import build_app
 from sandbox.control import control_app
 from sandbox.fleet import load_profile
 from sandbox.gateway_api import gateway_app
+from sandbox.processes import LOOPBACK, free_ports
 from sandbox.runtime import Sandbox
-from sandbox.supervisor import LOOPBACK, Monitoring, free_ports
+from sandbox.supervisor import Monitoring
 from sandbox.telemetry import telemetry_app
 from sandbox.tls import ServingCertificate, issue
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from agent.actions import tool_call
+from agent.act.registry import tool_call
 from agent.context import AgentContext
 from agent.state import IncidentState, hypothesis_tried
 

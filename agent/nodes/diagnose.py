@@ -6,7 +6,7 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
-from agent.diagnosis import Diagnosis, diagnose
+from agent.diagnose.diagnosis import Diagnosis, diagnose
 from agent.state import IncidentState
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
+from agent.act.idempotency import escalation_key
 from agent.context import AgentContext
-from agent.keys import escalation_key
 from agent.nodes.policy import decide_once
-from agent.policy import PolicyDecision
-from agent.policy_input import Action, IncidentFacts, PolicyInput
+from agent.policy.gate import PolicyRuling
+from agent.policy.input import IncidentFacts, PolicyInput, ProposedAction
 from agent.state import IncidentState
 
 NOBODY = "no notifier is configured (`notify:` in the agent's configuration): nobody was paged"
@@ -29,14 +29,14 @@ async def hand_over(ctx: AgentContext, incident_id: str, why: str) -> None:
     after a crash: the decision is recorded once, and the page is owed once."""
     key, target = escalation_key(incident_id), f"incident/{incident_id}"
 
-    async def never_held_back() -> PolicyDecision:
-        verdict = ctx.gate.decide(PolicyInput(action=Action(kind="escalate", target=target),
-                                              incident=IncidentFacts(id=incident_id), now=ctx.clock()))
-        if verdict.decision == "allow":
-            return verdict
-        return verdict.model_copy(update={"decision": "allow", "reasons": [
-            f"paging a person is never held back (the policy answered {verdict.decision}: "
-            f"{'; '.join(verdict.reasons) or '-'})"]})
+    async def never_held_back() -> PolicyRuling:
+        ruling = ctx.gate.decide(PolicyInput(action=ProposedAction(kind="escalate", target=target),
+                                             incident=IncidentFacts(id=incident_id), now=ctx.clock()))
+        if ruling.verdict == "allow":
+            return ruling
+        return ruling.model_copy(update={"verdict": "allow", "reasons": [
+            f"paging a person is never held back (the policy answered {ruling.verdict}: "
+            f"{'; '.join(ruling.reasons) or '-'})"]})
 
     await decide_once(ctx, key, incident_id, "escalate", target, {"why": why}, never_held_back)
     claimed = await ctx.store.claim_for_execution(key)

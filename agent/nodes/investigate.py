@@ -10,9 +10,9 @@ import asyncio
 
 from langgraph.runtime import Runtime
 
-from agent.burn import model_burn
 from agent.context import AgentContext
-from agent.runbooks import ToolCall
+from agent.detect.burn import model_burn
+from agent.diagnose.runbooks import ToolCall
 from agent.state import IncidentState
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from agent.context import AgentContext
-from agent.diagnosis import PlannedAction
+from agent.diagnose.diagnosis import PlannedAction
 from agent.state import IncidentState, hypotheses_of, hypothesis_tried
 
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.actions import fleet_facts
+from agent.act.idempotency import step_key
+from agent.act.registry import facts_for_policy
 from agent.context import AgentContext
-from agent.keys import step_key
 from agent.nodes.plan import current_step
-from agent.policy import PolicyDecision
-from agent.policy_input import Action, IncidentFacts, PolicyInput, RecentAction
-from agent.state import Decision, IncidentState
+from agent.policy.gate import PolicyRuling
+from agent.policy.input import IncidentFacts, PolicyInput, ProposedAction, RecentAction
+from agent.state import DecidedAction, IncidentState
 from agent.store import EXECUTED_STATUSES, ActionView
 from agent.vocabulary import ActionKind
 
@@ -33,7 +33,7 @@ async def policy(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     recorded = await decide_once(ctx, step_key(state["incident_id"], state["attempt"], state["step_index"]),
                                  state["incident_id"], action, target, {**params, "namespace": namespace},
                                  lambda: _decide(ctx, state, action, target, namespace, params))
-    decision: Decision = {"key": recorded.idempotency_key, "action": recorded.kind, "target": recorded.target,
+    decision: DecidedAction = {"key": recorded.idempotency_key, "action": recorded.kind, "target": recorded.target,
                           "params": dict(recorded.params), "decision": recorded.decision,
                           "reasons": list(recorded.reasons)}
     if recorded.decision == "deny":  # the fix for the diagnosed cause is not allowed: a person decides, not a
@@ -44,25 +44,25 @@ async def policy(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
 
 
 async def decide_once(ctx: AgentContext, key: str, incident_id: str, kind: ActionKind, target: str,
-                      params: dict[str, Any], decide: Callable[[], Awaitable[PolicyDecision]]) -> ActionView:
+                      params: dict[str, Any], decide: Callable[[], Awaitable[PolicyRuling]]) -> ActionView:
     """The decision recorded under `key`; `decide` is asked (and its answer stored) only when none is yet."""
     recorded = await ctx.store.get_action(key)
     if recorded is None:
-        verdict = await decide()
+        ruling = await decide()
         recorded = await ctx.store.record_decision({
             "incident_id": incident_id, "idempotency_key": key, "kind": kind, "target": target, "params": params,
-            "decision": verdict.decision, "reasons": verdict.reasons})
+            "decision": ruling.verdict, "reasons": ruling.reasons})
     return recorded
 
 
 async def _decide(ctx: AgentContext, state: IncidentState, action: ActionKind, target: str, namespace: str,
-                  params: dict[str, Any]) -> PolicyDecision:
+                  params: dict[str, Any]) -> PolicyRuling:
     recent = [RecentAction(kind=a.kind, target=a.target, at=a.decided_at.timestamp(), status=a.status)
               for a in await ctx.store.recent_actions(target, RECENT, statuses=EXECUTED_STATUSES)]
     return ctx.gate.decide(PolicyInput(
-        action=Action(kind=action, target=target, namespace=namespace, params=params),
+        action=ProposedAction(kind=action, target=target, namespace=namespace, params=params),
         incident=incident_facts(state), recent_actions=recent,
-        fleet=await fleet_facts(ctx.tools, action, target, namespace), now=ctx.clock()))
+        fleet=await facts_for_policy(ctx.tools, action, target, namespace), now=ctx.clock()))
 
 
 def incident_facts(state: IncidentState) -> IncidentFacts:

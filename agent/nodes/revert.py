@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from agent.actions import revert_of
+from agent.act.idempotency import step_of, undo_key
+from agent.act.registry import revert_of
 from agent.context import AgentContext
-from agent.keys import step_of, undo_key
 from agent.nodes.act import execute_once
 from agent.nodes.policy import decide_once, incident_facts
-from agent.policy import PolicyDecision
-from agent.policy_input import Action, PolicyInput
+from agent.policy.gate import PolicyRuling
+from agent.policy.input import PolicyInput, ProposedAction
 from agent.state import IncidentState, hypothesis_tried
 from agent.store import ActionView
 
@@ -37,9 +37,9 @@ async def _undo(ctx: AgentContext, state: IncidentState, done: ActionView) -> No
     kind, target, params = undo
     key = undo_key(done.idempotency_key)
 
-    async def decide() -> PolicyDecision:
+    async def decide() -> PolicyRuling:
         return ctx.gate.decide(PolicyInput(
-            action=Action(kind=kind, target=target, namespace=params.get("namespace", ""),
+            action=ProposedAction(kind=kind, target=target, namespace=params.get("namespace", ""),
                           params={k: v for k, v in params.items() if k != "namespace"}),
             incident=incident_facts(state), now=ctx.clock()))
 

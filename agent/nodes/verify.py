@@ -8,9 +8,9 @@ from collections import deque
 
 from langgraph.runtime import Runtime
 
-from agent.burn import model_burn
 from agent.context import AgentContext
-from agent.diagnosis import PlannedCheck
+from agent.detect.burn import model_burn
+from agent.diagnose.diagnosis import PlannedCheck
 from agent.state import IncidentState, hypothesis_tried
 
 

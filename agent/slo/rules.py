@@ -31,24 +31,24 @@ import yaml
 
 from agent.slo.durations import format_duration, parse_duration, scale_duration, scale_seconds
 from agent.slo.spec import WINDOW_PLACEHOLDER, Severity, SLOInstance, SLOSpec, expand_all, substitute
+from mcp_servers.prometheus.slo_conventions import (
+    BUDGET_REMAINING,
+    ERROR_BUDGET,
+    OBJECTIVE,
+    PAGE_WINDOWS,
+    PERIOD,
+    SHORTEST_WINDOW,
+    TICKET_WINDOWS,
+    TIME_PERIOD_DAYS,
+    WINDOWS,
+    BurnRateWindow,
+    burn_rate,
+    sli_error,
+)
 
-WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-PERIOD = "30d"
 # rate() needs at least two samples in its range, and a range of a few scrapes to be more than noise;
 # four scrape intervals is the usual rule of thumb. Compressed windows are clamped up to this.
 MIN_SCRAPES_PER_WINDOW = 4
-
-
-@dataclass(frozen=True)
-class BurnRateWindow:
-    long: str
-    short: str
-    factor: float  # burn rate both windows must exceed
-
-
-# Google SRE Workbook, "Alerting on SLOs", for a 30-day budget.
-PAGE_WINDOWS = (BurnRateWindow("1h", "5m", 14.4), BurnRateWindow("6h", "30m", 6))
-TICKET_WINDOWS = (BurnRateWindow("1d", "2h", 3), BurnRateWindow("3d", "6h", 1))
 
 # The agent's own liveness: /metrics exports the Unix time of the watcher's last pass that read the burn rates,
 # scraped as this job.
@@ -125,33 +125,33 @@ def _recordings(inst: SLOInstance, scale: Scale) -> list[dict[str, Any]]:
     budget = _num(inst.error_budget)
     rules = [
         _record(
-            f"slo:sli_error:ratio_rate{w}", sli_error_ratio_expr(inst, scale.window(w)), {**base, "window": w}
+            sli_error(w), sli_error_ratio_expr(inst, scale.window(w)), {**base, "window": w}
         )
         for w in WINDOWS
     ]
     period_range = scale.window(PERIOD)
     rules.append(
         _record(
-            f"slo:sli_error:ratio_rate{PERIOD}",
-            f"avg_over_time(slo:sli_error:ratio_rate5m{sel}[{period_range}])",
+            sli_error(PERIOD),
+            f"avg_over_time({sli_error(SHORTEST_WINDOW)}{sel}[{period_range}])",
             {**base, "window": PERIOD},
         )
     )
     rules += [
         _record(
-            f"slo:burn_rate:ratio_rate{w}",
-            f"slo:sli_error:ratio_rate{w}{sel} / {budget}",
+            burn_rate(w),
+            f"{sli_error(w)}{sel} / {budget}",
             {**base, "window": w},
         )
         for w in (*WINDOWS, PERIOD)
     ]
     rules += [
-        _record("slo:objective:ratio", f"vector({_num(inst.objective / 100)})", base),
-        _record("slo:error_budget:ratio", f"vector({budget})", base),
-        _record("slo:time_period:days", f"vector({_num(parse_duration(PERIOD) / 86400)})", base),
+        _record(OBJECTIVE, f"vector({_num(inst.objective / 100)})", base),
+        _record(ERROR_BUDGET, f"vector({budget})", base),
+        _record(TIME_PERIOD_DAYS, f"vector({_num(parse_duration(PERIOD) / 86400)})", base),
         _record(
-            "slo:period_error_budget_remaining:ratio",
-            f"1 - max without (window) (slo:burn_rate:ratio_rate{PERIOD}{sel})",
+            BUDGET_REMAINING,
+            f"1 - max without (window) ({burn_rate(PERIOD)}{sel})",
             base,
         ),
     ]
@@ -164,7 +164,7 @@ def burn_rate_alert_expr(inst: SLOInstance, windows: Iterable[BurnRateWindow]) -
 
     def above(window: str, factor: float) -> str:
         # `window` differs between the two sides, so drop it before `and` matches the label sets.
-        return f"max without (window) (slo:burn_rate:ratio_rate{window}{sel} > {_num(factor)})"
+        return f"max without (window) ({burn_rate(window)}{sel} > {_num(factor)})"
 
     rows = [f"(\n  {above(r.long, r.factor)}\n  and\n  {above(r.short, r.factor)}\n)" for r in windows]
     return "\nor\n".join(rows)

@@ -16,14 +16,14 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.checkpoints import checkpointer
 from agent.config import REPO, AgentConfig
 from agent.context import AgentContext
+from agent.diagnose.runbooks import load_runbooks
 from agent.graph import build_graph
 from agent.notify import Notifier
-from agent.policy import PolicyGate
-from agent.runbooks import load_runbooks
+from agent.policy.gate import PolicyGate
 from agent.runner import IncidentRunner
 from agent.store import AsyncStore, IncidentDetail, IncidentOpen, IncidentView, Store
-from agent.tools import FleetTools
-from tests.agent.scripted_fleet import RUNBOOK, Fleet
+from agent.tools import ToolClient
+from tests.agent.scripted_tools import RUNBOOK, ScriptedTools
 
 
 @pytest.fixture
@@ -69,16 +69,16 @@ def runbook_dir(tmp_path: Path) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(tmp_path: Path, runbooks: Path, fleet: Fleet, *, policy: Mapping[str, Any] | None = None,
-                        interrupt_after: list[str] | None = None, database_url: str | None = None,
-                        notifier: Notifier | None = None) -> AsyncIterator[Agent]:
+async def running_agent(tmp_path: Path, runbooks: Path, fleet: ScriptedTools, *,
+                        policy: Mapping[str, Any] | None = None, interrupt_after: list[str] | None = None,
+                        database_url: str | None = None, notifier: Notifier | None = None) -> AsyncIterator[Agent]:
     """An agent process: build it twice on the same database to simulate a restart."""
     config = AgentConfig(database_url=database_url or f"sqlite:///{tmp_path}/firebreak.db", runbooks=runbooks,
                          policies=REPO / "policies", time_scale=60, verify_window_s=60, verify_timeout_s=120,
                          approval_timeout_s=30)
     store = Store.open(config.database_url)
     try:
-        async with FleetTools(Client(fleet.server())) as tools, checkpointer(config.database_url) as saver:
+        async with ToolClient(Client(fleet.server())) as tools, checkpointer(config.database_url) as saver:
             context = AgentContext(config=config, tools=tools, store=AsyncStore(store),
                                    notifier=notifier or Notifier([]), gate=PolicyGate.load(config.policies, policy),
                                    runbooks=load_runbooks(runbooks))

@@ -9,8 +9,8 @@ from typing import Any, get_args
 import pytest
 from fastmcp import Client
 
-from agent.actions import ACTIONS, revert_of, tool_call
-from agent.keys import escalation_key, step_key, step_of, undo_key
+from agent.act.idempotency import escalation_key, step_key, step_of, undo_key
+from agent.act.registry import ACTIONS, revert_of, tool_call
 from agent.vocabulary import ActionKind
 from mcp_servers.catalog import OFFLINE
 from mcp_servers.compose import build

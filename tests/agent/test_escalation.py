@@ -13,10 +13,10 @@ import pytest
 from agent.config import AlertmanagerNotify, WebhookNotify
 from agent.nodes.escalate import hand_over
 from agent.notify import AlertmanagerChannel, Notifier, WebhookChannel
-from agent.policy import PolicyGate
+from agent.policy.gate import PolicyGate
 from agent.service import AgentService
 from tests.agent.conftest import running_agent
-from tests.agent.scripted_fleet import CHECKED_RUNBOOK, Fleet
+from tests.agent.scripted_tools import CHECKED_RUNBOOK, ScriptedTools
 from tests.http_receiver import Receiver
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +43,7 @@ async def test_a_policy_that_denies_everything_still_lets_the_page_out(tmp_path:
     broken = tmp_path / "broken-policy"
     broken.mkdir()
     (broken / "remediation.rego").write_text("package firebreak.remediation\nthis is not rego\n")
-    async with running_agent(tmp_path, runbook_dir, Fleet(slo_failure="no_rules"),
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools(slo_failure="no_rules"),
                              notifier=alertmanager_at(receiver)) as agent:
         agent.context.gate = PolicyGate.load(broken)
         assert agent.context.gate.error is not None
@@ -60,7 +60,7 @@ async def test_an_incident_a_person_has_is_never_resumed_by_the_agent(tmp_path: 
     async def exploding_plan(state: object, runtime: object) -> None:
         raise RuntimeError("plan exploded")
 
-    fleet = Fleet()
+    fleet = ScriptedTools()
     with monkeypatch.context() as patched:
         patched.setattr("agent.graph.plan", exploding_plan)
         async with running_agent(tmp_path, runbook_dir, fleet) as agent:
@@ -78,7 +78,7 @@ async def test_one_message_that_cannot_go_out_holds_back_no_other(tmp_path: Path
                                                                   receiver: Receiver) -> None:
     broken_hook = WebhookChannel(WebhookNotify(url="http://[::1/hook"))  # httpx refuses the URL itself
     notifier = Notifier([broken_hook, AlertmanagerChannel(AlertmanagerNotify(url=receiver.url))])
-    async with running_agent(tmp_path, runbook_dir, Fleet(slo_failure="timeout"), notifier=notifier) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools(slo_failure="timeout"), notifier=notifier) as agent:
         first = agent.open_incident()
         await agent.runner.advance(first)
         await notifier.deliver_due(agent.context.store)  # not due again before its back-off: no second try yet
@@ -94,7 +94,7 @@ async def test_one_message_that_cannot_go_out_holds_back_no_other(tmp_path: Path
 async def test_alertmanager_hears_of_an_open_escalation_again_until_it_closes(tmp_path: Path, runbook_dir: Path,
                                                                             receiver: Receiver) -> None:
     notifier = alertmanager_at(receiver)
-    async with running_agent(tmp_path, runbook_dir, Fleet(slo_failure="crashes"), notifier=notifier) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools(slo_failure="crashes"), notifier=notifier) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)
         await notifier.resend_open(agent.context.store)
@@ -112,7 +112,7 @@ async def test_alertmanager_hears_of_an_open_escalation_again_until_it_closes(tm
 
 async def test_a_page_claimed_but_never_owed_before_a_crash_is_owed_after_it(tmp_path: Path, runbook_dir: Path,
                                                                             receiver: Receiver) -> None:
-    async with running_agent(tmp_path, runbook_dir, Fleet(), notifier=alertmanager_at(receiver)) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools(), notifier=alertmanager_at(receiver)) as agent:
         incident = agent.open_incident()
         key = f"{incident.id}/escalate"
         agent.store.record_decision({"incident_id": incident.id, "idempotency_key": key, "kind": "escalate",
@@ -128,7 +128,7 @@ async def test_a_check_it_cannot_read_while_verifying_is_blindness(tmp_path: Pat
     runbooks = tmp_path / "runbooks"
     runbooks.mkdir()
     (runbooks / "test-xid.md").write_text(CHECKED_RUNBOOK)
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbooks, fleet, interrupt_after=["act"]) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)  # cordoned; the burn stops
@@ -144,7 +144,7 @@ async def test_a_check_it_cannot_read_while_verifying_is_blindness(tmp_path: Pat
 
 async def test_the_watcher_keeps_an_escalated_incident_while_its_burn_is_unknown_or_the_agent_changed_the_fleet(
         tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet(slo_failure="no_rules")
+    fleet = ScriptedTools(slo_failure="no_rules")
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         watcher = AgentService(agent.runner, "token").watcher
         blind = agent.open_incident()
@@ -157,7 +157,7 @@ async def test_the_watcher_keeps_an_escalated_incident_while_its_burn_is_unknown
         closed = agent.store.get_incident(blind.id).incident.status
     assert (still_escalated, closed) == ("escalated", "resolved")
 
-    fleet = Fleet(cordon_heals=False)
+    fleet = ScriptedTools(cordon_heals=False)
     async with running_agent(tmp_path / "acted", runbook_dir, fleet,
                              database_url=f"sqlite:///{tmp_path}/acted.db") as agent:
         acted = agent.open_incident()

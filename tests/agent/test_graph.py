@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from agent.actions import revert_of, tool_call
+from agent.act.registry import revert_of, tool_call
 from agent.nodes.plan import plan
-from agent.tools import FleetTools
+from agent.tools import ToolClient
 from tests.agent.conftest import running_agent
-from tests.agent.scripted_fleet import SLO_FAILURES, WRONG_FIX_RUNBOOK, Fleet
+from tests.agent.scripted_tools import SLO_FAILURES, WRONG_FIX_RUNBOOK, ScriptedTools
 
 SLO_READ_FAILURES = [*SLO_FAILURES, "no_burn"]
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_diagnosed_incident_is_remediated_verified_and_resolved(tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
@@ -40,7 +40,7 @@ async def test_a_diagnosed_incident_is_remediated_verified_and_resolved(tmp_path
 
 
 async def test_nothing_burning_means_nothing_is_done(tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet(burn=0.2)
+    fleet = ScriptedTools(burn=0.2)
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
@@ -52,7 +52,7 @@ async def test_nothing_burning_means_nothing_is_done(tmp_path: Path, runbook_dir
 
 async def test_an_incident_no_runbook_explains_is_escalated_with_its_evidence(tmp_path: Path,
                                                                               runbook_dir: Path) -> None:
-    fleet = Fleet(bad_gpu=False)
+    fleet = ScriptedTools(bad_gpu=False)
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
@@ -68,7 +68,7 @@ async def test_an_incident_no_runbook_explains_is_escalated_with_its_evidence(tm
 @pytest.mark.parametrize("failure", SLO_READ_FAILURES)
 async def test_a_burn_it_cannot_read_escalates_instead_of_acting_or_closing(tmp_path: Path, runbook_dir: Path,
                                                                             failure: str) -> None:
-    fleet = Fleet(slo_failure=failure)
+    fleet = ScriptedTools(slo_failure=failure)
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
@@ -82,9 +82,9 @@ async def test_a_burn_it_cannot_read_escalates_instead_of_acting_or_closing(tmp_
 
 
 async def test_a_broken_mcp_session_is_blindness_too(tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
-        agent.context.tools = FleetTools(Client(fleet.server()))  # a session that is not (any more) connected
+        agent.context.tools = ToolClient(Client(fleet.server()))  # a session that is not (any more) connected
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
     assert state["outcome"] == "escalated"
@@ -95,7 +95,7 @@ async def test_a_broken_mcp_session_is_blindness_too(tmp_path: Path, runbook_dir
 @pytest.mark.parametrize("failure", SLO_READ_FAILURES)
 async def test_a_burn_lost_while_verifying_escalates_and_is_never_verified(tmp_path: Path, runbook_dir: Path,
                                                                            failure: str) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["act"]) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)  # stops after acting
@@ -112,7 +112,7 @@ async def test_a_burn_lost_while_verifying_escalates_and_is_never_verified(tmp_p
 
 @pytest.mark.parametrize("stopped_after", ["policy", "act"])
 async def test_a_restart_resumes_without_acting_twice(tmp_path: Path, runbook_dir: Path, stopped_after: str) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=[stopped_after]) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)
@@ -128,7 +128,7 @@ async def test_a_restart_resumes_without_acting_twice(tmp_path: Path, runbook_di
 
 
 async def test_dying_mid_call_replays_the_write_with_the_same_key(tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["policy"]) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
@@ -145,7 +145,7 @@ async def test_dying_mid_call_replays_the_write_with_the_same_key(tmp_path: Path
 
 
 async def test_an_action_needing_approval_waits_for_a_person(tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     needs_approval = {"kinds": {"auto_allowed": ["scale_deployment", "escalate"], "require_approval": ["cordon_node"]}}
     async with running_agent(tmp_path, runbook_dir, fleet, policy=needs_approval) as agent:
         incident = agent.open_incident()
@@ -164,7 +164,7 @@ async def test_an_action_needing_approval_waits_for_a_person(tmp_path: Path, run
 @pytest.mark.parametrize(("verdict", "expected"), [("deny", "escalated"), ("timeout", "escalated")])
 async def test_a_denied_or_expired_approval_does_nothing_and_escalates(tmp_path: Path, runbook_dir: Path,
                                                                      verdict: str, expected: str) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     needs_approval = {"kinds": {"auto_allowed": ["scale_deployment", "escalate"], "require_approval": ["cordon_node"]}}
     async with running_agent(tmp_path, runbook_dir, fleet, policy=needs_approval) as agent:
         incident = agent.open_incident()
@@ -181,7 +181,7 @@ async def test_a_denied_or_expired_approval_does_nothing_and_escalates(tmp_path:
 
 async def test_on_postgresql_a_restart_resumes_from_the_same_database(tmp_path: Path, runbook_dir: Path,
                                                                        postgres_url: str) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["policy"],
                              database_url=postgres_url) as agent:
         incident = agent.open_incident()
@@ -196,7 +196,7 @@ async def test_on_postgresql_a_restart_resumes_from_the_same_database(tmp_path: 
 
 async def test_a_denied_fix_is_escalated_not_replaced_by_a_weaker_hypothesis(tmp_path: Path,
                                                                              runbook_dir: Path) -> None:
-    fleet = Fleet()
+    fleet = ScriptedTools()
     nobody_may_cordon = {"kinds": {"auto_allowed": ["scale_deployment"], "require_approval": ["drain_node"]}}
     async with running_agent(tmp_path, runbook_dir, fleet, policy=nobody_may_cordon) as agent:
         incident = agent.open_incident()
@@ -211,7 +211,7 @@ async def test_a_denied_fix_is_escalated_not_replaced_by_a_weaker_hypothesis(tmp
 async def test_a_fix_that_does_not_stop_the_burn_is_undone_before_escalating(tmp_path: Path,
                                                                             runbook_dir: Path) -> None:
     (runbook_dir / "test-xid.md").write_text(WRONG_FIX_RUNBOOK)
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
@@ -226,7 +226,7 @@ async def test_a_fix_that_does_not_stop_the_burn_is_undone_before_escalating(tmp
 
 async def test_dying_mid_undo_finishes_the_undo_once_after_a_restart(tmp_path: Path, runbook_dir: Path) -> None:
     (runbook_dir / "test-xid.md").write_text(WRONG_FIX_RUNBOOK)
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet, interrupt_after=["verify"]) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)
@@ -248,7 +248,7 @@ async def test_dying_mid_undo_finishes_the_undo_once_after_a_restart(tmp_path: P
 
 
 async def test_a_cordon_that_did_not_help_stays_for_a_person(tmp_path: Path, runbook_dir: Path) -> None:
-    fleet = Fleet(cordon_heals=False)
+    fleet = ScriptedTools(cordon_heals=False)
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         state = await agent.runner.advance(incident)
@@ -268,7 +268,7 @@ async def test_a_graph_that_raises_twice_hands_its_incident_to_a_person(tmp_path
         raise RuntimeError("plan exploded")
 
     monkeypatch.setattr("agent.graph.plan", exploding_plan)
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         detail = await agent.run_as_the_service_does(incident)
@@ -290,7 +290,7 @@ async def test_a_graph_that_raises_once_is_resumed_and_carries_on(tmp_path: Path
         return await plan(state, runtime)
 
     monkeypatch.setattr("agent.graph.plan", plan_failing_once)
-    fleet = Fleet()
+    fleet = ScriptedTools()
     async with running_agent(tmp_path, runbook_dir, fleet) as agent:
         incident = agent.open_incident()
         detail = await agent.run_as_the_service_does(incident)

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from langgraph.runtime import Runtime
 
-from agent.actions import UnknownAction, tool_call
-from agent.burn import readings
+from agent.act.registry import UnknownAction, tool_call
 from agent.config import AgentConfig
-from agent.diagnosis import Hypothesis, PlannedAction, PlannedEscalation, PlannedVerification
+from agent.detect.burn import readings
+from agent.diagnose.diagnosis import Hypothesis, PlannedAction, PlannedEscalation, PlannedVerification
 from agent.graph import after_act, after_diagnose, after_policy, after_verify
 from agent.nodes.plan import plan
 from agent.nodes.verify import _calm
 from tests.agent.conftest import running_agent
-from tests.agent.scripted_fleet import Fleet
+from tests.agent.scripted_tools import ScriptedTools
 
 pytestmark = pytest.mark.anyio
 
@@ -65,7 +65,7 @@ async def test_plan_skips_steps_whose_preconditions_failed_and_moves_to_the_next
         tmp_path: Path, runbook_dir: Path) -> None:
     hypotheses = [_hypothesis("first", _step("cordon_node", ready=False)),
                   _hypothesis("second", _step("cordon_node", ready=False), _step("delete_pod"))]
-    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
         incident = agent.open_incident()
         state = {"incident_id": incident.id, "hypotheses": hypotheses, "attempt": 0, "step_index": 0}
         changes = await plan(state, Runtime(context=agent.context))
@@ -77,7 +77,7 @@ async def test_plan_skips_steps_whose_preconditions_failed_and_moves_to_the_next
 
 async def test_plan_escalates_when_nothing_is_left_or_the_action_cap_is_reached(tmp_path: Path,
                                                                                  runbook_dir: Path) -> None:
-    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
         incident = agent.open_incident()
         runtime = Runtime(context=agent.context)
         exhausted = await plan({"incident_id": incident.id, "hypotheses": [_hypothesis("only", _step("cordon_node"))],
@@ -91,7 +91,7 @@ async def test_plan_escalates_when_nothing_is_left_or_the_action_cap_is_reached(
 async def test_plan_escalates_when_the_best_explanation_has_no_safe_automatic_fix(tmp_path: Path,
                                                                                    runbook_dir: Path) -> None:
     no_fix = _hypothesis("dependency-latency", escalation="auth is slow")
-    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
         incident = agent.open_incident()
         hypotheses = [no_fix, _hypothesis("other", _step("cordon_node"))]
         changes = await plan({"incident_id": incident.id, "hypotheses": hypotheses, "attempt": 0, "step_index": 0},

@@ -20,9 +20,10 @@ from agent.notify import DeliveryFailed, Notifier, Page, WebhookChannel, retry_d
 from agent.service import AgentService
 from agent.slo.alertmanager import ESCALATION_ALERT, render_alertmanager_config
 from harness.views import paging
-from sandbox.supervisor import Monitoring, free_ports
+from sandbox.processes import free_ports
+from sandbox.supervisor import Monitoring
 from tests.agent.conftest import running_agent
-from tests.agent.scripted_fleet import Fleet
+from tests.agent.scripted_tools import ScriptedTools
 from tests.http_receiver import Receiver
 
 pytestmark = pytest.mark.anyio
@@ -63,7 +64,7 @@ def pages(receiver: Receiver, status: str) -> list[dict[str, object]]:
 @pytest.mark.slow
 async def test_a_page_reaches_on_call_through_alertmanager_and_is_resolved_when_the_incident_closes(
         tmp_path: Path, runbook_dir: Path, oncall: Receiver) -> None:
-    fleet = Fleet(slo_failure="answers_503")  # blind: the agent hands the incident over at once
+    fleet = ScriptedTools(slo_failure="answers_503")  # blind: the agent hands the incident over at once
     async with alertmanager(tmp_path, oncall) as monitoring:
         notifier = notifier_for(monitoring.alertmanager_url)
         async with running_agent(tmp_path, runbook_dir, fleet, notifier=notifier) as agent:
@@ -95,7 +96,7 @@ async def test_with_alertmanager_down_the_page_is_retried_and_shown_as_not_deliv
         tmp_path: Path, runbook_dir: Path, oncall: Receiver) -> None:
     (port,) = free_ports(1)
     notifier = notifier_for(f"http://127.0.0.1:{port}")
-    fleet = Fleet(slo_failure="no_rules")
+    fleet = ScriptedTools(slo_failure="no_rules")
     async with running_agent(tmp_path, runbook_dir, fleet, notifier=notifier) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)
@@ -154,6 +155,6 @@ async def test_serve_says_at_start_when_escalations_reach_nobody(tmp_path: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     config = AgentConfig(database_url=f"sqlite:///{tmp_path}/firebreak.db", runbooks=runbook_dir)
     with caplog.at_level(logging.WARNING, logger="firebreak.agent"):
-        async with open_agent(config, Client(Fleet().server()), webhook_token="t"):
+        async with open_agent(config, Client(ScriptedTools().server()), webhook_token="t"):
             pass
     assert any("escalations will reach nobody" in r.getMessage() for r in caplog.records)

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from agent.service import AgentService
 from tests.agent.conftest import running_agent
-from tests.agent.scripted_fleet import Fleet
+from tests.agent.scripted_tools import ScriptedTools
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +33,7 @@ def _payload(*alerts: dict[str, Any]) -> dict[str, Any]:
 
 async def test_the_webhook_stores_alerts_as_one_incident_and_starts_the_agent(tmp_path: Path,
                                                                               runbook_dir: Path) -> None:
-    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
         service = AgentService(agent.runner, TOKEN)
         started: list[str] = []
         agent.runner.start = lambda incident: started.append(incident.id)  # type: ignore[method-assign]
@@ -51,7 +51,7 @@ async def test_the_webhook_stores_alerts_as_one_incident_and_starts_the_agent(tm
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
 async def test_the_webhook_refuses_requests_without_the_token(tmp_path: Path, runbook_dir: Path,
                                                               headers: dict[str, str]) -> None:
-    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
         response = TestClient(AgentService(agent.runner, TOKEN).app()).post(
             "/webhook/alertmanager", json=_payload(_alert()), headers=headers)
         assert response.status_code == 401
@@ -60,7 +60,7 @@ async def test_the_webhook_refuses_requests_without_the_token(tmp_path: Path, ru
 
 async def test_a_malformed_payload_gets_a_clear_400_and_stores_nothing(tmp_path: Path, runbook_dir: Path) -> None:
     broken = _payload(_alert("good"), {**_alert("bad"), "startsAt": "yesterday"})
-    async with running_agent(tmp_path, runbook_dir, Fleet()) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
         client = TestClient(AgentService(agent.runner, TOKEN).app())
         response = client.post("/webhook/alertmanager", json=broken, headers={"Authorization": f"Bearer {TOKEN}"})
         not_json = client.post("/webhook/alertmanager", content=b"{", headers={"Authorization": f"Bearer {TOKEN}"})
@@ -70,13 +70,25 @@ async def test_a_malformed_payload_gets_a_clear_400_and_stores_nothing(tmp_path:
     assert not_json.status_code == 400
 
 
+async def test_an_alert_without_an_alertname_is_refused_at_the_edge(tmp_path: Path, runbook_dir: Path) -> None:
+    nameless = _alert()
+    del nameless["labels"]["alertname"]
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools()) as agent:
+        client = TestClient(AgentService(agent.runner, TOKEN).app())
+        response = client.post("/webhook/alertmanager", json=_payload(nameless),
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+        assert agent.store.list_incidents() == []
+    assert response.status_code == 400
+    assert response.json()["detail"] == ["alerts.0.labels: Value error, labels must include alertname"]
+
+
 def test_the_service_will_not_run_an_open_webhook() -> None:
     with pytest.raises(ValueError, match="bearer token"):
         AgentService(runner=None, webhook_token="")  # type: ignore[arg-type]
 
 
 async def test_the_watcher_opens_an_incident_alertmanager_has_not_sent(tmp_path: Path, runbook_dir: Path) -> None:
-    async with running_agent(tmp_path, runbook_dir, Fleet(burn=20.0)) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools(burn=20.0)) as agent:
         service = AgentService(agent.runner, TOKEN)
         opened = await service.watcher.check()
         again = await service.watcher.check()
@@ -85,7 +97,7 @@ async def test_the_watcher_opens_an_incident_alertmanager_has_not_sent(tmp_path:
 
 
 async def test_the_watcher_says_when_it_is_blind(tmp_path: Path, runbook_dir: Path) -> None:
-    async with running_agent(tmp_path, runbook_dir, Fleet(slo_failure="unreachable")) as agent:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools(slo_failure="unreachable")) as agent:
         service = AgentService(agent.runner, TOKEN)
         assert await service.watcher.check() == []
         assert "unreachable" in service.watcher.blind

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from agent.burn import readings
 from agent.config import AgentConfig
-from agent.diagnosis import Diagnosis, diagnose
-from agent.runbooks import IncidentContext, RunbookSet, ToolCall, load_runbooks
-from agent.tools import FleetTools
-from harness.fleet import RunningSandbox
+from agent.detect.burn import readings
+from agent.diagnose.diagnosis import Diagnosis, diagnose
+from agent.diagnose.runbooks import IncidentContext, RunbookSet, ToolCall, load_runbooks
+from agent.tools import ToolClient
+from harness.sandbox_run import RunningSandbox
 from harness.scenario_spec import Scenario
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
@@ -42,7 +42,7 @@ CASES = {
 }
 
 
-async def _investigate(tools: FleetTools, library: RunbookSet, incident: IncidentContext) -> dict[str, Any]:
+async def _investigate(tools: ToolClient, library: RunbookSet, incident: IncidentContext) -> dict[str, Any]:
     """What agent.nodes.investigate collects: the burn first, then each distinct runbook call once."""
     slo_call = ToolCall(tool="slo_status", args={"model": incident.model})
     calls = [slo_call, *(c for c in library.evidence_calls(incident) if c.key != slo_call.key)]
@@ -61,7 +61,7 @@ async def _diagnose_after_fault(sandbox: RunningSandbox, library: RunbookSet, in
     would a few seconds later; a scenario that should not burn is investigated once the wait is over."""
     client = Client(build("all", Settings.load(env=sandbox.agent_env())))
     slo_call = ToolCall(tool="slo_status", args={"model": incident.model})
-    async with FleetTools(client) as tools:
+    async with ToolClient(client) as tools:
         deadline = time.monotonic() + (EVIDENCE_WAIT_S if expect_burn else QUIET_WAIT_S)
         burning = False
         while not (expect_burn and burning) and time.monotonic() < deadline:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from agent.store import Store
-from harness.fleet import RunningSandbox
-from sandbox.supervisor import free_ports
+from harness.sandbox_run import RunningSandbox
+from sandbox.processes import free_ports
 from tests.polling import eventually
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
-"""How a run is graded against its scenario's ground truth (DESIGN.md, "Scenario format" and "Result format"):
-the diagnosis must name the scenario's component, and a fix must be aimed at it wherever its target names the
-same kind of thing."""
+"""How a run is graded against its scenario's ground truth (the scenario's `expect` against the result): the
+diagnosis must name the scenario's component, and a fix must be aimed at it wherever its target names the same
+kind of thing."""
 
 from __future__ import annotations
 

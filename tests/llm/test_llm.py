@@ -1,5 +1,5 @@
 """The Claude path of diagnose: the real `anthropic` SDK over real HTTP against a scripted Messages API, and the
-fleet's tools through FleetTools over a tiny in-memory MCP server."""
+fleet's tools through ToolClient over a tiny in-memory MCP server."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from fake_anthropic import FakeAnthropic, Reply, error, message, text, tool_use
 from fastmcp import Client, FastMCP
 from fastmcp.exceptions import ToolError
 
-from agent.diagnosis import Diagnosis, diagnose
-from agent.llm import SUBMIT, ClaudeDiagnoser, LlmUsage, build_claude_diagnoser
-from agent.runbooks import READ_TOOLS, IncidentContext, RunbookSet, load_runbook
-from agent.tools import FleetTools
+from agent.diagnose.diagnosis import Diagnosis, diagnose
+from agent.diagnose.llm import SUBMIT, ClaudeDiagnoser, LlmUsage, build_claude_diagnoser
+from agent.diagnose.runbooks import READ_TOOLS, IncidentContext, RunbookSet, load_runbook
+from agent.tools import ToolClient
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
 
@@ -74,9 +74,9 @@ def fleet_server() -> tuple[FastMCP, list[str]]:
 
 
 @pytest.fixture
-async def fleet() -> AsyncIterator[tuple[FleetTools, list[str]]]:
+async def fleet() -> AsyncIterator[tuple[ToolClient, list[str]]]:
     server, writes = fleet_server()
-    async with FleetTools(Client(server)) as tools:
+    async with ToolClient(Client(server)) as tools:
         yield tools, writes
 
 
@@ -86,7 +86,7 @@ def api() -> Iterator[FakeAnthropic]:
         yield fake
 
 
-async def run(api: FakeAnthropic, tools: FleetTools, script: list[Reply], *, max_turns: int = 8,
+async def run(api: FakeAnthropic, tools: ToolClient, script: list[Reply], *, max_turns: int = 8,
               burning: bool = True) -> tuple[Diagnosis, LlmUsage]:
     api.script[:] = script
     client = anthropic.AsyncAnthropic(api_key="test-key", base_url=api.url, max_retries=0)
@@ -156,7 +156,7 @@ async def test_happy_path_reads_the_fleet_then_submits_and_maps_onto_the_runbook
 
 async def test_over_the_real_servers_only_the_read_tools_are_offered(api) -> None:
     server = build("all", Settings.load(env={}))  # listing tools reaches no backend
-    async with FleetTools(Client(server)) as tools:
+    async with ToolClient(Client(server)) as tools:
         await run(api, tools, [submit(VALID)])
         writes = {name for name in tools.names if name not in READ_TOOLS}
 

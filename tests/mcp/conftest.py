@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
 

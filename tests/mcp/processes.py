@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from harness.fleet import RunningSandbox
-from sandbox.supervisor import free_ports
+from harness.sandbox_run import RunningSandbox
+from sandbox.processes import free_ports
 
 FIREBREAK = str(Path(sys.executable).with_name("firebreak"))
 TOKEN = "test-token-5f1c"

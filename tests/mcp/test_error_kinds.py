@@ -20,7 +20,18 @@ from fastmcp import Client, FastMCP
 from fastmcp.exceptions import ToolError
 
 from mcp_servers.compose import build
-from mcp_servers.errors import KINDS, KindedErrors, ToolFailure, fail, kind_of_status, parse, transport_kind
+from mcp_servers.errors import (
+    KINDS,
+    BackendError,
+    ErrorKind,
+    KindedErrors,
+    ToolFailure,
+    backend_error,
+    fail,
+    kind_of_status,
+    parse,
+    transport_kind,
+)
 from mcp_servers.settings import HttpEndpoint, Settings
 from tests.mcp.calls import failure, refusal
 
@@ -51,6 +62,11 @@ def toy_server(*, kinded: bool = True) -> FastMCP:
     def wait() -> str:
         """A backend that gave no answer in time."""
         raise TimeoutError("no answer within 5 s")
+
+    @server.tool
+    def backend(kind: ErrorKind) -> str:
+        """A backend client's typed error, as the lowest layer raises it."""
+        raise backend_error(kind, f"the backend said {kind}")
 
     @server.tool
     def legacy() -> str:
@@ -99,6 +115,19 @@ async def test_a_refused_connection_is_unreachable_not_a_timeout() -> None:
         kind, message = await failure(client, "query", promql="up")
     assert message.startswith(f"Prometheus at {url} is unreachable: ")
     assert kind == "unreachable"
+
+
+async def test_a_backend_clients_typed_error_arrives_as_its_kind_and_its_own_sentence() -> None:
+    async with Client(toy_server()) as client:
+        for kind in KINDS:
+            assert await failure(client, "backend", kind=kind) == (kind, f"the backend said {kind}"), \
+                "no \"Error calling tool\" wrapping: the kind is the class, the sentence the backend's"
+
+
+def test_each_kind_has_its_backend_error_class() -> None:
+    for kind in KINDS:
+        error = backend_error(kind, "why")
+        assert isinstance(error, BackendError) and error.kind == kind and str(error) == "why"
 
 
 # --- (2) what a tool did not classify ----------------------------------------------------------------------------

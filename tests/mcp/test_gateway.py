@@ -16,10 +16,11 @@ import httpx
 import pytest
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers import compose
 from mcp_servers.gateway import build
-from mcp_servers.gateway_adapters import ConfigMapRoutes, RouteChange, RoutesConflict, RoutingTable
+from mcp_servers.gateway.adapters import ConfigMapRoutes, RoutesConflict
+from mcp_servers.gateway.table import RouteChange, RoutingTable
 from mcp_servers.settings import Settings
 from tests.mcp.calls import call, refusal
 

@@ -12,11 +12,11 @@ import anyio
 import pytest
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
-from mcp_servers import xid
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
-from mcp_servers.gpu import health_report, unhealthy_report
-from mcp_servers.gpu_reading import GpuReading
+from mcp_servers.gpu import xid
+from mcp_servers.gpu.health import health_report, unhealthy_report
+from mcp_servers.gpu.reading import GpuReading
 from mcp_servers.settings import HttpEndpoint, Settings
 from tests.mcp.calls import failure
 
@@ -185,7 +185,7 @@ async def test_an_unreachable_prometheus_is_a_clear_error() -> None:
         kind, message = await failure(client, "unhealthy_gpus")
         still_up = await _call(client, "explain_xid", {"code": 48})
     assert kind == "unreachable"
-    assert message.startswith("Prometheus at http://127.0.0.1:9 is unreachable (ConnectError")
+    assert message.startswith("Prometheus at http://127.0.0.1:9 is unreachable: [Errno 111] Connection refused")
     assert "check PROMETHEUS_URL" in message
     assert still_up["known"] is True, "the server stays up"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from tests.mcp.processes import FIREBREAK, TOKEN, env_for, start_http, stop
 
 pytestmark = pytest.mark.slow

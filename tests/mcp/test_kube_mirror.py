@@ -15,10 +15,12 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 from kubernetes.client.rest import RESTClientObject
 
-from harness.fleet import RunningSandbox
-from mcp_servers import kube_client, kube_mirror, kubernetes
-from mcp_servers.kube_client import KEEPALIVE, Kube, KubeRefusal, RequestNeeded, no_requests
-from mcp_servers.kube_mirror import COLLECTIONS, Collection, Mirror
+from harness.sandbox_run import RunningSandbox
+from mcp_servers import kubernetes
+from mcp_servers.kubernetes import client as kube_client
+from mcp_servers.kubernetes import mirror as kube_mirror
+from mcp_servers.kubernetes.client import KEEPALIVE, Gone, Kube, RequestNeeded, no_requests
+from mcp_servers.kubernetes.mirror import COLLECTIONS, Collection, Mirror
 from tests.mcp.calls import call, failure, refusal
 from tests.mcp.conftest import ClientFactory, settings_for
 from tests.polling import eventually
@@ -159,7 +161,7 @@ def test_a_forgotten_continue_token_is_answered_by_one_whole_list(kube: Kube, mo
 
     def expired(method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         if kwargs.get("_continue"):
-            raise KubeRefusal("The provided continue parameter is too old", 410)
+            raise Gone("The provided continue parameter is too old")
         return api_call(method, *args, **kwargs)
 
     monkeypatch.setattr(kube, "call", expired)

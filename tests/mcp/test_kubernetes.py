@@ -13,7 +13,7 @@ import pytest
 import yaml
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
 from tests.mcp.calls import call, failure

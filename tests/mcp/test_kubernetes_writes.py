@@ -14,10 +14,10 @@ import pytest
 from fastmcp import Client
 from kubernetes import client, config
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
-from mcp_servers.kube_client import KubeRefusal
-from mcp_servers.kube_writes import KEYS, Request, fingerprint, patch_once
+from mcp_servers.kubernetes.client import VersionConflict
+from mcp_servers.kubernetes.idempotency import KEYS, Request, fingerprint, patch_once
 from mcp_servers.settings import Settings
 from tests.mcp.calls import call, failure
 from tests.mcp.calls import refusal as error
@@ -107,7 +107,7 @@ def test_a_concurrent_call_with_the_same_key_that_wins_the_race_makes_the_other_
         sent.append(body)
         # Meanwhile the other call applied the same key: this patch carries a stale resourceVersion.
         stored["metadata"] = {"resourceVersion": "2", "annotations": {KEYS: f'["{fingerprint("race")}"]'}}
-        raise KubeRefusal("the object has been modified", 409)
+        raise VersionConflict("the object has been modified")
 
     req = Request("cordon_node", "node/n", "test", "race", dry_run=False)
     result = patch_once(req, lambda: stored, lambda o: {"rv": o["metadata"]["resourceVersion"]},

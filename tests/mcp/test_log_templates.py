@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mcp_servers.log_templates import TemplateMiner, mask, mine, similarity
+from mcp_servers.logs.templates import TemplateMiner, mask, mine, similarity
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

@@ -13,10 +13,12 @@ import pytest
 from fake_loki import Entry, FakeLoki
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
-from mcp_servers.log_sources import Target, logql, parse_stamped
-from mcp_servers.logs import severity
+from mcp_servers.logs.lines import Target
+from mcp_servers.logs.loki import logql
+from mcp_servers.logs.sources import parse_stamped
+from mcp_servers.logs.views import severity
 from mcp_servers.settings import HttpEndpoint, Settings
 from tests.mcp.calls import call, refusal
 

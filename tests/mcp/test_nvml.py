@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
-from mcp_servers import nvml
 from mcp_servers.compose import build
 from mcp_servers.errors import ErrorKind
+from mcp_servers.gpu import nvml
 from mcp_servers.settings import Settings
 from tests.mcp.calls import failure
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from fastmcp import Client
 
-from harness.fleet import RunningSandbox
+from harness.sandbox_run import RunningSandbox
 from mcp_servers.compose import build
-from mcp_servers.prometheus import _session
-from mcp_servers.promql_summary import change_points
+from mcp_servers.prometheus.client import session_for
+from mcp_servers.prometheus.series import change_points
 from mcp_servers.settings import HttpEndpoint, Settings
 from tests.mcp.calls import call, failure
 
@@ -321,9 +321,9 @@ def test_the_environments_proxy_and_ca_bundle_are_read_once_when_the_session_is_
     monkeypatch.setenv("NO_PROXY", "prometheus.monitoring")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
 
-    proxied = _session(HttpEndpoint(url="http://prometheus.internal:9090"))
-    direct = _session(HttpEndpoint(url="http://prometheus.monitoring:9090"))
-    unverified = _session(HttpEndpoint(url="https://prometheus.internal:9090", insecure_skip_verify=True))
+    proxied = session_for(HttpEndpoint(url="http://prometheus.internal:9090"))
+    direct = session_for(HttpEndpoint(url="http://prometheus.monitoring:9090"))
+    unverified = session_for(HttpEndpoint(url="https://prometheus.internal:9090", insecure_skip_verify=True))
 
     assert proxied.proxies.get("http") == "http://proxy.internal:3128"
     assert "http" not in direct.proxies

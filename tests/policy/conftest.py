@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.policy import PolicyGate
-from agent.policy_input import PolicyInput
+from agent.policy.gate import PolicyGate
+from agent.policy.input import PolicyInput
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 NOW = 1_767_261_600  # 2026-01-01T10:00:00Z, a Thursday

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from agent.policy import PolicyDecision, PolicyGate, main, policy_version
-from agent.policy_input import PolicyInput
+from agent.policy.__main__ import main
+from agent.policy.gate import PolicyGate, PolicyRuling, policy_version
+from agent.policy.input import PolicyInput
 from agent.vocabulary import ACTION_KINDS
 
 from .conftest import POLICY_DIR, request
@@ -32,10 +35,10 @@ def every_kind() -> list[PolicyInput]:
 def assert_denies_everything(gate: PolicyGate, reason_start: str) -> None:
     assert gate.error is not None
     for req in every_kind():
-        decision = gate.decide(req)
-        assert decision.decision == "deny", req.action.kind
-        assert len(decision.reasons) == 1
-        assert decision.reasons[0].startswith(reason_start), decision.reasons[0]
+        ruling = gate.decide(req)
+        assert ruling.verdict == "deny", req.action.kind
+        assert len(ruling.reasons) == 1
+        assert ruling.reasons[0].startswith(reason_start), ruling.reasons[0]
 
 
 def only_module(policy_dir: Path, source: str) -> Path:
@@ -51,12 +54,18 @@ def only_module(policy_dir: Path, source: str) -> Path:
 
 def test_the_shipped_policy_loads(gate: PolicyGate) -> None:
     assert gate.error is None
-    assert gate.decide(request()).decision == "allow"
+    assert gate.decide(request()).verdict == "allow"
 
 
 def test_the_check_command_reports_ok_for_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(POLICY_DIR)]) == 0
     assert capsys.readouterr().out.strip() == f"OK policies/ {policy_version(POLICY_DIR)}"
+
+
+def test_the_check_command_runs_as_python_m_agent_policy() -> None:
+    result = subprocess.run([sys.executable, "-m", "agent.policy", "check", str(POLICY_DIR)], capture_output=True,
+                            text=True, timeout=60, cwd=POLICY_DIR.parent)
+    assert (result.returncode, result.stdout.strip()) == (0, f"OK policies/ {policy_version(POLICY_DIR)}")
 
 
 # --- a broken policy denies every action and says why ---
@@ -94,11 +103,11 @@ def test_a_builtin_failing_on_one_request_denies_that_request_only(policy_copy: 
     )
     gate = PolicyGate.load(policy_copy)
     assert gate.error is None
-    decision = gate.decide(request("delete_pod", "pod/qwen-7b-x"))
-    assert decision.decision == "deny"
-    assert decision.reasons[0].startswith("policy evaluation failed: policies/extra.rego, policies/remediation.rego: ")
-    assert "divide by zero" in decision.reasons[0]
-    assert gate.decide(request()).decision == "allow"
+    ruling = gate.decide(request("delete_pod", "pod/qwen-7b-x"))
+    assert ruling.verdict == "deny"
+    assert ruling.reasons[0].startswith("policy evaluation failed: policies/extra.rego, policies/remediation.rego: ")
+    assert "divide by zero" in ruling.reasons[0]
+    assert gate.decide(request()).verdict == "allow"
 
 
 @pytest.mark.parametrize(
@@ -131,8 +140,8 @@ def test_output_the_engine_garbles_denies_everything(policy_copy: Path) -> None:
 
 def test_a_minimal_valid_policy_is_obeyed(policy_copy: Path) -> None:
     gate = PolicyGate.load(only_module(policy_copy, f"result := {VALID_RESULT}"))
-    assert gate.decide(request(namespace="kube-system")) == PolicyDecision(
-        decision="allow", reasons=["fine"], policy_version=gate.policy_version
+    assert gate.decide(request(namespace="kube-system")) == PolicyRuling(
+        verdict="allow", reasons=["fine"], policy_version=gate.policy_version
     )
 
 
@@ -141,8 +150,8 @@ def test_an_action_no_rule_allows_is_denied_by_default(policy_copy: Path) -> Non
     auto_allow = "allow contains msg if {\n\taction.kind in cfg.kinds.auto_allowed"
     assert auto_allow in rego.read_text()
     rego.write_text(rego.read_text().replace(auto_allow, "allow contains msg if {\n\tfalse"))
-    decision = PolicyGate.load(policy_copy).decide(request())
-    assert (decision.decision, decision.reasons) == ("deny", ["no rule allowed this action"])
+    ruling = PolicyGate.load(policy_copy).decide(request())
+    assert (ruling.verdict, ruling.reasons) == ("deny", ["no rule allowed this action"])
 
 
 # --- missing or invalid files ---
@@ -219,8 +228,8 @@ def test_the_version_follows_the_policy_contents(policy_copy: Path) -> None:
 def test_a_broken_policy_still_reports_its_version(policy_copy: Path) -> None:
     (policy_copy / "remediation.rego").write_text("package firebreak.remediation\n\nresult := {\n")
     gate = PolicyGate.load(policy_copy)
-    decision = gate.decide(request())
-    assert decision.policy_version == gate.policy_version == policy_version(policy_copy)
+    ruling = gate.decide(request())
+    assert ruling.policy_version == gate.policy_version == policy_version(policy_copy)
 
 
 def test_concurrent_decisions_do_not_see_each_others_input(gate: PolicyGate) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.diagnosis import Diagnosis, PlannedCheck, diagnose
-from agent.runbooks import IncidentContext, Runbook, load_runbook
+from agent.diagnose.diagnosis import Diagnosis, PlannedCheck, diagnose
+from agent.diagnose.runbooks import IncidentContext, Runbook, load_runbook
 
 # The engine is specified against a fixed runbook, not the shipped one (which follows the real tools' output).
 XID = load_runbook(Path(__file__).resolve().parent / "fixtures" / "gpu-xid.md")

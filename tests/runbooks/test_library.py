@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.runbooks import load_runbooks
+from agent.diagnose.runbooks import load_runbooks
 from agent.vocabulary import ACTION_KINDS as KNOWN_ACTIONS
 from agent.vocabulary import FAULT_KINDS as KNOWN_FAULTS
 from harness.scenario_spec import Scenario

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agent.predicates import (
+from agent.diagnose.predicates import (
     ExpressionError,
     Predicate,
     Unbound,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.runbooks import IncidentContext, ToolCall, load_runbooks
+from agent.diagnose.runbooks import IncidentContext, ToolCall, load_runbooks
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 LLAMA = IncidentContext(model="llama-70b", slo="availability", alert="ModelAvailabilityBudgetBurn")

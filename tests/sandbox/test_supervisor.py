@@ -25,7 +25,8 @@ import httpx
 import pytest
 
 from agent.slo import load_spec, render_alertmanager_config, render_rules
-from sandbox.supervisor import MissingBinaryError, Monitoring, PortInUseError, StartupError
+from sandbox.processes import MissingBinaryError, PortInUseError, StartupError
+from sandbox.supervisor import Monitoring
 
 REPO = Path(__file__).resolve().parents[2]
 TIME_SCALE = 3600  # one SLO hour per wall second: the page's windows clamp to 4 scrapes
