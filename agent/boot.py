@@ -20,7 +20,7 @@ from agent.notify import Notifier
 from agent.policy.gate import PolicyGate
 from agent.runner import IncidentRunner
 from agent.service import AgentService
-from agent.store import Store
+from agent.store import AsyncStore, Store
 from agent.tools import ToolClient
 
 log = logging.getLogger("firebreak.agent")
@@ -60,8 +60,8 @@ async def open_agent(config: AgentConfig, client: Client, *, webhook_token: str)
     store = Store.open(config.database_url)
     try:
         async with ToolClient(client) as tools, checkpointer(config.database_url) as saver:
-            context = AgentContext(config=config, tools=tools, store=store, gate=gate, runbooks=runbooks,
-                                   notifier=notifier, claude=claude_diagnoser())
+            context = AgentContext(config=config, tools=tools, store=AsyncStore(store), gate=gate,
+                                   runbooks=runbooks, notifier=notifier, claude=claude_diagnoser())
             log.info("agent ready: %d runbooks, policy %s, diagnosis %s, %d MCP tools, pages via %s",
                      len(runbooks.runbooks), gate.policy_version, "Claude + offline" if context.claude else "offline",
                      len(tools.names), ", ".join(notifier.channels) or "nobody")

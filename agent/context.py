@@ -17,7 +17,7 @@ from agent.diagnose.runbooks import IncidentContext, RunbookSet
 from agent.notify import Notifier
 from agent.policy.gate import PolicyGate
 from agent.state import IncidentState
-from agent.store import Store
+from agent.store import AsyncStore
 from agent.tools import ToolClient
 
 
@@ -32,7 +32,7 @@ class LlmCounters:
 class AgentContext:
     config: AgentConfig
     tools: ToolClient
-    store: Store
+    store: AsyncStore
     gate: PolicyGate
     runbooks: RunbookSet
     notifier: Notifier = field(default_factory=lambda: Notifier([]))  # no channel: escalations page nobody

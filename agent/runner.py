@@ -57,11 +57,11 @@ class IncidentRunner:
             except Exception as error:
                 failure = f"{type(error).__name__}: {error}"
                 log.exception("the graph of %s failed (attempt %d)", incident.id, attempt)
-                self.context.store.add_timeline(incident.id, "note", f"the agent's graph failed (attempt {attempt}):"
-                                                f" {failure}")
+                await self.context.store.add_timeline(incident.id, "note", f"the agent's graph failed (attempt "
+                                                      f"{attempt}): {failure}")
             if attempt == 1:
                 await self.context.sleep(RETRY_AFTER_S)
-        if self.context.store.get_incident(incident.id).incident.status not in ACTIVE:
+        if (await self.context.store.get_incident(incident.id)).incident.status not in ACTIVE:
             return  # it closed or went to a person before the graph failed
         try:
             await hand_over(self.context, incident.id, f"the agent's graph failed twice: {failure}")
@@ -75,10 +75,10 @@ class IncidentRunner:
         snapshot = await self.graph.aget_state(config)
         if snapshot.values and not snapshot.next:
             return dict(snapshot.values)
-        if self.context.store.get_incident(incident.id).incident.status not in ACTIVE:
+        if (await self.context.store.get_incident(incident.id)).incident.status not in ACTIVE:
             return dict(snapshot.values)  # a person has it (or it is over): the agent does nothing more
         if snapshot.interrupts:
-            if not self._approval_decided(incident):
+            if not await self._approval_decided(incident):
                 return dict(snapshot.values)
             payload: Any = Command(resume=True)
         elif snapshot.values:
@@ -90,12 +90,12 @@ class IncidentRunner:
         result = await self.graph.ainvoke(payload, config, context=self.context)
         return dict(result)
 
-    def _approval_decided(self, incident: IncidentView) -> bool:
-        return not self.context.store.pending_approvals(incident.id)
+    async def _approval_decided(self, incident: IncidentView) -> bool:
+        return not await self.context.store.pending_approvals(incident.id)
 
-    def recover(self) -> None:
+    async def recover(self) -> None:
         """After a restart: every incident the agent had not finished continues."""
-        for incident in self.context.store.list_incidents(status=list(ACTIVE), limit=500):
+        for incident in await self.context.store.list_incidents(status=list(ACTIVE), limit=500):
             self.start(incident)
 
     async def drain(self) -> None:

@@ -60,7 +60,7 @@ class AgentService:
             return JSONResponse({"error": "a valid bearer token is required"}, status_code=401)
         try:
             payload = WebhookPayload.model_validate_json(await request.body())
-            outcomes = self.store.ingest_alerts(payload.alerts)
+            outcomes = await self.store.ingest_alerts(payload.alerts)
         except ValidationError as error:
             detail = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:10]]
             return JSONResponse({"error": "not an Alertmanager v4 webhook payload", "detail": detail},
@@ -68,7 +68,7 @@ class AgentService:
         except StoreError as error:
             return JSONResponse({"error": str(error)}, status_code=409)
         for incident_id in {o.incident_id for o in outcomes if o.outcome in ("opened", "joined") and o.incident_id}:
-            self.runner.start(self.store.get_incident(incident_id).incident)
+            self.runner.start((await self.store.get_incident(incident_id)).incident)
         return JSONResponse({"stored": [o.model_dump(mode="json") for o in outcomes]})
 
     async def watch(self) -> None:
@@ -83,11 +83,11 @@ class AgentService:
     async def tick_approvals(self) -> None:
         """Resumes graphs whose approval was decided, and expires the ones nobody decided in time."""
         waited_out = datetime.now(UTC) - timedelta(seconds=self.config.approval_timeout_s)
-        for incident in self.store.list_incidents(status="awaiting_approval", limit=500):
-            for action in self.store.pending_approvals(incident.id):
+        for incident in await self.store.list_incidents(status="awaiting_approval", limit=500):
+            for action in await self.store.pending_approvals(incident.id):
                 if action.decided_at <= waited_out:
-                    self.store.expire_approval(action.id)
-            if not self.store.pending_approvals(incident.id):
+                    await self.store.expire_approval(action.id)
+            if not await self.store.pending_approvals(incident.id):
                 self.runner.start(incident)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -101,7 +101,7 @@ class AgentService:
                               seconds=self.notifier.resend_s, max_instances=1, coalesce=True)
         server = _Server(uvicorn.Config(self.app(), host=self.config.webhook.host, port=self.config.webhook.port,
                                         log_level="warning"))
-        self.runner.recover()
+        await self.runner.recover()
         scheduler.start()
         serving = asyncio.create_task(server.serve())
         log.info("agent service up: webhook http://%s:%d/webhook/alertmanager, watching burn rates every %gs",

@@ -124,14 +124,14 @@ async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentServ
 
 
 def _settled(service: AgentService, tracker: BurnTracker, now: float) -> bool:
-    incidents = service.store.list_incidents(limit=100)
+    incidents = service.store.sync.list_incidents(limit=100)
     return bool(incidents) and all(i.status in CLOSED for i in incidents) and tracker.mitigated(now)
 
 
 def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, say: OnProgress) -> dict[str, int]:
     """Says each incident's new timeline entries; `seen` counts what was said per incident."""
-    for incident in reversed(service.store.list_incidents(limit=100)):
-        timeline = service.store.get_incident(incident.id).timeline
+    for incident in reversed(service.store.sync.list_incidents(limit=100)):
+        timeline = service.store.sync.get_incident(incident.id).timeline
         for entry in timeline[seen.get(incident.id, 0):]:
             say(f"+{at_s:5.1f}s {entry.incident_id} {entry.kind}: {entry.message}")
         seen[incident.id] = len(timeline)
@@ -140,7 +140,7 @@ def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, s
 
 def _result(scenario: Scenario, service: AgentService, tracker: BurnTracker, origin: float,
             started: float) -> ScenarioResult:
-    store = service.store
+    store = service.store.sync
     incidents = sorted(store.list_incidents(limit=100), key=lambda i: i.opened_at)
     wall_offset = time.time() - time.monotonic()  # store times are wall clock; the run is timed monotonically
     origin_wall = origin + wall_offset

@@ -9,14 +9,14 @@ import logging
 
 from agent.detect.burn import SloReading, readings
 from agent.notify import Notifier
-from agent.store import IncidentDetail, IncidentOpen, IncidentView, Store
+from agent.store import AsyncStore, IncidentDetail, IncidentOpen, IncidentView
 from agent.tools import ToolClient
 
 log = logging.getLogger("firebreak.watcher")
 
 
 class BurnWatcher:
-    def __init__(self, tools: ToolClient, store: Store, notifier: Notifier) -> None:
+    def __init__(self, tools: ToolClient, store: AsyncStore, notifier: Notifier) -> None:
         self.tools = tools
         self.store = store
         self.notifier = notifier
@@ -35,15 +35,15 @@ class BurnWatcher:
         opened = []
         for reading in readings(status.data):
             if reading.status != "ok" and reading.burning_now:  # still burning, not the echo of a stopped burn
-                incident = self._open(reading)
+                incident = await self._open(reading)
                 if incident is not None:
                     opened.append(incident)
             else:
                 await self._calm(reading)
         return opened
 
-    def _open(self, reading: SloReading) -> IncidentView | None:
-        result = self.store.open_incident(IncidentOpen(
+    async def _open(self, reading: SloReading) -> IncidentView | None:
+        result = await self.store.open_incident(IncidentOpen(
             slo=reading.slo, model=reading.model or None, severity=reading.status.removeprefix("burning-"),
             title=f"{reading.model} {reading.slo} SLO is burning ({reading.status})", detected_by="watcher"),
             actor="watcher")
@@ -54,20 +54,20 @@ class BurnWatcher:
         return None
 
     async def _calm(self, reading: SloReading) -> None:
-        incident = self.store.active_incident(reading.slo, reading.model or None)
+        incident = await self.store.active_incident(reading.slo, reading.model or None)
         if incident is None or reading.short_burn is None or reading.burning_now:
             return  # a burn it cannot read is never calm
         if incident.status == "escalated" and reading.status != "burning-page" and \
-                _over_by_itself(self.store.get_incident(incident.id)):
+                _over_by_itself(await self.store.get_incident(incident.id)):
             why = f"{reading.model} {reading.slo} no longer burns its error budget fast enough to page: closed"
-            self.store.set_status(incident.id, "resolved", actor="watcher", reason=why)
+            await self.store.set_status(incident.id, "resolved", actor="watcher", reason=why)
             await self.notifier.deliver_due(self.store)  # the resolution, to whoever took the page
             return
         if incident.id in self._calm_noted:
             return
         self._calm_noted.add(incident.id)
-        self.store.add_timeline(incident.id, "note", f"watcher: {reading.model} {reading.slo} is no longer "
-                                "burning", actor="watcher")
+        await self.store.add_timeline(incident.id, "note", f"watcher: {reading.model} {reading.slo} is no longer "
+                                      "burning", actor="watcher")
 
 
 def _over_by_itself(detail: IncidentDetail) -> bool:

@@ -35,19 +35,19 @@ async def execute_once(ctx: AgentContext, key: str, reason: str) -> tuple[bool, 
     call carries the same key, which the tool answers as a replay). A decision carried out before reports its
     stored outcome without running; one not allowed (denied, awaiting approval) reports (False, False).
     """
-    claimed = ctx.store.claim_for_execution(key)
-    recorded = ctx.store.get_action(key)
+    claimed = await ctx.store.claim_for_execution(key)
+    recorded = await ctx.store.get_action(key)
     if recorded is None:
         return False, False
     if not claimed and recorded.status != "executing":
         return False, recorded.status == "succeeded"
-    ctx.store.set_status(recorded.incident_id, "mitigating", reason=f"{recorded.kind} {recorded.target}")
+    await ctx.store.set_status(recorded.incident_id, "mitigating", reason=f"{recorded.kind} {recorded.target}")
     tool, args = tool_call(recorded.kind, recorded.target, dict(recorded.params), key, reason)
     result = await ctx.tools.call(tool, args)
-    ctx.store.finish_action(key, result.ok, result.data if result.ok else {"error": result.error})
+    await ctx.store.finish_action(key, result.ok, result.data if result.ok else {"error": result.error})
     if not result.ok or result.data.get("replayed"):  # the store notes plain success itself
         why = result.error if not result.ok else "the tool had applied this key already (a replay)"
-        ctx.store.add_timeline(recorded.incident_id, "action", f"{recorded.kind} {recorded.target}: {why}")
+        await ctx.store.add_timeline(recorded.incident_id, "action", f"{recorded.kind} {recorded.target}: {why}")
     return True, result.ok
 
 

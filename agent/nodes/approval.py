@@ -17,16 +17,16 @@ async def approval(state: IncidentState, runtime: Runtime[AgentContext]) -> Inci
     ctx = runtime.context
     decision = state["decision"]
     assert decision is not None
-    action = ctx.store.get_action(decision["key"])
+    action = await ctx.store.get_action(decision["key"])
     if action is not None and action.status == "awaiting_approval":
-        ctx.store.set_status(state["incident_id"], "awaiting_approval",
-                             reason=f"{action.id} {decision['action']} {decision['target']} needs a person")
+        await ctx.store.set_status(state["incident_id"], "awaiting_approval",
+                                   reason=f"{action.id} {decision['action']} {decision['target']} needs a person")
         interrupt({"action": action.id, "kind": decision["action"], "target": decision["target"],
                    "reasons": decision["reasons"]})
-        action = ctx.store.get_action(decision["key"])
+        action = await ctx.store.get_action(decision["key"])
     verdict = action.status if action is not None else "missing"
     if verdict == "approved":
-        ctx.store.set_status(state["incident_id"], "mitigating", reason=f"{decision['key']} approved")
+        await ctx.store.set_status(state["incident_id"], "mitigating", reason=f"{decision['key']} approved")
         return {"approved": True}
     if verdict == "expired":
         return {"approved": False, "escalation": f"nobody approved {decision['action']} {decision['target']} "

@@ -13,8 +13,8 @@ from agent.state import IncidentState
 async def diagnose_incident(state: IncidentState, runtime: Runtime[AgentContext]) -> IncidentState:
     ctx = runtime.context
     if state.get("blind"):  # without the burn there is nothing to weigh the evidence against
-        ctx.store.set_diagnosis(state["incident_id"], {"root_cause": "unknown", "component": "-", "confidence": 0.0,
-                                                       "evidence": [state["blind"]]})
+        await ctx.store.set_diagnosis(state["incident_id"], {"root_cause": "unknown", "component": "-",
+                                                             "confidence": 0.0, "evidence": [state["blind"]]})
         return {"diagnosis": "unexplained", "hypotheses": []}
     incident = ctx.incident(state)
     burning = bool(state.get("burning"))
@@ -22,7 +22,7 @@ async def diagnose_incident(state: IncidentState, runtime: Runtime[AgentContext]
                       min_confidence=ctx.config.min_confidence)
     if ctx.claude is not None and burning:
         result = await _with_claude(ctx, state, result)
-    _record(ctx, state["incident_id"], result)
+    await _record(ctx, state["incident_id"], result)
     acted_on = [h for h in result.hypotheses if h.confidence >= ctx.config.min_confidence]
     return {"diagnosis": result.outcome, "hypotheses": [h.model_dump(mode="json") for h in acted_on],
             "attempt": 0, "step_index": 0}
@@ -36,12 +36,12 @@ async def _with_claude(ctx: AgentContext, state: IncidentState, offline: Diagnos
     return result
 
 
-def _record(ctx: AgentContext, incident_id: str, result: Diagnosis) -> None:
+async def _record(ctx: AgentContext, incident_id: str, result: Diagnosis) -> None:
     top = result.hypotheses[0] if result.outcome == "diagnosed" else None
-    ctx.store.set_diagnosis(incident_id, {"root_cause": result.root_cause, "component": result.component or "-",
-                                          "confidence": result.confidence, "evidence": result.evidence,
-                                          "runbook": top.runbook if top else None})
+    await ctx.store.set_diagnosis(incident_id, {"root_cause": result.root_cause, "component": result.component or "-",
+                                                "confidence": result.confidence, "evidence": result.evidence,
+                                                "runbook": top.runbook if top else None})
     ranked = ", ".join(f"{h.runbook} {h.confidence:.2f}" for h in result.hypotheses[:5]) or "no hypothesis"
-    ctx.store.add_timeline(incident_id, "hypothesis", f"{result.outcome}: {result.root_cause} "
-                           f"({result.component or '-'}, confidence {result.confidence:.2f}); ranked: {ranked}",
-                           {"evidence": result.evidence, "problems": result.problems})
+    await ctx.store.add_timeline(incident_id, "hypothesis", f"{result.outcome}: {result.root_cause} "
+                                 f"({result.component or '-'}, confidence {result.confidence:.2f}); ranked: {ranked}",
+                                 {"evidence": result.evidence, "problems": result.problems})

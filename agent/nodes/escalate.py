@@ -39,19 +39,19 @@ async def hand_over(ctx: AgentContext, incident_id: str, why: str) -> None:
             f"{'; '.join(ruling.reasons) or '-'})"]})
 
     await decide_once(ctx, key, incident_id, "escalate", target, {"why": why}, never_held_back)
-    claimed = ctx.store.claim_for_execution(key)
+    claimed = await ctx.store.claim_for_execution(key)
     if claimed and not ctx.notifier.configured:
-        ctx.store.finish_action(key, False, {"error": NOBODY, "why": why})
-    elif claimed or _owed_but_not_queued(ctx, incident_id, key):
+        await ctx.store.finish_action(key, False, {"error": NOBODY, "why": why})
+    elif claimed or await _owed_but_not_queued(ctx, incident_id, key):
         await ctx.notifier.escalate(ctx.store, incident_id, why, key)
-    ctx.store.add_timeline(incident_id, "escalation", f"escalated: {why}")
-    ctx.store.set_status(incident_id, "escalated", reason=why)
+    await ctx.store.add_timeline(incident_id, "escalation", f"escalated: {why}")
+    await ctx.store.set_status(incident_id, "escalated", reason=why)
 
 
-def _owed_but_not_queued(ctx: AgentContext, incident_id: str, key: str) -> bool:
+async def _owed_but_not_queued(ctx: AgentContext, incident_id: str, key: str) -> bool:
     """A process that died between claiming the page and queueing it left it `executing` with nothing owed."""
-    action = ctx.store.get_action(key)
-    detail = ctx.store.get_incident(incident_id)
+    action = await ctx.store.get_action(key)
+    detail = await ctx.store.get_incident(incident_id)
     return action is not None and action.status == "executing" and \
         not any(n.action_key == key for n in detail.notifications)
 

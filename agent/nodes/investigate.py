@@ -30,7 +30,7 @@ async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> I
     burn = model_burn(results[0], incident.model, state["slo"])
     blind = f"cannot read the SLOs' burn rates: {burn.blind}" if burn.blind else ""
     failed = [c.key for c, r in zip(calls, results, strict=True) if not r.ok]
-    ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"
-                           + (f"; blind: {blind}" if blind else ""), {"calls": [c.key for c in calls],
-                                                                      "failed": failed})
+    await ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"
+                                 + (f"; blind: {blind}" if blind else ""), {"calls": [c.key for c in calls],
+                                                                            "failed": failed})
     return {"evidence": evidence, "blind": blind, "burning": burn.burning_now, "investigations": rounds + 1}

@@ -27,8 +27,8 @@ async def plan(state: IncidentState, runtime: Runtime[AgentContext]) -> Incident
             return {"attempt": attempt, "step_index": 0, "escalation": hypothesis.escalation.message
                     or f"runbook {hypothesis.runbook} has no safe automatic fix"}
         while index < len(steps) and not steps[index].ready:
-            ctx.store.add_timeline(state["incident_id"], "note", f"skipped {steps[index].action} of runbook "
-                                   f"{hypothesis.runbook}: {'; '.join(steps[index].blocked_by)}")
+            await ctx.store.add_timeline(state["incident_id"], "note", f"skipped {steps[index].action} of runbook "
+                                         f"{hypothesis.runbook}: {'; '.join(steps[index].blocked_by)}")
             index += 1
         if index < len(steps):
             return {"attempt": attempt, "step_index": index, "decision": None}

@@ -46,10 +46,10 @@ async def policy(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
 async def decide_once(ctx: AgentContext, key: str, incident_id: str, kind: ActionKind, target: str,
                       params: dict[str, Any], decide: Callable[[], Awaitable[PolicyRuling]]) -> ActionView:
     """The decision recorded under `key`; `decide` is asked (and its answer stored) only when none is yet."""
-    recorded = ctx.store.get_action(key)
+    recorded = await ctx.store.get_action(key)
     if recorded is None:
         ruling = await decide()
-        recorded = ctx.store.record_decision({
+        recorded = await ctx.store.record_decision({
             "incident_id": incident_id, "idempotency_key": key, "kind": kind, "target": target, "params": params,
             "decision": ruling.verdict, "reasons": ruling.reasons})
     return recorded
@@ -58,7 +58,7 @@ async def decide_once(ctx: AgentContext, key: str, incident_id: str, kind: Actio
 async def _decide(ctx: AgentContext, state: IncidentState, action: ActionKind, target: str, namespace: str,
                   params: dict[str, Any]) -> PolicyRuling:
     recent = [RecentAction(kind=a.kind, target=a.target, at=a.decided_at.timestamp(), status=a.status)
-              for a in ctx.store.recent_actions(target, RECENT, statuses=EXECUTED_STATUSES)]
+              for a in await ctx.store.recent_actions(target, RECENT, statuses=EXECUTED_STATUSES)]
     return ctx.gate.decide(PolicyInput(
         action=ProposedAction(kind=action, target=target, namespace=namespace, params=params),
         incident=incident_facts(state), recent_actions=recent,

@@ -17,6 +17,6 @@ async def resolve(state: IncidentState, runtime: Runtime[AgentContext]) -> Incid
                                         f"(runbook {hypothesis.runbook}), verified by the SLO burn")
     else:
         outcome, summary = "nothing-to-do", "no SLO burns any more: nothing to do"
-    ctx.store.set_summary(state["incident_id"], summary)
-    ctx.store.set_status(state["incident_id"], "resolved", reason=summary)
+    await ctx.store.set_summary(state["incident_id"], summary)
+    await ctx.store.set_status(state["incident_id"], "resolved", reason=summary)
     return {"outcome": outcome}

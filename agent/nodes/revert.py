@@ -21,7 +21,7 @@ async def revert(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     ctx = runtime.context
     attempt = state["attempt"]
     steps = hypothesis_tried(state).remediation
-    for action in reversed(ctx.store.get_incident(state["incident_id"]).actions):
+    for action in reversed((await ctx.store.get_incident(state["incident_id"])).actions):
         index = step_of(action.idempotency_key, state["incident_id"], attempt)
         if index is not None and action.status == "succeeded" and steps[index].reversible:
             await _undo(ctx, state, action)
@@ -31,8 +31,8 @@ async def revert(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
 async def _undo(ctx: AgentContext, state: IncidentState, done: ActionView) -> None:
     undo = revert_of(done.kind, done.target, dict(done.params), dict(done.result or {}))
     if undo is None:
-        ctx.store.add_timeline(state["incident_id"], "note", f"{done.kind} {done.target} is not undone by the "
-                               "agent: a person decides")
+        await ctx.store.add_timeline(state["incident_id"], "note", f"{done.kind} {done.target} is not undone by the "
+                                     "agent: a person decides")
         return
     kind, target, params = undo
     key = undo_key(done.idempotency_key)
@@ -47,4 +47,4 @@ async def _undo(ctx: AgentContext, state: IncidentState, done: ActionView) -> No
     _, undone = await execute_once(ctx, key, f"{state['incident_id']}: undo {done.kind} {done.target}, whose "
                                    "verification failed")
     if undone:  # also when the undo ran before a restart and only this mark was missing
-        ctx.store.mark_reverted(done.idempotency_key, {"reverted_by": key})
+        await ctx.store.mark_reverted(done.idempotency_key, {"reverted_by": key})

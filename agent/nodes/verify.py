@@ -27,7 +27,7 @@ async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     while ctx.clock() < deadline:
         burn = model_burn(await ctx.tools.call("slo_status", {"model": state["model"]}), state["model"], state["slo"])
         if burn.blind:
-            return _failed(ctx, state, f"lost sight of the SLOs while verifying: {burn.blind}", blind=True)
+            return await _failed(ctx, state, f"lost sight of the SLOs while verifying: {burn.blind}", blind=True)
         now = ctx.clock()
         samples.append((now, burn.worst))
         while len(samples) > 1 and samples[1][0] <= now - window:  # keep one sample from the window's start
@@ -35,14 +35,14 @@ async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
         if _calm(samples, now, window, threshold):
             passed, unreadable = await _run_checks(ctx, checks)
             if unreadable:
-                return _failed(ctx, state, f"could not read a runbook check while verifying: {unreadable}",
-                               blind=True)
+                return await _failed(ctx, state, f"could not read a runbook check while verifying: {unreadable}",
+                                     blind=True)
             if passed:
-                ctx.store.add_timeline(state["incident_id"], "verification", f"verified: burn below "
-                                       f"{threshold:g} over {window:.0f}s and {len(checks)} runbook checks pass")
+                await ctx.store.add_timeline(state["incident_id"], "verification", f"verified: burn below "
+                                             f"{threshold:g} over {window:.0f}s and {len(checks)} runbook checks pass")
                 return {"verified": True}
         await ctx.sleep(max(0.5, min(5.0, window / 4)))
-    return _failed(ctx, state, f"the burn did not stay below {threshold:g} for {window:.0f}s in time")
+    return await _failed(ctx, state, f"the burn did not stay below {threshold:g} for {window:.0f}s in time")
 
 
 def _calm(samples: deque[tuple[float, float]], now: float, window: float, threshold: float) -> bool:
@@ -64,8 +64,8 @@ async def _run_checks(ctx: AgentContext, checks: list[PlannedCheck]) -> tuple[bo
     return True, ""
 
 
-def _failed(ctx: AgentContext, state: IncidentState, why: str, *, blind: bool = False) -> IncidentState:
-    ctx.store.add_timeline(state["incident_id"], "verification", f"not verified: {why}")
+async def _failed(ctx: AgentContext, state: IncidentState, why: str, *, blind: bool = False) -> IncidentState:
+    await ctx.store.add_timeline(state["incident_id"], "verification", f"not verified: {why}")
     if blind:
         return {"verified": False, "blind": why, "escalation": why}
     return {"verified": False}

@@ -17,7 +17,7 @@ from datetime import timedelta
 from agent.config import NotifyConfig
 from agent.notify.channels import AlertmanagerChannel, Channel, DeliveryFailed, WebhookChannel
 from agent.notify.page import Page
-from agent.store import NotificationView, Store, utc_now
+from agent.store import AsyncStore, NotificationView, utc_now
 
 log = logging.getLogger("firebreak.notify")
 
@@ -57,23 +57,24 @@ class Notifier:
         """How often open escalations must be sent again: the shortest interval a channel asks for."""
         return min((c.resend_s for c in self.channels.values() if c.resend_s), default=None)
 
-    async def escalate(self, store: Store, incident_id: str, reason: str, action_key: str) -> None:
+    async def escalate(self, store: AsyncStore, incident_id: str, reason: str, action_key: str) -> None:
         """Owes the page on every channel and tries them now; `action_key`'s escalate action succeeds when the
         first channel accepts it, now or on a later try."""
-        page = Page.of(store.get_incident(incident_id), reason, utc_now(), self.incident_link)
+        page = Page.of(await store.get_incident(incident_id), reason, utc_now(), self.incident_link)
         async with self._turn:
-            store.queue_page(incident_id, page.model_dump(mode="json"), list(self.channels), action_key=action_key)
+            await store.queue_page(incident_id, page.model_dump(mode="json"), list(self.channels),
+                                   action_key=action_key)
             await self._deliver_due(store)
 
-    async def deliver_due(self, store: Store) -> None:
+    async def deliver_due(self, store: AsyncStore) -> None:
         async with self._turn:
             await self._deliver_due(store)
 
-    async def resend_open(self, store: Store) -> None:
+    async def resend_open(self, store: AsyncStore) -> None:
         """Sends open escalations again to channels that forget an alert nobody repeats (Alertmanager)."""
         async with self._turn:
             for channel in (c for c in self.channels.values() if c.resend_s):
-                for notification in store.open_escalations(channel.name):
+                for notification in await store.open_escalations(channel.name):
                     try:
                         await channel.send("escalated", Page.model_validate(notification.message), notification.id)
                     except Exception as error:  # noqa: BLE001 - one failed re-send must not stop the others
@@ -84,11 +85,11 @@ class Notifier:
         for channel in self.channels.values():
             await channel.aclose()
 
-    async def _deliver_due(self, store: Store) -> None:
-        for notification in store.due_notifications():
+    async def _deliver_due(self, store: AsyncStore) -> None:
+        for notification in await store.due_notifications():
             await self._deliver(store, notification)
 
-    async def _deliver(self, store: Store, notification: NotificationView) -> None:
+    async def _deliver(self, store: AsyncStore, notification: NotificationView) -> None:
         """One owed message, once. Whatever goes wrong is a failed attempt of this one message, recorded and
         retried: never an error that would stop the messages behind it."""
         try:
@@ -103,10 +104,10 @@ class Notifier:
             delay = retry_delay(notification.attempts + 1)
             log.warning("%s of %s not delivered to %s (attempt %d): %s; retrying in %.0f s", notification.event,
                         notification.incident_id, notification.channel, notification.attempts + 1, why, delay)
-            store.notification_failed(notification.id, why, timedelta(seconds=delay))
+            await store.notification_failed(notification.id, why, timedelta(seconds=delay))
             return
         log.info("%s of %s delivered to %s", notification.event, notification.incident_id, accepted_by)
-        store.notification_delivered(notification.id, accepted_by)
+        await store.notification_delivered(notification.id, accepted_by)
 
 
 def _secret(env_var: str) -> str:

@@ -1,10 +1,14 @@
 """The agent's state: incidents, alerts, timeline, actions, approvals and a hash-chained audit log.
 
 `Store.open(url)` connects to SQLite (the default, `sqlite:///firebreak.db`) or any SQLAlchemy URL such as
-`postgresql+psycopg://...`, and migrates the schema to the newest Alembic revision.
+`postgresql+psycopg://...`, and migrates the schema to the newest Alembic revision. Synchronous code (the
+command line) calls the `Store`; code on an event loop calls it through `AsyncStore`, which runs each call
+on a worker thread, so that a slow write never stalls the loop.
 """
 
+from agent.store.async_store import AsyncStore
 from agent.store.db import DEFAULT_URL
+from agent.store.errors import Conflict, NotFound, StoreError
 from agent.store.schemas import (
     EXECUTED_STATUSES,
     ActionDecision,
@@ -17,7 +21,7 @@ from agent.store.schemas import (
     ApprovalView,
     AuditEntryView,
     DetectedBy,
-    Diagnosis,
+    DiagnosisRecord,
     IncidentDetail,
     IncidentOpen,
     IncidentOpened,
@@ -26,12 +30,12 @@ from agent.store.schemas import (
     NotificationEvent,
     NotificationStatus,
     NotificationView,
-    PolicyDecision,
     TimelineKind,
     TimelineView,
     group_key,
 )
-from agent.store.store import Conflict, NotFound, Store, StoreError, utc_now
+from agent.store.store import Store
+from agent.store.transactions import utc_now
 
 __all__ = [
     "DEFAULT_URL",
@@ -44,10 +48,11 @@ __all__ = [
     "AlertOutcome",
     "AlertView",
     "ApprovalView",
+    "AsyncStore",
     "AuditEntryView",
     "Conflict",
     "DetectedBy",
-    "Diagnosis",
+    "DiagnosisRecord",
     "IncidentDetail",
     "IncidentOpen",
     "IncidentOpened",
@@ -57,7 +62,6 @@ __all__ = [
     "NotificationEvent",
     "NotificationStatus",
     "NotificationView",
-    "PolicyDecision",
     "Store",
     "StoreError",
     "TimelineKind",

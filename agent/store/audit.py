@@ -1,8 +1,9 @@
 """The append-only, hash-chained audit log.
 
 Each entry's hash covers its own fields and the previous entry's hash, so changing, deleting or inserting
-any entry but the newest breaks the chain at that entry. Appends happen inside the store's write
-transactions, which are serialised (see `store.py`), so the head read here is the real head.
+any entry but the newest breaks the chain at that entry. A chain has one head, so appends are one at a
+time: `append_all` holds the chain's lock from reading the head until its transaction commits, and the store
+calls it last in each write, so that the lock is held for the append and the commit only.
 Removing the newest entries leaves a valid shorter chain: anchor `head()` elsewhere to detect that too.
 """
 
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.store.models import AuditEntry
+from agent.store.db import lock_keys
+from agent.store.models import AuditEntryRow
 
 GENESIS_HASH = "0" * 64
+CHAIN_LOCK = "audit-chain"
 _VERIFY_BATCH = 500
 
 
@@ -48,7 +52,7 @@ def entry_hash(
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def _hash_of(entry: AuditEntry) -> str:
+def _hash_of(entry: AuditEntryRow) -> str:
     return entry_hash(
         seq=entry.seq,
         at=entry.at,
@@ -60,34 +64,53 @@ def _hash_of(entry: AuditEntry) -> str:
     )
 
 
-def head(session: Session) -> AuditEntry | None:
-    return session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
+def head(session: Session) -> AuditEntryRow | None:
+    return session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(1)).first()
 
 
-def append(
-    session: Session, *, at: datetime, actor: str, event: str, incident_id: str | None, data: Any = None
-) -> AuditEntry:
+@dataclass(frozen=True)
+class Entry:
+    """An audit entry before it is chained."""
+
+    at: datetime
+    actor: str
+    event: str
+    incident_id: str | None
+    data: dict[str, Any]
+
+
+def append_all(session: Session, entries: Iterable[Entry]) -> None:
+    """Chain the entries after the head, in order, keeping the chain locked until the transaction ends."""
+    entries = list(entries)
+    if not entries:
+        return
+    lock_keys(session.connection(), [CHAIN_LOCK])
     last = head(session)
-    entry = AuditEntry(
+    for entry in entries:
+        last = _chained(entry, last)
+        session.add(last)
+    session.flush()
+
+
+def _chained(entry: Entry, last: AuditEntryRow | None) -> AuditEntryRow:
+    row = AuditEntryRow(
         seq=1 if last is None else last.seq + 1,
-        at=at.astimezone(UTC),  # what reads back, whatever zone the clock used
-        actor=actor,
-        event=event,
-        incident_id=incident_id,
-        data=normalise_data(data),
+        at=entry.at.astimezone(UTC),  # what reads back, whatever zone the clock used
+        actor=entry.actor,
+        event=entry.event,
+        incident_id=entry.incident_id,
+        data=normalise_data(entry.data),
         prev_hash=GENESIS_HASH if last is None else last.hash,
     )
-    entry.hash = _hash_of(entry)
-    session.add(entry)
-    session.flush()
-    return entry
+    row.hash = _hash_of(row)
+    return row
 
 
-def _entries(session: Session) -> Iterator[AuditEntry]:
+def _entries(session: Session) -> Iterator[AuditEntryRow]:
     after = 0
     while True:
         batch = session.scalars(
-            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(_VERIFY_BATCH)
+            select(AuditEntryRow).where(AuditEntryRow.seq > after).order_by(AuditEntryRow.seq).limit(_VERIFY_BATCH)
         ).all()
         yield from batch
         if len(batch) < _VERIFY_BATCH:

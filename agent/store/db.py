@@ -1,14 +1,16 @@
 """Engines for any SQLAlchemy URL, and bringing a database's schema to the newest migration.
 
-Write transactions are serialised on every backend: on SQLite each one starts with BEGIN IMMEDIATE (so
-two writers never deadlock upgrading a read lock, and wait on the busy timeout instead), on PostgreSQL
-each one first takes a transaction-scoped advisory lock. The agent writes little, and in exchange every
-check-then-write in the store (grouping, the audit chain's head) is race-free across threads and processes.
+SQLite has one writer at a time by nature: each write transaction starts with BEGIN IMMEDIATE, so two
+writers never deadlock upgrading a read lock, and wait on the busy timeout instead. PostgreSQL writers run
+side by side: a write locks only what its check-then-write reads (a row, or a key such as an alert group's,
+with `lock_keys`), so a person's approval does not wait on the webhook's alerts of another incident.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,6 @@ DEFAULT_URL = "sqlite:///firebreak.db"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Execution option marking the store's read-only sessions: they need no write lock.
 READ_ONLY = "firebreak_read_only"
-# Arbitrary but fixed: the PostgreSQL advisory lock that writers and migrations hold.
-WRITE_LOCK_ID = 0x46_49_52_45  # "FIRE"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 # Alembic runs env.py through module-global proxies (`alembic.context`): one migration per process at a time.
 # Processes are kept apart by the database (BEGIN IMMEDIATE, or the advisory lock env.py takes).
@@ -66,10 +66,19 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def lock_for_writing(connection: Connection) -> None:
-    """Serialise this transaction with other writers (SQLite's BEGIN IMMEDIATE already did)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(select(func.pg_advisory_xact_lock(WRITE_LOCK_ID)))
+def lock_keys(connection: Connection, keys: Iterable[str]) -> None:
+    """Hold each key until this transaction ends, so that of the transactions naming one key one at a time
+    runs its check-then-write. Keys are taken in sorted order, so that two transactions naming the same
+    keys cannot deadlock. SQLite's BEGIN IMMEDIATE already keeps every writer to itself."""
+    if connection.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        connection.execute(select(func.pg_advisory_xact_lock(_lock_id(key))))
+
+
+def _lock_id(key: str) -> int:
+    """A key as PostgreSQL's advisory lock id: a signed 64-bit integer, the same in every process."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

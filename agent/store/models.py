@@ -2,7 +2,8 @@
 
 The schema is created and changed only by the Alembic migrations next to this module; these models are what
 the migrations must produce (a test compares the two). Enumerated fields are plain strings here: the pydantic
-models at the store's edges hold the allowed values, so a new status needs no schema change.
+models at the store's edges hold the allowed values, so a new status needs no schema change. Each class is
+named `...Row`: it is a table's row, never the domain's incident, alert or action that the views carry.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
 
 
-class Incident(Base):
+class IncidentRow(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         # At most one active incident per group, so concurrent alerts and the watcher cannot open two.
@@ -86,13 +87,13 @@ class Incident(Base):
     diagnosis: Mapped[dict[str, Any] | None]
     summary: Mapped[str | None] = mapped_column(Text)
 
-    alerts: Mapped[list[Alert]] = relationship(back_populates="incident", order_by="Alert.id")
-    timeline: Mapped[list[TimelineEntry]] = relationship(order_by="TimelineEntry.id")
-    actions: Mapped[list[Action]] = relationship(back_populates="incident", order_by="Action.id")
-    notifications: Mapped[list[Notification]] = relationship(order_by="Notification.id")
+    alerts: Mapped[list[AlertRow]] = relationship(back_populates="incident", order_by="AlertRow.id")
+    timeline: Mapped[list[TimelineEntryRow]] = relationship(order_by="TimelineEntryRow.id")
+    actions: Mapped[list[ActionRow]] = relationship(back_populates="incident", order_by="ActionRow.id")
+    notifications: Mapped[list[NotificationRow]] = relationship(order_by="NotificationRow.id")
 
 
-class Alert(Base):
+class AlertRow(Base):
     __tablename__ = "alerts"
     # Alertmanager repeats an alert on every group interval; one firing episode is one fingerprint+start.
     __table_args__ = (Index("uq_alerts_fingerprint_starts_at", "fingerprint", "starts_at", unique=True),)
@@ -108,10 +109,10 @@ class Alert(Base):
     ends_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
 
-    incident: Mapped[Incident | None] = relationship(back_populates="alerts")
+    incident: Mapped[IncidentRow | None] = relationship(back_populates="alerts")
 
 
-class TimelineEntry(Base):
+class TimelineEntryRow(Base):
     __tablename__ = "timeline_entries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -122,7 +123,7 @@ class TimelineEntry(Base):
     data: Mapped[dict[str, Any]]
 
 
-class Action(Base):
+class ActionRow(Base):
     __tablename__ = "actions"
     __table_args__ = (Index("ix_actions_target_decided_at", "target", "decided_at"),)
 
@@ -141,11 +142,11 @@ class Action(Base):
     executed_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
-    incident: Mapped[Incident] = relationship(back_populates="actions")
-    approval: Mapped[Approval | None] = relationship(back_populates="action")
+    incident: Mapped[IncidentRow] = relationship(back_populates="actions")
+    approval: Mapped[ApprovalRow | None] = relationship(back_populates="action")
 
 
-class Approval(Base):
+class ApprovalRow(Base):
     __tablename__ = "approvals"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -157,10 +158,10 @@ class Approval(Base):
     at: Mapped[datetime]
     comment: Mapped[str | None] = mapped_column(Text)
 
-    action: Mapped[Action] = relationship(back_populates="approval")
+    action: Mapped[ActionRow] = relationship(back_populates="approval")
 
 
-class Notification(Base):
+class NotificationRow(Base):
     """A message owed to people (an escalation, its resolution) on one channel: an outbox row, kept until a
     channel accepted it, so that a failed delivery is retried and never lost, also across a restart."""
 
@@ -182,7 +183,7 @@ class Notification(Base):
     action_key: Mapped[str | None] = mapped_column(String(200))
 
 
-class AuditEntry(Base):
+class AuditEntryRow(Base):
     __tablename__ = "audit_log"
 
     # Assigned by the appender (previous + 1), never by the database, so the chain has no gaps by design.

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from agent.vocabulary import ActionKind
+from agent.vocabulary import ActionKind, Verdict
 
 IncidentStatus = Literal["open", "investigating", "awaiting_approval", "mitigating", "resolved", "escalated"]
 DetectedBy = Literal["alertmanager", "watcher", "chat"]
@@ -20,7 +20,6 @@ TimelineKind = Literal[
     "alert", "status", "evidence", "hypothesis", "decision", "approval", "action", "verification", "escalation",
     "notification", "note"
 ]
-PolicyDecision = Literal["allow", "require_approval", "deny"]
 ActionStatus = Literal[
     "decided", "awaiting_approval", "approved", "denied", "executing", "succeeded", "failed", "reverted", "expired"
 ]
@@ -132,7 +131,9 @@ class IncidentOpen(_In):
         return group_key(self.slo, self.model)
 
 
-class Diagnosis(_In):
+class DiagnosisRecord(_In):
+    """What a diagnosis concluded, as the incident keeps it."""
+
     root_cause: str = Field(min_length=1)
     component: str = Field(min_length=1)
     confidence: float = Field(ge=0.0, le=1.0)
@@ -148,7 +149,7 @@ class ActionDecision(_In):
     kind: ActionKind
     target: str = Field(min_length=1, max_length=300)
     params: dict[str, Any] = Field(default_factory=dict)
-    decision: PolicyDecision
+    decision: Verdict
     reasons: list[str] = Field(default_factory=list)
 
     @field_validator("incident_id", mode="before")
@@ -170,9 +171,8 @@ class IncidentView(_Out):
     opened_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
-    diagnosis: Diagnosis | None
+    diagnosis: DiagnosisRecord | None
     summary: str | None
-
 
 
 class IncidentOpened(_Out):
@@ -193,7 +193,6 @@ class AlertView(_Out):
     received_at: datetime
 
 
-
 class AlertOutcome(_Out):
     """What one ingested alert did: opened or joined an incident, resolved a stored alert, or nothing."""
 
@@ -211,7 +210,6 @@ class TimelineView(_Out):
     data: dict[str, Any]
 
 
-
 class ApprovalView(_Out):
     action_id: ActionRef
     decision: ApprovalDecision
@@ -221,7 +219,6 @@ class ApprovalView(_Out):
     comment: str | None
 
 
-
 class ActionView(_Out):
     id: ActionRef
     incident_id: IncidentRef
@@ -229,7 +226,7 @@ class ActionView(_Out):
     kind: ActionKind
     target: str
     params: dict[str, Any]
-    decision: PolicyDecision
+    decision: Verdict
     reasons: list[str]
     status: ActionStatus
     result: dict[str, Any] | None
@@ -237,7 +234,6 @@ class ActionView(_Out):
     executed_at: datetime | None
     finished_at: datetime | None
     approval: ApprovalView | None
-
 
 
 class NotificationView(_Out):
@@ -253,7 +249,6 @@ class NotificationView(_Out):
     created_at: datetime
     delivered_at: datetime | None
     action_key: str | None
-
 
 
 class IncidentDetail(_Out):

@@ -21,7 +21,7 @@ from agent.graph import build_graph
 from agent.notify import Notifier
 from agent.policy.gate import PolicyGate
 from agent.runner import IncidentRunner
-from agent.store import IncidentDetail, IncidentOpen, IncidentView, Store
+from agent.store import AsyncStore, IncidentDetail, IncidentOpen, IncidentView, Store
 from agent.tools import ToolClient
 from tests.agent.scripted_tools import RUNBOOK, ScriptedTools
 
@@ -43,7 +43,8 @@ class Agent:
 
     @property
     def store(self) -> Store:
-        return self.context.store
+        """The store as a test (or the command line) calls it, off the agent's event loop."""
+        return self.context.store.sync
 
     async def run_as_the_service_does(self, incident: IncidentView) -> IncidentDetail:
         """Runs the incident's graph in the background as the service does (without its pause before a retry)
@@ -78,8 +79,9 @@ async def running_agent(tmp_path: Path, runbooks: Path, fleet: ScriptedTools, *,
     store = Store.open(config.database_url)
     try:
         async with ToolClient(Client(fleet.server())) as tools, checkpointer(config.database_url) as saver:
-            context = AgentContext(config=config, tools=tools, store=store, notifier=notifier or Notifier([]),
-                                   gate=PolicyGate.load(config.policies, policy), runbooks=load_runbooks(runbooks))
+            context = AgentContext(config=config, tools=tools, store=AsyncStore(store),
+                                   notifier=notifier or Notifier([]), gate=PolicyGate.load(config.policies, policy),
+                                   runbooks=load_runbooks(runbooks))
             graph = build_graph(saver, interrupt_after=interrupt_after)
             yield Agent(context, graph, IncidentRunner(graph, context))
     finally:

@@ -81,7 +81,7 @@ async def test_one_message_that_cannot_go_out_holds_back_no_other(tmp_path: Path
     async with running_agent(tmp_path, runbook_dir, ScriptedTools(slo_failure="timeout"), notifier=notifier) as agent:
         first = agent.open_incident()
         await agent.runner.advance(first)
-        await notifier.deliver_due(agent.store)  # not due again before its back-off: no second try yet
+        await notifier.deliver_due(agent.context.store)  # not due again before its back-off: no second try yet
         detail = agent.store.get_incident(first.id)
     await notifier.aclose()
     status = {n.channel: (n.status, n.attempts) for n in detail.notifications}
@@ -97,10 +97,10 @@ async def test_alertmanager_hears_of_an_open_escalation_again_until_it_closes(tm
     async with running_agent(tmp_path, runbook_dir, ScriptedTools(slo_failure="crashes"), notifier=notifier) as agent:
         incident = agent.open_incident()
         await agent.runner.advance(incident)
-        await notifier.resend_open(agent.store)
+        await notifier.resend_open(agent.context.store)
         agent.store.set_status(incident.id, "resolved", actor="alice", reason="closed by alice")
-        await notifier.deliver_due(agent.store)
-        await notifier.resend_open(agent.store)  # nothing open any more: nothing sent
+        await notifier.deliver_due(agent.context.store)
+        await notifier.resend_open(agent.context.store)  # nothing open any more: nothing sent
     await notifier.aclose()
     posted = alerts_posted(receiver)
     assert len(posted) == 3 and {a["labels"]["incident"] for a in posted} == {incident.id}

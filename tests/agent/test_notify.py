@@ -103,7 +103,7 @@ async def test_with_alertmanager_down_the_page_is_retried_and_shown_as_not_deliv
         down = agent.store.get_incident(incident.id)
         async with alertmanager(tmp_path, oncall, port):  # Alertmanager comes (back) on that port
             await asyncio.sleep(retry_delay(1))
-            await notifier.deliver_due(agent.store)
+            await notifier.deliver_due(agent.context.store)
             assert await until(lambda: bool(pages(oncall, "firing")), 20), oncall.payloads
             up = agent.store.get_incident(incident.id)
     await notifier.aclose()

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -16,9 +17,11 @@ from pydantic import ValidationError
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-import agent.store.store as store_module
-from agent.store import EXECUTED_STATUSES, AlertIn, Conflict, NotFound, Store
+import agent.store.incidents as incidents_module
+from agent.store import EXECUTED_STATUSES, ActionStatus, AlertIn, Conflict, NotFound, Store
+from agent.store.actions import START, TRANSITIONS, may_follow
 from agent.store.models import Base
+from agent.vocabulary import Verdict
 
 from .conftest import HEAD, FakeClock
 
@@ -171,7 +174,7 @@ def test_a_batch_with_one_invalid_alert_stores_nothing(store: Store, make_alert:
 def test_a_failure_part_way_through_a_batch_rolls_all_of_it_back(
     store: Store, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_message = store_module._alert_message
+    real_message = incidents_module._alert_message
     calls = 0
 
     def fail_on_the_second_alert(alert: AlertIn) -> str:
@@ -181,7 +184,7 @@ def test_a_failure_part_way_through_a_batch_rolls_all_of_it_back(
             raise RuntimeError("disk full")
         return real_message(alert)
 
-    monkeypatch.setattr(store_module, "_alert_message", fail_on_the_second_alert)
+    monkeypatch.setattr(incidents_module, "_alert_message", fail_on_the_second_alert)
     with pytest.raises(RuntimeError, match="disk full"):
         store.ingest_alerts([make_alert("fp-1"), make_alert("fp-2", model="qwen-7b")])
     assert calls == 2, "the first alert was fully written inside the transaction before the failure"
@@ -411,6 +414,14 @@ def test_the_database_itself_refuses_a_second_active_incident_per_group(store: S
         connection.execute(insert, {**row, "status": "investigating"})
     with store.engine.begin() as connection:
         connection.execute(insert, {**row, "status": "resolved"})  # closed incidents of the group may be many
+
+
+def test_every_action_status_has_its_place_in_the_transitions() -> None:
+    statuses = set(get_args(ActionStatus))
+    assert set(TRANSITIONS) == statuses
+    assert {s for followers in TRANSITIONS.values() for s in followers} | set(START.values()) == statuses
+    assert set(START) == set(get_args(Verdict))
+    assert may_follow("executing") == ("decided", "approved"), "only a decision to act, or an approval, is claimed"
 
 
 # --- concurrency ------------------------------------------------------------------------------------------

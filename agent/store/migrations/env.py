@@ -9,7 +9,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
-from agent.store.db import DEFAULT_URL, lock_for_writing, make_engine
+from agent.store.db import DEFAULT_URL, lock_keys, make_engine
 from agent.store.models import Base
 
 
@@ -17,7 +17,7 @@ def run_migrations(connection: Connection) -> None:
     # Batch mode lets later migrations alter SQLite tables (it rebuilds them); PostgreSQL is unaffected.
     context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
     with context.begin_transaction():
-        lock_for_writing(connection)  # two processes opening one new database migrate one after the other
+        lock_keys(connection, ["migrations"])  # two processes opening one new database migrate one at a time
         context.run_migrations()
 
 
