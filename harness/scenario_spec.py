@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mcp_servers.settings_sources import InvalidSettings, read_yaml_mapping
 from sandbox.faults import FaultSpec
 
 
@@ -34,8 +34,8 @@ class Scenario(BaseModel):
     @classmethod
     def load(cls, path: Path) -> Scenario:
         try:
-            return cls.model_validate(yaml.safe_load(path.read_text()) or {})
-        except (yaml.YAMLError, ValidationError) as error:
+            return cls.model_validate(read_yaml_mapping(path))
+        except (InvalidSettings, ValidationError) as error:
             raise ValueError(f"{path}: not a valid scenario: {error}") from None
 
     @property

@@ -7,11 +7,9 @@ Writes without faults share one module sandbox (`routes_fleet`); each of those t
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from fastmcp import Client
@@ -23,28 +21,16 @@ from mcp_servers.gateway.adapters import ConfigMapRoutes, RoutesConflict
 from mcp_servers.gateway.table import RouteChange, RoutingTable
 from mcp_servers.settings import Settings
 from tests.mcp.calls import call, refusal
+from tests.polling import until
 
 pytestmark = pytest.mark.anyio
 
 DEFAULT_ROUTES = {"llama-70b": {"self-hosted": 95, "anthropic": 5}, "qwen-7b": {"self-hosted": 95, "openai": 5},
                   "mistral-7b": {"self-hosted": 95, "google": 5}}
-DEADLINE_S = 45.0
 
 
 def gateway_client(sandbox: RunningSandbox) -> Client:
     return Client(build(Settings.load(env=sandbox.agent_env())))
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Polls until the probe returns something truthy: the sandbox applies routes and faults on its next ticks."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {DEADLINE_S:.0f} s")
-        await anyio.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +58,7 @@ async def test_a_healthy_fleet_has_every_backend_and_dependency_ok(fleet: Runnin
             report = await call(client, "provider_health", detail=True)
             return report if all(b["status"] != "idle" for b in report["backends"]) else None
 
-        report = await eventually(every_backend_seen, "traffic on every backend")
+        report = await until(every_backend_seen, "traffic on every backend")
     backends = {b["backend"]: b for b in report["backends"]}
     assert set(backends) == {"self-hosted", "anthropic", "openai", "google"}
     assert all(b["status"] == "ok" and b["reasons"] == [] and b["requests_per_s"] > 0 for b in backends.values())
@@ -156,7 +142,7 @@ async def test_new_weights_are_stored_and_the_gateway_routes_by_them(routes_flee
             served = httpx.get(f"{routes_fleet.endpoints['gateway']}/routes", timeout=5).json()
             return bool(served["routes"]["qwen-7b"] == weights)
 
-        await eventually(gateway_uses_them, "the gateway reloading the new weights")
+        await until(gateway_uses_them, "the gateway reloading the new weights")
         view = await call(client, "gateway_routes", detail=True)
     qwen = next(m for m in view["models"] if m["model"] == "qwen-7b")
     assert qwen["weights"] == weights and qwen["shifted_to"] == ["openai"] and qwen["primary"] == "self-hosted"
@@ -271,7 +257,7 @@ async def test_a_provider_outage_shows_that_provider_failing_first(fresh_fleet: 
             report = await call(client, "provider_health", minutes=0.25)
             return report if report["backends"][0]["status"] == "failing" else None
 
-        report = await eventually(openai_failing, "openai showing as failing")
+        report = await until(openai_failing, "openai showing as failing")
     worst, *others = report["backends"]
     assert worst["backend"] == "openai" and worst["models"] == ["qwen-7b"]
     assert worst["error_ratio"] >= 0.5 and "answered 5xx" in worst["reasons"][0]

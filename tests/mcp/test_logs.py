@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import anyio
 import pytest
 from fake_loki import Entry, FakeLoki
 from fastmcp import Client
@@ -21,6 +19,7 @@ from mcp_servers.logs.sources import parse_stamped
 from mcp_servers.logs.views import severity
 from mcp_servers.settings import HttpEndpoint, Settings
 from tests.mcp.calls import call, refusal
+from tests.polling import until
 
 pytestmark = pytest.mark.anyio
 WAIT_S = 40.0
@@ -143,16 +142,6 @@ async def test_previous_of_a_container_that_never_restarted_is_explained(mcp: Cl
 
 
 # -- faults on a sandbox of its own ------------------------------------------------------------------------
-async def wait_for(check: Callable[[], Awaitable[Any]]) -> Any:
-    """Polls an async check until it returns something truthy; the sandbox needs a few seconds to show a fault."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        found = await check()
-        if found or time.monotonic() > deadline:
-            return found
-        await anyio.sleep(1)
-
-
 async def test_a_bad_rollout_and_a_crash_show_up_as_new_error_templates(fresh_fleet: RunningSandbox,
                                                                       fresh_mcp: ClientFactory) -> None:
     fresh_fleet.inject([
@@ -164,8 +153,10 @@ async def test_a_bad_rollout_and_a_crash_show_up_as_new_error_templates(fresh_fl
             summary = await call(client, "log_error_summary", deployment=deployment)
             return template_with(summary["templates"]["items"], text)
 
-        broken_template = await wait_for(lambda: template_of("qwen-7b", "UndefinedError"))
-        crash = await wait_for(lambda: template_of("llama-70b", "CUDA error: unspecified launch failure"))
+        broken_template = await until(lambda: template_of("qwen-7b", "UndefinedError"),
+                                      "the failing requests' error grouped into a template", timeout_s=WAIT_S)
+        crash = await until(lambda: template_of("llama-70b", "CUDA error: unspecified launch failure"),
+                            "the crashed container's traceback", timeout_s=WAIT_S)
         comparison = await call(client, "compare_logs", deployment="qwen-7b", at="latest-rollout")
 
     assert broken_template is not None, "the failing requests' error is grouped into a template"

@@ -4,11 +4,9 @@ with caps, errors are sentences (Prometheus's parse error, "unreachable", the va
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
-import anyio
 import httpx
 import pytest
 from fastmcp import Client
@@ -19,24 +17,13 @@ from mcp_servers.prometheus.client import session_for
 from mcp_servers.prometheus.series import change_points
 from mcp_servers.settings import HttpEndpoint, Settings
 from tests.mcp.calls import call, failure
+from tests.polling import until
 
 pytestmark = pytest.mark.anyio
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]  # the `mcp` fixtures of conftest.py
 
 MODELS = {"llama-70b", "qwen-7b", "mistral-7b"}
-
-
-async def eventually(probe: Callable[[], Awaitable[dict[str, Any]]], holds: Callable[[dict[str, Any]], bool],
-                     what: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    """Polls a tool until its answer satisfies `holds`: the fleet moves on its own clock."""
-    with anyio.move_on_after(timeout_s):
-        while True:
-            answer = await probe()
-            if holds(answer):
-                return answer
-            await anyio.sleep(0.5)
-    raise AssertionError(f"{what}: not seen within {timeout_s:g} s")
 
 
 def dead_port() -> int:
@@ -132,9 +119,9 @@ def test_spikes_ramps_counters_and_noise_are_no_change() -> None:
 
 async def test_slo_status_lists_the_six_slos_of_the_default_fleet_all_ok(mcp: ClientFactory) -> None:
     async with mcp("prometheus") as client:
-        report = await eventually(lambda: call(client, "slo_status"), lambda r: all(
+        report = await until(lambda: call(client, "slo_status"), "traffic in every window", lambda r: all(
             s["windows"] and all(w["burn_rate"] is not None for w in s["windows"]) for s in r["slos"]["items"]),
-            "traffic in every window")
+            timeout_s=30)
     slos = report["slos"]["items"]
     assert {(s["model"], s["slo"]) for s in slos} == {(m, n) for m in MODELS for n in ("availability", "latency")}
     assert report["counts"] == {"burning-page": 0, "burning-ticket": 0, "ok": 6}
@@ -289,16 +276,16 @@ async def test_an_outage_burns_the_budget_pages_and_a_silence_suppresses_the_pag
     # A few calm seconds first, so that the error ratio has a level to jump from.
     fresh_fleet.inject([{"kind": "primary_outage", "at_s": 3, "target": {"deployment": "mistral-7b"}}])
     async with fresh_mcp("prometheus") as client:
-        report = await eventually(lambda: call(client, "slo_status"),
-                                  lambda r: r["slos"]["items"][0]["status"] == "burning-page", "a burning SLO")
-        alerts = await eventually(lambda: call(client, "firing_alerts"),
-                                  lambda r: any(a["severity"] == "page" and a["alertmanager_state"] == "active"
-                                                for a in r["alerts"]["items"]), "the page in Alertmanager")
+        report = await until(lambda: call(client, "slo_status"), "a burning SLO",
+                             lambda r: r["slos"]["items"][0]["status"] == "burning-page", timeout_s=30)
+        alerts = await until(lambda: call(client, "firing_alerts"), "the page in Alertmanager",
+                             lambda r: any(a["severity"] == "page" and a["alertmanager_state"] == "active"
+                                           for a in r["alerts"]["items"]), timeout_s=30)
         page = alerts["alerts"]["items"][0]  # pages come first
         silence = await call(client, "create_silence", matchers={"alertname": page["name"], "model": "mistral-7b"},
                              minutes=10, reason="known outage")
-        silenced = await eventually(lambda: call(client, "firing_alerts"),
-                                    lambda r: r["alerts"]["items"][0]["silenced_by"] != [], "the silenced page")
+        silenced = await until(lambda: call(client, "firing_alerts"), "the silenced page",
+                               lambda r: r["alerts"]["items"][0]["silenced_by"] != [], timeout_s=30)
         ratio = await call(client, "query_range", promql='slo:sli_error:ratio_rate5m{slo="availability"}',
                            minutes=1, step_s=1)
     worst = report["slos"]["items"][0]
