@@ -35,14 +35,14 @@ class BurnWatcher:
         opened = []
         for reading in readings(status.data):
             if reading.status != "ok" and reading.burning_now:  # still burning, not the echo of a stopped burn
-                incident = await self._open(reading)
+                incident = await self._open_incident(reading)
                 if incident is not None:
                     opened.append(incident)
             else:
-                await self._calm(reading)
+                await self._close_or_note_calm(reading)
         return opened
 
-    async def _open(self, reading: SloReading) -> IncidentView | None:
+    async def _open_incident(self, reading: SloReading) -> IncidentView | None:
         result = await self.store.open_incident(IncidentOpen(
             slo=reading.slo, model=reading.model or None, severity=reading.status.removeprefix("burning-"),
             title=f"{reading.model} {reading.slo} SLO is burning ({reading.status})", detected_by="watcher"),
@@ -53,7 +53,7 @@ class BurnWatcher:
             return result.incident
         return None
 
-    async def _calm(self, reading: SloReading) -> None:
+    async def _close_or_note_calm(self, reading: SloReading) -> None:
         incident = await self.store.active_incident(reading.slo, reading.model or None)
         if incident is None or reading.short_burn is None or reading.burning_now:
             return  # a burn it cannot read is never calm

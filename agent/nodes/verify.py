@@ -32,7 +32,7 @@ async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
         samples.append((now, burn.worst))
         while len(samples) > 1 and samples[1][0] <= now - window:  # keep one sample from the window's start
             samples.popleft()
-        if _calm(samples, now, window, threshold):
+        if _stayed_calm(samples, now, window, threshold):
             passed, unreadable = await _run_checks(ctx, checks)
             if unreadable:
                 return await _failed(ctx, state, f"could not read a runbook check while verifying: {unreadable}",
@@ -45,7 +45,7 @@ async def verify(state: IncidentState, runtime: Runtime[AgentContext]) -> Incide
     return await _failed(ctx, state, f"the burn did not stay below {threshold:g} for {window:.0f}s in time")
 
 
-def _calm(samples: deque[tuple[float, float]], now: float, window: float, threshold: float) -> bool:
+def _stayed_calm(samples: deque[tuple[float, float]], now: float, window: float, threshold: float) -> bool:
     """The burn averaged over a whole window is below the threshold. An average, not every sample: a 5-minute
     burn rate on a latency SLO jumps over 1 for a sample now and then on a healthy fleet."""
     covered = bool(samples) and samples[0][0] <= now - window

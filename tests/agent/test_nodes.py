@@ -16,7 +16,7 @@ from agent.detect.burn import readings
 from agent.diagnose.diagnosis import Hypothesis, PlannedAction, PlannedEscalation, PlannedVerification
 from agent.graph import after_act, after_diagnose, after_policy, after_verify
 from agent.nodes.plan import plan
-from agent.nodes.verify import _calm
+from agent.nodes.verify import _stayed_calm
 from tests.agent.conftest import running_agent
 from tests.agent.scripted_tools import ScriptedTools
 
@@ -136,6 +136,6 @@ def test_burn_readings_from_slo_status() -> None:
 def test_verification_judges_the_burn_over_the_whole_window_not_one_sample() -> None:
     spike = deque([(0.0, 0.2), (1.0, 1.8), (2.0, 0.1), (3.0, 0.2), (4.0, 0.3), (5.0, 0.2)])
     sustained = deque([(0.0, 1.5), (1.0, 1.2), (2.0, 1.1), (3.0, 0.9), (4.0, 1.3), (5.0, 1.0)])
-    assert _calm(spike, now=5.0, window=5.0, threshold=1.0)
-    assert not _calm(sustained, now=5.0, window=5.0, threshold=1.0)
-    assert not _calm(deque([(3.0, 0.0), (5.0, 0.0)]), now=5.0, window=5.0, threshold=1.0)  # too short a look
+    assert _stayed_calm(spike, now=5.0, window=5.0, threshold=1.0)
+    assert not _stayed_calm(sustained, now=5.0, window=5.0, threshold=1.0)
+    assert not _stayed_calm(deque([(3.0, 0.0), (5.0, 0.0)]), now=5.0, window=5.0, threshold=1.0)  # too short a look
