@@ -1,5 +1,8 @@
 """The watch-fed mirror behind the kubernetes tools' reads: same answers as the API, current, never behind a write
-through its own client, never stale when the cluster is gone, and stopped with its server."""
+through its own client, never stale when the cluster is gone, and stopped with its server.
+
+One file past the usual size on purpose: these specifications share one live API server and one mirror fixture,
+and read as one story of the mirror's consistency; split, each half would repeat the fixtures."""
 
 from __future__ import annotations
 
