@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import tempfile
 import threading
 import time
@@ -57,9 +58,10 @@ class RunningSandbox:
         return self.state_dir / "kubeconfig"
 
     def start(self) -> RunningSandbox:
+        endpoints = self.state_dir / "endpoints.json"
+        endpoints.unlink(missing_ok=True)  # a state directory kept from a last run must not pass for this one
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        endpoints = self.state_dir / "endpoints.json"
         while not endpoints.exists():
             if self._error is not None or not self._thread.is_alive():
                 raise RuntimeError(f"the sandbox failed to start: {self._error!r}")
@@ -98,6 +100,17 @@ class RunningSandbox:
         """The environment an agent or MCP server gets: the fleet's endpoints, nothing of the control API."""
         return {"KUBECONFIG": str(self.kubeconfig), "PROMETHEUS_URL": self.endpoints["prometheus"],
                 "ALERTMANAGER_URL": self.endpoints["alertmanager"], "GATEWAY_URL": self.endpoints["gateway"]}
+
+    def run_in_foreground(self) -> None:
+        """Serves in this thread until SIGINT or SIGTERM (`firebreak sandbox up`), then stops everything it
+        started; a failure, at start or later, is raised here."""
+        async def serve() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run(self._options, stop)
+        asyncio.run(serve())
 
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)

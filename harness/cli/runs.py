@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -60,18 +58,9 @@ def sandbox_up(
     """
     from harness.sandbox_run import RunningSandbox
 
-    stop = _stop_on_signals()  # before the start: a signal while it starts stops it once it has
-    with RunningSandbox(profile=profile, time_scale=time_scale, seed=seed, webhook_url=webhook_url,
-                        webhook_token=webhook_token, state_dir=state_dir.resolve(), agent_metrics=agent_metrics):
-        stop.wait()
-
-
-def _stop_on_signals() -> threading.Event:
-    """An event that SIGINT or SIGTERM sets."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda _signal, _frame: stop.set())
-    return stop
+    RunningSandbox(profile=profile, time_scale=time_scale, seed=seed, webhook_url=webhook_url,
+                   webhook_token=webhook_token, state_dir=state_dir.resolve(),
+                   agent_metrics=agent_metrics).run_in_foreground()
 
 
 def sandbox_inject(
