@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -114,8 +113,8 @@ async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentServ
             if now >= origin:
                 await tracker.sample(now)
                 progress.burns(tracker.worst, now - origin)
-            seen = _report_progress(service, seen, now - origin, progress.say)
-            if _settled(service, tracker, now):
+            seen = await _report_progress(service, seen, now - origin, progress.say)
+            if await _settled(service, tracker, now):
                 break
     finally:
         stop.set()
@@ -123,15 +122,16 @@ async def _drive(scenario: Scenario, sandbox: RunningSandbox, service: AgentServ
     return _result(scenario, service, tracker, origin, started)
 
 
-def _settled(service: AgentService, tracker: BurnTracker, now: float) -> bool:
-    incidents = service.store.sync.list_incidents(limit=100)
+async def _settled(service: AgentService, tracker: BurnTracker, now: float) -> bool:
+    incidents = await service.store.list_incidents(limit=100)
     return bool(incidents) and all(i.status in CLOSED for i in incidents) and tracker.mitigated(now)
 
 
-def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, say: OnProgress) -> dict[str, int]:
+async def _report_progress(service: AgentService, seen: dict[str, int], at_s: float,
+                           say: OnProgress) -> dict[str, int]:
     """Says each incident's new timeline entries; `seen` counts what was said per incident."""
-    for incident in reversed(service.store.sync.list_incidents(limit=100)):
-        timeline = service.store.sync.get_incident(incident.id).timeline
+    for incident in reversed(await service.store.list_incidents(limit=100)):
+        timeline = (await service.store.get_incident(incident.id)).timeline
         for entry in timeline[seen.get(incident.id, 0):]:
             say(f"+{at_s:5.1f}s {entry.incident_id} {entry.kind}: {entry.message}")
         seen[incident.id] = len(timeline)
@@ -140,7 +140,7 @@ def _report_progress(service: AgentService, seen: dict[str, int], at_s: float, s
 
 def _result(scenario: Scenario, service: AgentService, tracker: BurnTracker, origin: float,
             started: float) -> ScenarioResult:
-    store = service.store.sync
+    store = service.store.sync  # the agent has stopped: nothing else runs on the loop
     incidents = sorted(store.list_incidents(limit=100), key=lambda i: i.opened_at)
     wall_offset = time.time() - time.monotonic()  # store times are wall clock; the run is timed monotonically
     origin_wall = origin + wall_offset
@@ -177,6 +177,3 @@ def _diagnosis(incident: IncidentView | None) -> DiagnosisOut | None:
     return DiagnosisOut(root_cause=d.root_cause, component="none" if d.component == "-" else d.component,
                         confidence=d.confidence, evidence=d.evidence)
 
-
-def median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 1) if values else None

@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, asyn
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
+import anyio
 from fastmcp import Context, FastMCP
 from fastmcp.dependencies import CurrentContext, Depends
 from fastmcp.tools import Tool
@@ -85,7 +86,9 @@ def holding(open_clients: Callable[[], AbstractContextManager[Iterable[object]]]
         try:
             yield {_key(kind): client for client in clients for kind in type(client).__mro__ if kind is not object}
         except BaseException as error:
-            if not await asyncio.to_thread(opened.__exit__, type(error), error, error.__traceback__):
+            with anyio.CancelScope(shield=True):  # a cancelled server still closes what it opened
+                suppressed = await asyncio.to_thread(opened.__exit__, type(error), error, error.__traceback__)
+            if not suppressed:
                 raise
         else:
             await asyncio.to_thread(opened.__exit__, None, None, None)

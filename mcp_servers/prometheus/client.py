@@ -81,22 +81,24 @@ class PrometheusApi:
 
     def __init__(self, endpoint: HttpEndpoint | None) -> None:
         self._endpoint = endpoint
+        self._opened: tuple[requests.Session, PrometheusConnect] | None = None
+        self._opening = threading.Lock()  # the first calls race from worker threads (gathered queries)
 
     @property
     def endpoint(self) -> HttpEndpoint:
         return configured(self.name, "PROMETHEUS_URL", self._endpoint)
 
-    @functools.cached_property
-    def _session(self) -> requests.Session:
-        return session_for(self.endpoint)
-
-    @functools.cached_property
-    def _connect(self) -> PrometheusConnect:
-        endpoint = self.endpoint
-        # retries are `once_more_when_unreachable`'s, so that they see the typed errors
-        return PrometheusConnect(url=endpoint.base, headers=endpoint.headers() or None, auth=endpoint.auth(),
-                                 session=self._session, retry=Retry(total=0, raise_on_status=False),
-                                 timeout=TIMEOUT_S)
+    def _open(self) -> tuple[requests.Session, PrometheusConnect]:
+        """The session and the library's client over it, made once."""
+        with self._opening:
+            if self._opened is None:
+                endpoint = self.endpoint
+                session = session_for(endpoint)
+                # retries are `once_more_when_unreachable`'s, so that they see the typed errors
+                self._opened = session, PrometheusConnect(
+                    url=endpoint.base, headers=endpoint.headers() or None, auth=endpoint.auth(), session=session,
+                    retry=Retry(total=0, raise_on_status=False), timeout=TIMEOUT_S)
+            return self._opened
 
     def query(self, promql: str, **params: str) -> list[Any]:
         """`data.result` of an instant query: a vector's or matrix's series, or a scalar's [time, value]."""
@@ -122,7 +124,7 @@ class PrometheusApi:
         """The alerts of Prometheus's rules (prometheus-api-client has no call for them)."""
         def get(_: PrometheusConnect) -> Any:
             endpoint = self.endpoint
-            response = self._session.get(f"{endpoint.base}/api/v1/alerts", headers=endpoint.headers(),
+            response = self._open()[0].get(f"{endpoint.base}/api/v1/alerts", headers=endpoint.headers(),
                                          auth=endpoint.auth(), timeout=TIMEOUT_S)
             return response.json()["data"]["alerts"]
         return list(self._call(get))
@@ -130,14 +132,14 @@ class PrometheusApi:
     @once_more_when_unreachable
     def _call(self, call: Callable[[PrometheusConnect], Any]) -> Any:  # the library's answers are untyped JSON
         try:
-            return call(self._connect)
+            return call(self._open()[1])
         except (requests.ConnectionError, requests.Timeout) as error:
             raise unreachable(self.name, self.endpoint.base, error) from error
         except PrometheusApiClientException as error:  # an answer that was no error status, yet no result
             raise BackendError(f"Prometheus refused the request: {str(error)[:500]}") from error
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # bounded: an eval's many sandboxes each bring a Prometheus of their own
 def prometheus_api(endpoint: HttpEndpoint | None) -> PrometheusApi:
     """The one client of this endpoint in this process (None: a client that says what to configure)."""
     return PrometheusApi(endpoint)
