@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 from agent.diagnose.diagnosis import Hypothesis
-from agent.vocabulary import Verdict
+from agent.vocabulary import ActionKind, Verdict
 
 Outcome = Literal["resolved", "escalated", "nothing-to-do"]
 
@@ -19,7 +19,7 @@ class DecidedAction(TypedDict):
     """The step being carried out, as the store recorded it with the policy's verdict."""
 
     key: str  # the idempotency key: one per policy decision, also the MCP write's idempotency key
-    action: str
+    action: ActionKind
     target: str
     params: dict[str, Any]
     decision: Verdict

@@ -229,8 +229,7 @@ class Writes:
         before = {**node_snapshot(node), "pods": len(pods["items"])}
         if is_recorded(node, req.key):
             return req.replay(before)
-        to_evict, skipped = _drain_plan(pods["items"])
-        daemons = [s["pod"] for s in skipped if s["why"].startswith("node daemon")]
+        to_evict, skipped, daemons = _drain_plan(pods["items"])
         if daemons and not ignore_daemonsets:
             raise fail("conflict",
                        f"{name} runs node daemons ({', '.join(daemons)}): drain with ignore_daemonsets=true; "
@@ -273,8 +272,8 @@ def _pod_snapshot(pod: ApiObject) -> dict[str, Any]:
             "restarts": sum(int(c.get("restartCount", 0)) for c in statuses)}
 
 
-def _drain_plan(pods: list[ApiObject]) -> tuple[list[ApiObject], list[dict[str, str]]]:
-    """Which pods a drain evicts, and why the others stay.
+def _drain_plan(pods: list[ApiObject]) -> tuple[list[ApiObject], list[dict[str, str]], list[str]]:
+    """Which pods a drain evicts, why the others stay, and which of those are node daemons.
 
     Node daemons stay: pods a DaemonSet owns, and controller-less pods of priority class system-node-critical
     (node agents such as the GPU operator's device plugin and DCGM exporter, whichever way they were installed);
@@ -284,12 +283,14 @@ def _drain_plan(pods: list[ApiObject]) -> tuple[list[ApiObject], list[dict[str, 
     """
     to_evict: list[ApiObject] = []
     skipped: list[dict[str, str]] = []
+    daemons: list[str] = []
     for pod in pods:
         meta, ref = pod["metadata"], controller_of(pod)
         label = f"{meta['namespace']}/{meta['name']}"
         if (ref or {}).get("kind") == "DaemonSet" or (
                 ref is None and pod["spec"].get("priorityClassName") == NODE_CRITICAL):
             skipped.append({"pod": label, "why": "node daemon (DaemonSet or system-node-critical)"})
+            daemons.append(label)
         elif "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
             skipped.append({"pod": label, "why": "mirror pod of a static pod"})
         elif meta.get("deletionTimestamp"):
@@ -298,7 +299,7 @@ def _drain_plan(pods: list[ApiObject]) -> tuple[list[ApiObject], list[dict[str, 
             skipped.append({"pod": label, "why": "not managed by a controller: nothing would recreate it"})
         else:
             to_evict.append(pod)
-    return to_evict, skipped
+    return to_evict, skipped, daemons
 
 
 def scale_deployment(deployment: str, replicas: int, reason: Reason, idempotency_key: Key,

@@ -1,4 +1,4 @@
-"""The kubernetes server's reads against the shared default fleet of DESIGN.md, and against a fault in a fresh one."""
+"""The kubernetes server's reads against the shared default fleet, and against a fault in a fresh one."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.mcp.calls import call, failure
 
 pytestmark = pytest.mark.anyio
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]  # the `mcp` fixtures of conftest.py
-# DESIGN.md's placement table: llama-70b takes 2 GPUs, qwen-7b and mistral-7b one each.
+# The default fleet's placement: llama-70b takes 2 GPUs, qwen-7b and mistral-7b one each.
 GPUS_ALLOCATED = {"gpu-node-1": 4, "gpu-node-2": 3, "gpu-node-3": 3, "gpu-node-4": 3}
 
 

@@ -109,7 +109,7 @@ def revision(obj: Obj) -> int:
 
 
 # -- placement --------------------------------------------------------------------------------------------------
-PLACEMENT = {  # DESIGN.md's table: replica index in creation order -> (node, GPU indices)
+PLACEMENT = {  # the default fleet's placement: replica index in creation order -> (node, GPU indices)
     "llama-70b": [("gpu-node-1", [0, 1]), ("gpu-node-2", [0, 1]), ("gpu-node-3", [0, 1]), ("gpu-node-4", [0, 1])],
     "qwen-7b": [("gpu-node-1", [2]), ("gpu-node-2", [2]), ("gpu-node-3", [2])],
     "mistral-7b": [("gpu-node-4", [2]), ("gpu-node-1", [3])],
