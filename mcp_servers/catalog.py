@@ -1,9 +1,7 @@
-"""`python -m mcp_servers.catalog`: the tool list as a Markdown table (the README's), from the servers
+"""The tool list (`firebreak catalog`) as a Markdown table (the README's), from the servers
 themselves, so the documentation cannot drift from what a host sees."""
 
 from __future__ import annotations
-
-import asyncio
 
 from fastmcp import Client
 
@@ -26,6 +24,3 @@ async def catalog() -> str:
                 lines.append(f"| {name} | `{tool.name}` | {kind} | {summary} |")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    print(asyncio.run(catalog()))

@@ -1,7 +1,7 @@
 """The command behind `firebreak slo rules`, and the committed production files generated from specs.
 
 `deploy/prometheus/slo-rules.yml` (K=1) and `deploy/alertmanager/alertmanager.yml` are generated from
-`deploy/slo/*.yaml`; `python -m agent.slo` rewrites them, and a test fails when they are stale.
+`deploy/slo/*.yaml`; `firebreak slo regenerate` rewrites them, and a test fails when they are stale.
 """
 
 from __future__ import annotations

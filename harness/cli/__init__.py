@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from harness.cli import oncall, runs, service
+from harness.cli import maintenance, oncall, runs, service
 
 app = typer.Typer(name="firebreak", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -27,6 +27,10 @@ scenario.command("run")(runs.scenario_run)
 
 slo = typer.Typer(no_args_is_help=True, help="SLO specs, turned into Prometheus rules.")
 slo.command("rules")(service.slo_rules)
+slo.command("regenerate")(maintenance.slo_regenerate)
+
+policy = typer.Typer(no_args_is_help=True, help="The Rego policy that gates every remediation.")
+policy.command("check")(maintenance.policy_check)
 
 app.command("demo")(runs.demo)
 app.add_typer(sandbox, name="sandbox")
@@ -35,6 +39,9 @@ app.command("eval")(runs.evaluate)
 app.command("serve")(service.serve)
 app.command("mcp")(service.mcp)
 app.add_typer(slo, name="slo")
+app.add_typer(policy, name="policy")
+app.command("catalog")(maintenance.catalog)
+app.command("gpus")(maintenance.gpus)
 app.command("incidents")(oncall.incidents)
 app.command("approve")(oncall.approve)
 app.command("deny")(oncall.deny)

@@ -5,19 +5,17 @@ only delivers Xids as events to a listener registered before they happen), throt
 sample has no rate), memory temperature, and the pod (that mapping lives in the kubelet). A query a GPU does not
 support reads as None rather than failing the whole answer.
 
-`python -m mcp_servers.gpu.nvml` prints a JSON health summary of the local GPUs.
+`firebreak gpus` prints a JSON health summary of the local GPUs.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from mcp_servers.gpu.health import health_report
 from mcp_servers.gpu.reading import GpuReading
 
 INSTALL_HINT = "NVML mode needs nvidia-ml-py: install firebreak[nvml]"
@@ -109,16 +107,3 @@ def _clock_event_reasons(nv: ModuleType, optional: Callable[..., Any]) -> int | 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
-
-def main() -> int:
-    try:
-        readings = read_local()
-    except NvmlUnavailable as error:
-        print(error, file=sys.stderr)
-        return 1
-    print(health_report(readings, "nvml", detail=True).model_dump_json(indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

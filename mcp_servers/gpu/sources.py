@@ -8,6 +8,7 @@ from typing import Literal
 import anyio
 
 from mcp_servers.errors import TimedOut, Unreachable
+from mcp_servers.gpu import nvml
 from mcp_servers.gpu.dcgm import read_dcgm
 from mcp_servers.gpu.reading import GpuReading
 from mcp_servers.prometheus.client import prometheus_api
@@ -45,10 +46,6 @@ class NvmlSource(GpuSource):
     name = "nvml"
 
     async def readings(self) -> list[GpuReading]:
-        # loaded when asked for: `python -m mcp_servers.gpu.nvml` is also a script, which an import at the top
-        # would load a second time when it runs
-        from mcp_servers.gpu import nvml
-
         try:
             return await anyio.to_thread.run_sync(nvml.read_local)
         except nvml.NvmlUnavailable as error:

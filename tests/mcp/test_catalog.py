@@ -15,4 +15,4 @@ async def test_the_readme_lists_every_tool_as_the_servers_describe_it() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     rows = (await catalog()).splitlines()[2:]
     missing = [row for row in rows if row not in readme]
-    assert rows and not missing, "regenerate the table with `python -m mcp_servers.catalog`:\n" + "\n".join(missing)
+    assert rows and not missing, "regenerate the table with `firebreak catalog`:\n" + "\n".join(missing)

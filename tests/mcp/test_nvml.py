@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
+from harness.cli import main as firebreak
 from mcp_servers.compose import build
 from mcp_servers.errors import ErrorKind
-from mcp_servers.gpu import nvml
 from mcp_servers.settings import Settings
 from tests.mcp.calls import failure
 
@@ -249,16 +249,16 @@ async def test_a_machine_without_the_driver_gives_a_clear_error(local: Any) -> N
     assert message.startswith("NVML could not start: NVML Shared Library Not Found")
 
 
-def test_the_module_prints_a_json_health_summary(local: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_firebreak_gpus_prints_a_json_health_summary(local: Any, capsys: pytest.CaptureFixture[str]) -> None:
     local([FakeGpu(), FakeGpu(ecc=(0, 1))])
-    assert nvml.main() == 0
+    assert firebreak(["gpus"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["source"], summary["gpu_count"], summary["abnormal_count"]) == ("nvml", 2, 1)
     assert summary["top_offenders"][0].startswith("gpu-node-7 GPU 1: critical: 1 uncorrectable")
 
 
-def test_the_module_exits_non_zero_when_nvml_is_missing(monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_firebreak_gpus_exits_non_zero_when_nvml_is_missing(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)
-    assert nvml.main() == 1
+    assert firebreak(["gpus"]) == 1
     assert "install firebreak[nvml]" in capsys.readouterr().err

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.policy.__main__ import main
 from agent.policy.gate import PolicyGate, PolicyRuling, policy_version
 from agent.policy.input import PolicyInput
 from agent.vocabulary import ACTION_KINDS
+from harness.cli import main as firebreak
 
 from .conftest import POLICY_DIR, request
 
@@ -58,12 +58,13 @@ def test_the_shipped_policy_loads(gate: PolicyGate) -> None:
 
 
 def test_the_check_command_reports_ok_for_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(POLICY_DIR)]) == 0
+    assert firebreak(["policy", "check", str(POLICY_DIR)]) == 0
     assert capsys.readouterr().out.strip() == f"OK policies/ {policy_version(POLICY_DIR)}"
 
 
-def test_the_check_command_runs_as_python_m_agent_policy() -> None:
-    result = subprocess.run([sys.executable, "-m", "agent.policy", "check", str(POLICY_DIR)], capture_output=True,
+def test_the_check_command_runs_as_the_installed_firebreak() -> None:
+    command = Path(sys.executable).with_name("firebreak")
+    result = subprocess.run([str(command), "policy", "check", str(POLICY_DIR)], capture_output=True,
                             text=True, timeout=60, cwd=POLICY_DIR.parent)
     assert (result.returncode, result.stdout.strip()) == (0, f"OK policies/ {policy_version(POLICY_DIR)}")
 
@@ -203,7 +204,7 @@ def test_a_missing_policy_directory_denies_everything(tmp_path: Path) -> None:
 
 def test_the_check_command_prints_the_error_and_fails(policy_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (policy_copy / "data.yaml").unlink()
-    assert main(["check", str(policy_copy)]) == 1
+    assert firebreak(["policy", "check", str(policy_copy)]) == 1
     assert capsys.readouterr().out.strip() == "policy failed to load: policies/data.yaml: not found"
 
 

@@ -116,7 +116,7 @@ def test_alertmanager_config_passes_amtool(tmp_path: Path, scale: float, token: 
 
 def test_committed_generated_files_are_up_to_date() -> None:
     stale = stale_generated_files()
-    assert not stale, f"regenerate with `python -m agent.slo`: {[str(p) for p in stale]}"
+    assert not stale, f"regenerate with `firebreak slo regenerate`: {[str(p) for p in stale]}"
 
 
 def test_committed_alertmanager_config_passes_amtool() -> None:
