@@ -26,14 +26,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import yaml
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
-from urllib3.exceptions import HTTPError
 
-from mcp_servers.errors import BackendError, Conflict, Unreachable, backend_error, kind_of_status, transport_kind
+from mcp_servers.errors import BackendError, Conflict
 from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
-from mcp_servers.kubernetes.client import KubeConfigMissing, load_configuration
+from mcp_servers.kubernetes.client import Kube, VersionConflict
+from mcp_servers.kubernetes.objects import ApiObject, annotations_of
 
 CHANGES_ANNOTATION = "firebreak.io/route-changes"
 MAX_CHANGES = 50  # recent changes kept in the annotation: enough for any retry window, small enough for etcd
@@ -60,16 +58,16 @@ class GatewayAdapter(Protocol):
 
 
 class ConfigMapRoutes:
-    """The routing table in a ConfigMap key, written with the ConfigMap's resourceVersion as precondition."""
+    """The routing table in a ConfigMap key, written with the ConfigMap's resourceVersion as precondition.
+
+    It reaches the cluster through `kube`, which it owns from then on: `close` closes it."""
 
     kind = "configmap"
 
-    def __init__(self, namespace: str, name: str, key: str = "routes.yaml", *, kubeconfig: str | None = None,
-                 context: str | None = None) -> None:
+    def __init__(self, kube: Kube, namespace: str, name: str, key: str = "routes.yaml") -> None:
         self.namespace, self.name, self.key = namespace, name, key
         self.location = f"ConfigMap {namespace}/{name}"
-        self._kubeconfig, self._context = kubeconfig, context
-        self._core: client.CoreV1Api | None = None
+        self._kube = kube
 
     def read_routes(self) -> RoutingTable:
         return self._table(self._read())
@@ -83,44 +81,43 @@ class ConfigMapRoutes:
         record = RouteChange(idempotency_key=idempotency_key, at=datetime.now(UTC).isoformat(timespec="seconds"),
                              reason=reason, changed=changed)
         history = [*stored.changes, record][-MAX_CHANGES:]
-        current.data = {**(current.data or {}), self.key: self._render(current, table.models)}
-        meta = self._metadata(current)
-        meta.annotations = {**(meta.annotations or {}), CHANGES_ANNOTATION: json.dumps(
+        current["data"] = {**(current.get("data") or {}), self.key: self._render(current, table.models)}
+        current["metadata"]["annotations"] = {**annotations_of(current), CHANGES_ANNOTATION: json.dumps(
             [c.model_dump() for c in history], separators=(",", ":"))}
-        # current.metadata.resource_version is table.version: the API server refuses the update if it moved on.
-        written = self._call(lambda core: core.replace_namespaced_config_map(
-            self.name, self.namespace, current, dry_run="All" if dry_run else None, _request_timeout=TIMEOUT_S))
+        # current's metadata.resourceVersion is table.version: the API server refuses the update if it moved on.
+        try:
+            written = self._kube.call(self._kube.core.replace_namespaced_config_map, self.name, self.namespace,
+                                      current, dry_run="All" if dry_run else None, missing=self._missing(),
+                                      _request_timeout=TIMEOUT_S)
+        except VersionConflict:
+            raise RoutesConflict(f"{self.location} changed since it was read") from None
         return self._table(written)
 
     def close(self) -> None:
-        # Idle keep-alive connections would otherwise hold up the API server's graceful shutdown.
-        if self._core is not None:
-            self._core.api_client.close()
-            self._core = None
+        self._kube.close()
 
     # -- the ConfigMap ----------------------------------------------------------------------------------------
-    def _read(self) -> client.V1ConfigMap:
-        return self._call(lambda core: core.read_namespaced_config_map(self.name, self.namespace,
-                                                                        _request_timeout=TIMEOUT_S))
+    def _read(self) -> ApiObject:
+        return self._kube.call(self._kube.core.read_namespaced_config_map, self.name, self.namespace,
+                               missing=self._missing(), _request_timeout=TIMEOUT_S)
 
-    def _table(self, cm: client.V1ConfigMap) -> RoutingTable:
-        doc, meta = self._document(cm), self._metadata(cm)
-        raw_changes = (meta.annotations or {}).get(CHANGES_ANNOTATION, "[]")
+    def _missing(self) -> str:
+        return (f"{self.location} not found: is the gateway's routes ConfigMap named differently "
+                "(GATEWAY_ROUTES_CONFIGMAP, GATEWAY_NAMESPACE)?")
+
+    def _table(self, cm: ApiObject) -> RoutingTable:
+        doc = self._document(cm)
+        raw_changes = annotations_of(cm).get(CHANGES_ANNOTATION, "[]")
         try:
             models = doc.get("models") or {}
             changes = json.loads(raw_changes)
-            return RoutingTable.model_validate({"models": models, "version": meta.resource_version,
+            return RoutingTable.model_validate({"models": models, "version": cm["metadata"].get("resourceVersion"),
                                                 "changes": changes})
         except (ValidationError, json.JSONDecodeError) as error:
             raise BackendError(f"{self.location} does not hold a valid routing table: {error}") from None
 
-    @staticmethod
-    def _metadata(cm: client.V1ConfigMap) -> client.V1ObjectMeta:
-        assert cm.metadata is not None  # the API server always sends it; the client's models type every field optional
-        return cm.metadata
-
-    def _document(self, cm: client.V1ConfigMap) -> dict[str, Any]:
-        text = (cm.data or {}).get(self.key, "")
+    def _document(self, cm: ApiObject) -> dict[str, Any]:
+        text = (cm.get("data") or {}).get(self.key, "")
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError as error:
@@ -129,39 +126,6 @@ class ConfigMapRoutes:
             raise BackendError(f"{self.location} key {self.key}: expected a mapping with 'models'")
         return doc
 
-    def _render(self, cm: client.V1ConfigMap, models: dict[str, Weights]) -> str:
+    def _render(self, cm: ApiObject, models: dict[str, Weights]) -> str:
         """The new `routes.yaml`: other top-level keys the gateway may read are kept as they were."""
         return yaml.safe_dump({**self._document(cm), "models": models}, sort_keys=False)
-
-    # -- the Kubernetes API -----------------------------------------------------------------------------------
-    def _call(self, request: Any) -> Any:
-        try:
-            return request(self._api())
-        except ApiException as error:
-            raise self._api_error(error) from None
-        except HTTPError as error:
-            raise backend_error(transport_kind(error),
-                                f"cannot reach the Kubernetes API for {self.location}: {error}") from None
-
-    def _api_error(self, error: ApiException) -> BackendError:
-        if error.status == 409:
-            return RoutesConflict(f"{self.location} changed since it was read")
-        if error.status == 404:
-            return backend_error("not_found", f"{self.location} not found: is the gateway's routes ConfigMap named "
-                                 "differently (GATEWAY_ROUTES_CONFIGMAP, GATEWAY_NAMESPACE)?")
-        try:
-            message = json.loads(error.body or "{}").get("message") or error.reason
-        except json.JSONDecodeError:
-            message = error.reason
-        return backend_error(kind_of_status(int(error.status or 0)),
-                             f"the Kubernetes API refused access to {self.location} ({error.status}): {message}")
-
-    def _api(self) -> client.CoreV1Api:
-        """Connects on first use, so a server without Kubernetes access still starts and says why on a call."""
-        if self._core is None:
-            try:
-                configuration = load_configuration(self._kubeconfig, self._context)
-            except KubeConfigMissing as error:
-                raise Unreachable(str(error)) from None
-            self._core = client.CoreV1Api(client.ApiClient(configuration))
-        return self._core

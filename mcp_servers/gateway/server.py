@@ -11,6 +11,7 @@ from fastmcp import FastMCP
 from mcp_servers.gateway.adapters import ConfigMapRoutes, GatewayAdapter
 from mcp_servers.gateway.client import GatewayApi
 from mcp_servers.gateway.tools import TOOLS, Gateway
+from mcp_servers.kubernetes.client import Kube
 from mcp_servers.prometheus.client import prometheus_api
 from mcp_servers.settings import Settings
 from mcp_servers.toolkit import holding, register
@@ -18,9 +19,10 @@ from mcp_servers.toolkit import holding, register
 
 def build(settings: Settings, adapter: GatewayAdapter | None = None) -> FastMCP:
     """The gateway server; `adapter` defaults to the routes ConfigMap the settings name."""
+    # The settings' cluster, as the kubernetes server reaches it; connected on the first call, so the server
+    # builds without a cluster.
     routes: GatewayAdapter = adapter or ConfigMapRoutes(
-        settings.gateway_namespace or settings.namespace, settings.gateway_routes_configmap,
-        kubeconfig=settings.kubeconfig, context=settings.kube_context)
+        Kube(settings), settings.gateway_namespace or settings.namespace, settings.gateway_routes_configmap)
     mcp = FastMCP("gateway", instructions="Routing of model traffic between the self-hosted fleet and hosted "
                   "backup providers: the routing table, provider health, and the writes that move traffic.",
                   lifespan=holding(lambda: _gateway(settings, routes)))

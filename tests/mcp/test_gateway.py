@@ -19,6 +19,7 @@ from mcp_servers import compose
 from mcp_servers.gateway import build
 from mcp_servers.gateway.adapters import ConfigMapRoutes, RoutesConflict
 from mcp_servers.gateway.table import RouteChange, RoutingTable
+from mcp_servers.kubernetes.client import Kube
 from mcp_servers.settings import Settings
 from tests.mcp.calls import call, refusal
 from tests.polling import until
@@ -197,7 +198,7 @@ async def test_a_dry_run_shows_the_change_and_stores_nothing(routes_fleet: Runni
 
 
 def test_a_write_against_a_stale_table_is_refused_so_no_edit_is_lost(routes_fleet: RunningSandbox) -> None:
-    adapter = ConfigMapRoutes("inference", "gateway-routes", kubeconfig=str(routes_fleet.kubeconfig))
+    adapter = ConfigMapRoutes(Kube(Settings(kubeconfig=str(routes_fleet.kubeconfig))), "inference", "gateway-routes")
     try:
         stale = adapter.read_routes()
         adapter.write_routes(stale, "someone else's edit", "other-writer", dry_run=False)
