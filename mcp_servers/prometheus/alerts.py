@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mcp_servers.answers import Capped
 from mcp_servers.errors import fail
-from mcp_servers.toolkit import Capped
 
 SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "ticket": 2, "warning": 2, "info": 3}
 
