@@ -19,8 +19,12 @@ from typing import Any, TypeVar, cast
 import anyio
 from fastmcp import Context, FastMCP
 from fastmcp.dependencies import CurrentContext, Depends
-from fastmcp.tools import Tool
+from fastmcp.exceptions import ToolError
+from fastmcp.tools import FunctionTool, ToolResult
 from mcp.types import ToolAnnotations
+
+from mcp_servers.errors import ToolFailure
+from mcp_servers.failures import Failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 B = TypeVar("B")
@@ -59,10 +63,23 @@ def writes(function: Callable[..., Any], title: str, *, destructive: bool, idemp
 def register(mcp: FastMCP, specs: Iterable[ToolSpec]) -> FastMCP:
     """Adds every tool of the table to the server, each with its output schema compacted."""
     for spec in specs:
-        tool = Tool.from_function(spec.function, annotations=spec.annotations,
-                                  tags={WRITE_TAG} if spec.writes else None)
+        tool = _KindedTool.from_function(spec.function, annotations=spec.annotations,
+                                         tags={WRITE_TAG} if spec.writes else None)
         mcp.add_tool(tool.model_copy(update={"output_schema": compact_types(tool.output_schema)}))
     return mcp
+
+
+class _KindedTool(FunctionTool):
+    """A tool whose pure views' `Failure`s leave it as the `ToolFailure`s they stand for, so that FastMCP passes
+    them on as they are rather than as a bug (see `errors.BackendError`)."""
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        try:
+            return await super().run(arguments)
+        except ToolError:
+            raise
+        except Failure as failure:
+            raise ToolFailure(failure.kind, failure.message) from failure
 
 
 def holding(open_clients: Callable[[], AbstractContextManager[Iterable[object]]]) -> Callable[

@@ -31,7 +31,8 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
-from mcp_servers.errors import BackendError, Conflict, Unreachable, backend_error, kind_of_status, transport_kind
+from mcp_servers.errors import BackendError, Conflict, Unreachable, backend_error, transport_kind
+from mcp_servers.failures import kind_of_status
 from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
 from mcp_servers.kubernetes.client import KubeConfigMissing, load_configuration
 

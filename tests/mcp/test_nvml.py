@@ -12,7 +12,7 @@ import pytest
 from fastmcp import Client
 
 from mcp_servers.compose import build
-from mcp_servers.errors import ErrorKind
+from mcp_servers.failures import ErrorKind
 from mcp_servers.gpu import nvml
 from mcp_servers.settings import Settings
 from tests.mcp.calls import failure
