@@ -14,7 +14,8 @@ from typing import Any
 
 from fastmcp import Client
 
-from mcp_servers.errors import ErrorKind, parse, transport_kind
+from mcp_servers.errors import transport_kind
+from mcp_servers.failures import ErrorKind, parse
 
 log = logging.getLogger("firebreak.agent.tools")
 

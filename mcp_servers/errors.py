@@ -1,17 +1,15 @@
-"""How a Firebreak tool fails: with a kind that a program routes on, and a sentence that a person reads.
+"""How a Firebreak tool fails across FastMCP: with a kind that a program routes on, and a sentence that a person
+reads (the kinds and their `[kind] sentence` text: `failures.py`).
 
-An MCP tool error is text on the wire, so the kind travels as a documented prefix, `[kind] sentence`:
-`[unreachable] Prometheus at http://prometheus:9090 is unreachable: [Errno 111] Connection refused`.
 Backend clients raise a `BackendError` subclass at the lowest layer (the class is the kind); tools raise
-`ToolFailure` for what they decide themselves; `KindedErrors` turns both, and every other error a tool call
-ends in (a library's, a validation error of the arguments), into `[kind] sentence` on the way out; clients
-read it back with `parse`. Text without the prefix, such as another server's error, reads as `internal`.
+`ToolFailure` for what they decide themselves (a pure view raises a plain `Failure`, which `toolkit.register`
+passes on as a `ToolFailure`); `KindedErrors` turns both, and every other error a tool call ends in (a library's,
+a validation error of the arguments), into `[kind] sentence` on the way out; clients read it back with `parse`.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 import httpx
 import mcp.types as mt
@@ -20,18 +18,11 @@ from fastmcp.exceptions import DisabledError, NotFoundError, ToolError, Validati
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 
-ErrorKind = Literal["unreachable", "timeout", "unauthorized", "not_found", "bad_input", "conflict", "internal"]
-KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
-_PREFIX = re.compile(r"^\[(" + "|".join(KINDS) + r")\] ")
+from mcp_servers.failures import ErrorKind, Failure, parse
 
 
-class ToolFailure(ToolError):
-    """A tool's failure: `kind` says what went wrong for a program, the message says it for a person."""
-
-    def __init__(self, kind: ErrorKind, message: str) -> None:
-        super().__init__(f"[{kind}] {message}")
-        self.kind: ErrorKind = kind
-        self.message = message
+class ToolFailure(Failure, ToolError):
+    """A tool's `Failure`; a `ToolError`, so that FastMCP passes it on as it is (see `BackendError`)."""
 
 
 class BackendError(ToolError):
@@ -81,29 +72,6 @@ def fail(kind: ErrorKind, message: str) -> ToolFailure:
     return ToolFailure(kind, message)
 
 
-def parse(text: str) -> tuple[ErrorKind, str]:
-    """(kind, message) of an error text; `internal` with the whole text when it carries no kind."""
-    found = _PREFIX.match(text)
-    if found is None:
-        return "internal", text
-    return found.group(1), text[found.end():]  # type: ignore[return-value]  # the pattern admits only KINDS
-
-
-def kind_of_status(status: int) -> ErrorKind:
-    """The kind of an HTTP error status from a backend (Prometheus, the Kubernetes API, Loki, a gateway)."""
-    if status in (401, 403):
-        return "unauthorized"
-    if status in (404, 410):
-        return "not_found"
-    if status in (409, 429):  # 429: refused for now (a disruption budget, a rate limit), as a conflict is
-        return "conflict"
-    if status in (408, 504):
-        return "timeout"
-    if status in (502, 503):
-        return "unreachable"
-    return "bad_input" if 400 <= status < 500 else "internal"
-
-
 def transport_kind(error: BaseException) -> ErrorKind:
     """The kind of a failure to get an answer at all: no answer in time, or no connection."""
     chain = _chain(error)
@@ -131,7 +99,7 @@ class KindedErrors(Middleware):
 
 def _kind_of(error: BaseException) -> ErrorKind:
     for cause in _chain(error):
-        if isinstance(cause, (ToolFailure, BackendError)):
+        if isinstance(cause, (Failure, BackendError)):
             return cause.kind
         if isinstance(cause, (ValidationError, NotFoundError, DisabledError)):  # bad arguments, or no such tool
             return "bad_input"

@@ -1,38 +1,35 @@
-"""What every Firebreak MCP tool shares: registration from a table, the clients it is handed, size caps and the
-write envelope (errors: `errors.py`).
+"""What every Firebreak MCP tool shares: registration from a table and the clients it is handed (the answers'
+shapes: `answers.py`; errors: `errors.py`).
 
 A server package writes its tools as module-level functions and lists them in a table of `ToolSpec`s (`reads`,
 `writes`); `register` adds them to the server. A tool that needs a backend client takes it as a parameter whose
 default is `held(ClientType)`: FastMCP resolves it on each call from what the server's lifespan opened
 (`holding`), and leaves it out of the tool's input schema. A mounted server (`firebreak mcp all`) keeps its own
 lifespan, so each tool still gets its own server's client; a test may call the function with a client of its own.
-
-Tools answer a model first: a summary up front (counts, top offenders, what is abnormal), detail on request,
-and never more than a hard cap of items, with `truncated` saying so when the cap cut something off.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 from fastmcp import Context, FastMCP
 from fastmcp.dependencies import CurrentContext, Depends
-from fastmcp.tools import Tool
+from fastmcp.exceptions import ToolError
+from fastmcp.tools import FunctionTool, ToolResult
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
 
-T = TypeVar("T")
+from mcp_servers.errors import ToolFailure
+from mcp_servers.failures import Failure
+
 F = TypeVar("F", bound=Callable[..., Any])
 B = TypeVar("B")
 
 WRITE_TAG = "write"
-MAX_ITEMS = 50  # the default cap on any list a tool returns
-MAX_TEXT = 8_000  # characters of free text (log lines, descriptions) in one answer
 DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})  # JSON Schema keywords whose values are data
 
 
@@ -66,10 +63,23 @@ def writes(function: Callable[..., Any], title: str, *, destructive: bool, idemp
 def register(mcp: FastMCP, specs: Iterable[ToolSpec]) -> FastMCP:
     """Adds every tool of the table to the server, each with its output schema compacted."""
     for spec in specs:
-        tool = Tool.from_function(spec.function, annotations=spec.annotations,
-                                  tags={WRITE_TAG} if spec.writes else None)
+        tool = _KindedTool.from_function(spec.function, annotations=spec.annotations,
+                                         tags={WRITE_TAG} if spec.writes else None)
         mcp.add_tool(tool.model_copy(update={"output_schema": compact_types(tool.output_schema)}))
     return mcp
+
+
+class _KindedTool(FunctionTool):
+    """A tool whose pure views' `Failure`s leave it as the `ToolFailure`s they stand for, so that FastMCP passes
+    them on as they are rather than as a bug (see `errors.BackendError`)."""
+
+    async def run(self, arguments: dict[str, Any]) -> ToolResult:
+        try:
+            return await super().run(arguments)
+        except ToolError:
+            raise
+        except Failure as failure:
+            raise ToolFailure(failure.kind, failure.message) from failure
 
 
 def holding(open_clients: Callable[[], AbstractContextManager[Iterable[object]]]) -> Callable[
@@ -157,37 +167,3 @@ def remove_writes(mcp: FastMCP) -> FastMCP:
     """Hides and blocks every write tool: a read-only server cannot be talked into changing anything."""
     mcp.disable(tags={WRITE_TAG})
     return mcp
-
-
-class Capped(BaseModel, Generic[T]):
-    """A list cut to a size a model can read, saying how much there was."""
-
-    items: list[T]
-    total: int = Field(description="how many there were before the cap")
-    truncated: bool = Field(description="true when items holds fewer than total")
-
-    @classmethod
-    def of(cls, items: Sequence[T], limit: int = MAX_ITEMS) -> Capped[T]:
-        limit = max(0, limit)
-        return cls(items=list(items[:limit]), total=len(items), truncated=len(items) > limit)
-
-
-def clip(text: str, limit: int = MAX_TEXT) -> tuple[str, bool]:
-    """Keeps the end of a long text (the newest log lines matter most); says whether it cut."""
-    if len(text) <= limit:
-        return text, False
-    return "[truncated]…" + text[-limit:], True
-
-
-class WriteResult(BaseModel):
-    """What a write tool did: enough for an audit log and for a person to check it."""
-
-    action: str
-    target: str
-    dry_run: bool
-    reason: str
-    idempotency_key: str
-    replayed: bool = Field(default=False, description="true when this key was already applied: nothing was done")
-    before: dict[str, Any]
-    after: dict[str, Any]
-    message: str

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_servers.toolkit import Capped
+from mcp_servers.answers import Capped
 
 # Status thresholds. The availability objective is 99.9 % non-5xx and the latency objective TTFT <= 1 s.
 FAILING_ERROR_RATIO = 0.5  # most requests fail: traffic on this backend is lost

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from pydantic import BaseModel, Field
 
-from mcp_servers.errors import fail
+from mcp_servers.failures import Failure
 from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
 
 SELF_HOSTED = "self-hosted"
@@ -67,19 +67,19 @@ def _routes_summary(models: list[ModelRoute], in_force: bool | None, reload_erro
 def check_backends(weights: Iterable[str], backends: tuple[str, ...]) -> None:
     unknown = sorted(set(weights) - set(backends))
     if unknown:
-        raise fail("bad_input", f"unknown backend {', '.join(unknown)}: known backends are {', '.join(backends)}")
+        raise Failure("bad_input", f"unknown backend {', '.join(unknown)}: known backends are {', '.join(backends)}")
 
 
 def check_weights(model: str, weights: Weights) -> None:
     if sum(weights.values()) != 100:
-        raise fail("bad_input",
-                   f"weights for {model} sum to {sum(weights.values())}: they must be whole percentages "
-                   "summing to 100")
+        raise Failure("bad_input",
+                      f"weights for {model} sum to {sum(weights.values())}: they must be whole percentages "
+                      "summing to 100")
 
 
 def check_model(model: str, known: list[str]) -> None:
     if model not in known:
-        raise fail("not_found", f"unknown model {model!r}: the gateway routes {', '.join(known)}")
+        raise Failure("not_found", f"unknown model {model!r}: the gateway routes {', '.join(known)}")
 
 
 def failover_models(model: str, from_backend: str, table: RoutingTable, known: Callable[[], list[str]]) -> list[str]:
@@ -88,12 +88,12 @@ def failover_models(model: str, from_backend: str, table: RoutingTable, known: C
     if model == "*":
         models = [m for m, w in table.models.items() if w.get(from_backend, 0) > 0]
         if not models:
-            raise fail("conflict", f"no model sends traffic to {from_backend}: nothing to fail over")
+            raise Failure("conflict", f"no model sends traffic to {from_backend}: nothing to fail over")
         return models
     check_model(model, known())
     if table.models.get(model, {}).get(from_backend, 0) == 0:
-        raise fail("conflict", f"{model} sends no traffic to {from_backend} (weights {table.models.get(model, {})}): "
-                   "nothing to fail over")
+        raise Failure("conflict", f"{model} sends no traffic to {from_backend} "
+                      f"(weights {table.models.get(model, {})}): nothing to fail over")
     return [model]
 
 

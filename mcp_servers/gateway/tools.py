@@ -16,6 +16,7 @@ from typing import Annotated
 import anyio
 from pydantic import Field
 
+from mcp_servers.answers import WriteResult
 from mcp_servers.errors import Unreachable, fail
 from mcp_servers.gateway.adapters import GatewayAdapter
 from mcp_servers.gateway.client import GatewayApi
@@ -33,7 +34,7 @@ from mcp_servers.gateway.routes import (
 from mcp_servers.gateway.table import RoutingTable, Weights
 from mcp_servers.gateway.writes import apply
 from mcp_servers.prometheus.client import PrometheusApi
-from mcp_servers.toolkit import WriteResult, held, reads, writes
+from mcp_servers.toolkit import held, reads, writes
 
 ModelName = Annotated[str, Field(min_length=1, max_length=253, description="a model name the gateway routes")]
 BackendName = Annotated[str, Field(min_length=1, max_length=63, description="self-hosted or a hosted provider")]

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
+from mcp_servers.answers import WriteResult
 from mcp_servers.errors import Conflict
 from mcp_servers.gateway.adapters import GatewayAdapter, RoutesConflict
 from mcp_servers.gateway.table import RoutingTable, Weights
-from mcp_servers.toolkit import WriteResult
 
 WRITE_ATTEMPTS = 3  # re-reads after a concurrent edit before giving up
 

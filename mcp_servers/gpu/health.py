@@ -13,10 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_servers.errors import fail
+from mcp_servers.answers import MAX_ITEMS, Capped
+from mcp_servers.failures import Failure
 from mcp_servers.gpu import xid
 from mcp_servers.gpu.reading import THROTTLE_WINDOW, GpuReading
-from mcp_servers.toolkit import MAX_ITEMS, Capped
 
 GPU_TEMP_LIMIT_C = 85.0  # H100/A100 start slowing down in the high 80s
 MEMORY_TEMP_LIMIT_C = 95.0  # HBM's rated maximum is about 95 °C
@@ -303,7 +303,7 @@ def _only_node(readings: Sequence[GpuReading], node: str | None) -> Sequence[Gpu
     if not chosen:
         known = sorted({r.node for r in readings})
         listing = ", ".join(known[:20]) + (" …" if len(known) > 20 else "") if known else "none"
-        raise fail("not_found", f"node {node!r} has no GPU readings; nodes with GPUs: {listing}")
+        raise Failure("not_found", f"node {node!r} has no GPU readings; nodes with GPUs: {listing}")
     return chosen
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
+from mcp_servers.answers import Capped, clip
 from mcp_servers.kubernetes.models import (
     ContainerInfo,
     DeploymentDetail,
@@ -37,7 +38,6 @@ from mcp_servers.kubernetes.views import (
     revision_row,
     taint_text,
 )
-from mcp_servers.toolkit import Capped, clip
 
 ERROR_LINE = re.compile(r"error|exception|fatal|panic|killed|traceback", re.IGNORECASE)
 

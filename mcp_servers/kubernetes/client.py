@@ -35,9 +35,9 @@ from mcp_servers.errors import (
     Unauthorized,
     Unreachable,
     backend_error,
-    kind_of_status,
     transport_kind,
 )
+from mcp_servers.failures import kind_of_status
 from mcp_servers.kubernetes.objects import ApiObject
 from mcp_servers.settings import Settings
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
+from mcp_servers.answers import WriteResult
 from mcp_servers.errors import fail
 from mcp_servers.kubernetes.client import VersionConflict
 from mcp_servers.kubernetes.objects import ApiObject
-from mcp_servers.toolkit import WriteResult
 
 KEYS = "firebreak.io/idempotency-keys"
 MAX_KEYS = 20

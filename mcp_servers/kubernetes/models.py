@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mcp_servers.toolkit import Capped
+from mcp_servers.answers import Capped
 
 
 class Condition(BaseModel):

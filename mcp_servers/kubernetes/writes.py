@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from kubernetes import client
 from pydantic import Field
 
+from mcp_servers.answers import WriteResult
 from mcp_servers.errors import BackendError, NotFound, fail
 from mcp_servers.kubernetes.client import Kube, Throttled, Unanswered
 from mcp_servers.kubernetes.idempotency import (
@@ -43,7 +44,7 @@ from mcp_servers.kubernetes.objects import (
     selector_string,
 )
 from mcp_servers.kubernetes.views import ready_condition
-from mcp_servers.toolkit import ToolSpec, WriteResult, held, writes
+from mcp_servers.toolkit import ToolSpec, held, writes
 
 MERGE = "application/merge-patch+json"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"

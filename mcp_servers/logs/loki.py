@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from mcp_servers.errors import backend_error, kind_of_status, transport_kind
+from mcp_servers.errors import backend_error, transport_kind
+from mcp_servers.failures import kind_of_status
 from mcp_servers.logs.lines import Fetched, Incarnations, LogLine, Target, Window
 from mcp_servers.settings import HttpEndpoint
 

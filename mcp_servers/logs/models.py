@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from mcp_servers.answers import Capped
 from mcp_servers.logs.lines import LogLine
-from mcp_servers.toolkit import Capped
 
 Level = Literal["error", "warning"]
 RATE_CHANGE = 3.0  # a template whose per-minute rate moved by this factor or more "changed a lot"

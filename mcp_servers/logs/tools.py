@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from mcp_servers.answers import Capped
 from mcp_servers.errors import fail
 from mcp_servers.logs.backends import LogBackends
 from mcp_servers.logs.lines import Target, Window
@@ -36,7 +37,7 @@ from mcp_servers.logs.views import (
     severity,
     summarise_errors,
 )
-from mcp_servers.toolkit import Capped, ToolSpec, held, reads
+from mcp_servers.toolkit import ToolSpec, held, reads
 
 Deployment = Annotated[str | None, Field(description="a Deployment: reads all of its pods")]
 Pod = Annotated[str | None, Field(description="one pod; give a deployment or a pod (neither: the whole namespace)")]

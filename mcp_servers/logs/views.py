@@ -10,10 +10,10 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from mcp_servers.answers import Capped
 from mcp_servers.logs.lines import Fetched, LogLine, Window
 from mcp_servers.logs.models import RATE_CHANGE, Level, PodCount, TemplateChange, TemplateSummary
 from mcp_servers.logs.templates import Template, TemplateMiner
-from mcp_servers.toolkit import Capped
 
 MAX_LINE_CHARS = 500
 MAX_SEARCH_CHARS = 40_000  # all returned lines together, newest kept

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_servers.errors import fail
-from mcp_servers.toolkit import Capped
+from mcp_servers.answers import Capped
+from mcp_servers.failures import Failure
 
 SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "ticket": 2, "warning": 2, "info": 3}
 
@@ -112,8 +112,8 @@ def silence_matchers(matchers: dict[str, str] | list[SilenceMatcher]) -> list[di
     items = [SilenceMatcher(name=k, value=v) for k, v in matchers.items()] if isinstance(matchers, dict) \
         else matchers
     if not items:
-        raise fail("bad_input",
-                   "a silence needs at least one matcher, e.g. {\"alertname\": \"ModelAvailabilityBudgetBurn\"}")
+        raise Failure("bad_input",
+                      "a silence needs at least one matcher, e.g. {\"alertname\": \"ModelAvailabilityBudgetBurn\"}")
     return [m.model_dump() for m in items]
 
 

@@ -25,7 +25,8 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from tenacity import retry, retry_if_exception_type, stop_after_attempt
 from urllib3.util.retry import Retry
 
-from mcp_servers.errors import BackendError, TimedOut, Unreachable, backend_error, kind_of_status, transport_kind
+from mcp_servers.errors import BackendError, TimedOut, Unreachable, backend_error, transport_kind
+from mcp_servers.failures import kind_of_status
 from mcp_servers.settings import HttpEndpoint
 
 TIMEOUT_S = 15

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_servers.toolkit import Capped
+from mcp_servers.answers import Capped
 
 LEVEL_POINTS = 10  # the running level is the median of this many previous points
 CONFIRM_POINTS = 3  # a move counts when this many points in a row stay away from the level

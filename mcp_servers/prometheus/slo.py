@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mcp_servers.answers import Capped
 from mcp_servers.prometheus.slo_conventions import (
     BUDGET_REMAINING,
     BURN_RATE_PREFIX,
@@ -22,7 +23,6 @@ from mcp_servers.prometheus.slo_conventions import (
     TICKET_WINDOWS,
     BurnRateWindow,
 )
-from mcp_servers.toolkit import Capped
 
 SloStatus = Literal["burning-page", "burning-ticket", "ok"]
 STATUS_RANK: dict[SloStatus, int] = {"burning-page": 0, "burning-ticket": 1, "ok": 2}

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from mcp_servers.answers import Capped, WriteResult
 from mcp_servers.errors import BackendError, NotFound, fail
 from mcp_servers.prometheus.alerts import (
     AlertsReport,
@@ -44,7 +45,7 @@ from mcp_servers.prometheus.series import (
 )
 from mcp_servers.prometheus.slo import SloReport, slo_report, slo_selector, slo_states
 from mcp_servers.prometheus.slo_conventions import OBJECTIVE
-from mcp_servers.toolkit import Capped, WriteResult, held, reads, writes
+from mcp_servers.toolkit import held, reads, writes
 
 RANGE_POINTS = 240  # the default step spreads a range over about this many points
 SERIES_WINDOW = timedelta(minutes=5)  # metric_labels looks at the series seen this recently

@@ -12,8 +12,9 @@ from typing import Any
 
 from fastmcp import FastMCP
 
+from mcp_servers.answers import WriteResult
 from mcp_servers.errors import KindedErrors, fail
-from mcp_servers.toolkit import WriteResult, read_tool, write_tool
+from mcp_servers.toolkit import read_tool, write_tool
 
 # Every way `slo_status` fails to tell the burn, as the prometheus server (or a library under it) fails.
 SLO_FAILURES: dict[str, Exception] = {

@@ -1,6 +1,6 @@
 """Calling a tool in a test: its structured answer when it must succeed, its error when it must not.
 
-A tool's error reaches the client as `[kind] sentence` (mcp_servers/errors.py): `refusal` gives that whole text,
+A tool's error reaches the client as `[kind] sentence` (mcp_servers/failures.py): `refusal` gives that whole text,
 `failure` the two parts, for a test to say both what kind of failure it expects and what a person reads.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from fastmcp import Client
 
-from mcp_servers.errors import ErrorKind, parse
+from mcp_servers.failures import ErrorKind, parse
 
 
 async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:

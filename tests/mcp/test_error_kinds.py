@@ -3,7 +3,7 @@
 The kind is for a program to route on (retry, ask again, give up, tell a person), the sentence for a person to
 read. A tool says its kind itself with `fail(kind, message)`; `KindedErrors`, which every composed server carries,
 gives one to any other error a call ends in; `parse` reads the two parts back, and reads text without a kind as
-`internal`. See mcp_servers/errors.py.
+`internal`. See mcp_servers/failures.py and mcp_servers/errors.py.
 """
 
 from __future__ import annotations
@@ -20,19 +20,10 @@ from fastmcp import Client, FastMCP
 from fastmcp.exceptions import ToolError
 
 from mcp_servers.compose import build
-from mcp_servers.errors import (
-    KINDS,
-    BackendError,
-    ErrorKind,
-    KindedErrors,
-    ToolFailure,
-    backend_error,
-    fail,
-    kind_of_status,
-    parse,
-    transport_kind,
-)
+from mcp_servers.errors import BackendError, KindedErrors, ToolFailure, backend_error, fail, transport_kind
+from mcp_servers.failures import KINDS, ErrorKind, Failure, kind_of_status, parse
 from mcp_servers.settings import HttpEndpoint, Settings
+from mcp_servers.toolkit import read_tool
 from tests.mcp.calls import failure, refusal
 
 pytestmark = pytest.mark.anyio
@@ -86,6 +77,19 @@ async def test_a_tools_own_failure_arrives_as_its_kind_and_its_sentence() -> Non
         text = await refusal(client, "find", name="gpu-node-9")
     assert text == "[not_found] no thing called 'gpu-node-9'"
     assert parse(text) == ("not_found", "no thing called 'gpu-node-9'")
+
+
+async def test_a_pure_views_failure_arrives_as_its_kind_and_its_sentence_without_the_middleware() -> None:
+    server = FastMCP("views")
+
+    @read_tool(server, "Check")
+    def check(name: str) -> str:
+        """Refused by a view, which raises a plain `Failure` (it imports no FastMCP)."""
+        raise Failure("bad_input", f"{name} is not a model")
+
+    async with Client(server) as client:
+        text = await refusal(client, "check", name="gpt-9")
+    assert text == "[bad_input] gpt-9 is not a model", "no \"Error calling tool\" wrapping: it is a ToolFailure"
 
 
 async def test_a_real_servers_failure_on_a_real_fleet_arrives_kinded(mcp: ClientFactory) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_servers.errors import Conflict, ToolFailure
+from mcp_servers.errors import Conflict
+from mcp_servers.failures import Failure
 from mcp_servers.gateway.adapters import RoutesConflict
 from mcp_servers.gateway.health import health_report
 from mcp_servers.gateway.routes import failover_models, moved, ordered, routes_view
@@ -37,10 +38,10 @@ def test_a_failover_moves_the_whole_share_and_keeps_the_configured_order() -> No
 
     assert failover_models("*", "self-hosted", TABLE, known) == ["qwen-7b", "llama-70b"]
     assert not asked, "a failover of every model asks the gateway for none"
-    with pytest.raises(ToolFailure) as nothing:
+    with pytest.raises(Failure) as nothing:
         failover_models("qwen-7b", "google", TABLE, known)
     assert nothing.value.kind == "conflict"
-    with pytest.raises(ToolFailure) as unknown:
+    with pytest.raises(Failure) as unknown:
         failover_models("mistral-7b", "self-hosted", TABLE, known)
     assert unknown.value.kind == "not_found"
 

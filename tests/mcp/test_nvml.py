@@ -13,7 +13,7 @@ from fastmcp import Client
 
 from harness.cli import main as firebreak
 from mcp_servers.compose import build
-from mcp_servers.errors import ErrorKind
+from mcp_servers.failures import ErrorKind
 from mcp_servers.settings import Settings
 from tests.mcp.calls import failure
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_servers.errors import ToolFailure
+from mcp_servers.failures import Failure
 from mcp_servers.prometheus.alerts import Alert, alerts_report, from_prometheus, merge_alertmanager, silence_matchers
 from mcp_servers.prometheus.discovery import label_infos, metadata_of, name_pattern, target_health_view
 from mcp_servers.prometheus.series import instant_result
@@ -87,7 +87,7 @@ def test_alertmanager_view_joins_prometheus_alerts_and_adds_its_own() -> None:
 
 
 def test_a_silence_without_matchers_is_refused() -> None:
-    with pytest.raises(ToolFailure) as refused:
+    with pytest.raises(Failure) as refused:
         silence_matchers({})
     assert refused.value.kind == "bad_input"
     assert silence_matchers({"model": "m"}) == [{"name": "model", "value": "m", "isRegex": False, "isEqual": True}]
