@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.slo.durations import format_duration, scale_seconds
+from agent.slo.durations import scale_seconds
 from agent.slo.rules import DOWN_ALERT, dump_yaml
+from mcp_servers.prometheus.durations import format_duration
 
 RECEIVER = "firebreak-agent"
 GROUP_BY = ("slo", "model")

@@ -29,8 +29,9 @@ from typing import Any
 
 import yaml
 
-from agent.slo.durations import format_duration, parse_duration, scale_duration, scale_seconds
+from agent.slo.durations import scale_duration, scale_seconds
 from agent.slo.spec import WINDOW_PLACEHOLDER, Severity, SLOInstance, SLOSpec, expand_all, substitute
+from mcp_servers.prometheus.durations import format_duration, parse_duration
 from mcp_servers.prometheus.slo_conventions import (
     BUDGET_REMAINING,
     ERROR_BUDGET,

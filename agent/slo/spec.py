@@ -42,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.slo.durations import parse_duration
+from mcp_servers.prometheus.durations import parse_duration
 
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ALERT_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from mcp_servers.answers import Capped
+from mcp_servers.prometheus.durations import parse_duration
 from mcp_servers.prometheus.slo_conventions import (
     BUDGET_REMAINING,
     BURN_RATE_PREFIX,
@@ -22,13 +22,12 @@ from mcp_servers.prometheus.slo_conventions import (
     SLI_ERROR_PREFIX,
     TICKET_WINDOWS,
     BurnRateWindow,
+    window_of,
 )
 
 SloStatus = Literal["burning-page", "burning-ticket", "ok"]
 STATUS_RANK: dict[SloStatus, int] = {"burning-page": 0, "burning-ticket": 1, "ok": 2}
 NOT_IDENTITY = frozenset({"__name__", "window", "time_scale"})
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-WINDOW_SUFFIX = "ratio_rate"  # a windowed series' name ends in this, then its window
 
 
 class SloWindow(BaseModel):
@@ -70,8 +69,8 @@ def slo_states(result: list[Any]) -> list[SloState]:
     recorded: set[str] = set()
     for series in result:
         labels = series["metric"]
-        if WINDOW_SUFFIX in labels["__name__"]:
-            recorded.add(_window_of(labels["__name__"]))
+        if (window := window_of(labels["__name__"])) is not None:
+            recorded.add(window)
         identity = tuple(sorted((k, v) for k, v in labels.items() if k not in NOT_IDENTITY))
         value = float(series["value"][1])
         if math.isfinite(value):  # NaN or Inf: a window with no usable data, reported as None
@@ -103,9 +102,9 @@ def _slo_state(identity: dict[str, str], series: list[tuple[dict[str, str], floa
         name = labels["__name__"]
         time_scale = labels.get("time_scale", time_scale)
         if name.startswith(SLI_ERROR_PREFIX):
-            ratios[_window_of(name)] = value
+            ratios[name.removeprefix(SLI_ERROR_PREFIX)] = value
         elif name.startswith(BURN_RATE_PREFIX):
-            burns[_window_of(name)] = value
+            burns[name.removeprefix(BURN_RATE_PREFIX)] = value
         else:
             scalars[name] = value
     budget = scalars.get(ERROR_BUDGET)
@@ -138,13 +137,12 @@ def _worst_first(state: SloState) -> tuple[int, float]:
     return STATUS_RANK[state.status], -fastest
 
 
-def _window_of(name: str) -> str:
-    return name.rsplit(WINDOW_SUFFIX, 1)[-1]
-
-
 def _seconds(window: str) -> float:
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdwy])", window)
-    return float(found.group(1)) * UNIT_SECONDS[found.group(2)] if found else float("inf")
+    """A window's length, for sorting; one that is not a duration sorts last."""
+    try:
+        return parse_duration(window)
+    except ValueError:
+        return math.inf
 
 
 def _promql_string(value: str) -> str:

@@ -49,3 +49,11 @@ def sli_error(window: str) -> str:
 def burn_rate(window: str) -> str:
     """The burn rate over `window`: error ratio / error budget."""
     return f"{BURN_RATE_PREFIX}{window}"
+
+
+def window_of(name: str) -> str | None:
+    """The window a windowed series covers (`1h` for `slo:burn_rate:ratio_rate1h`); None for any other series."""
+    for prefix in (SLI_ERROR_PREFIX, BURN_RATE_PREFIX):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+    return None

@@ -9,7 +9,13 @@ from mcp_servers.prometheus.alerts import Alert, alerts_report, from_prometheus,
 from mcp_servers.prometheus.discovery import label_infos, metadata_of, name_pattern, target_health_view
 from mcp_servers.prometheus.series import instant_result
 from mcp_servers.prometheus.slo import slo_report, slo_selector, slo_states
-from mcp_servers.prometheus.slo_conventions import PAGE_BURN_RATE, burn_rate, sli_error
+from mcp_servers.prometheus.slo_conventions import (
+    ERROR_BUDGET,
+    PAGE_BURN_RATE,
+    burn_rate,
+    sli_error,
+    window_of,
+)
 
 
 def slo_series(model: str, burns: dict[str, float], budget: float = 0.001) -> list[dict[str, object]]:
@@ -43,6 +49,12 @@ def test_a_window_without_traffic_reads_as_none_not_as_nan() -> None:
     [state] = slo_states(slo_series("idle", {"5m": float("nan"), "1h": 0.2}))
     assert {w.window: w.burn_rate for w in state.windows} == {"5m": None, "1h": 0.2}
     assert state.status == "ok"
+
+
+def test_a_series_window_comes_from_the_conventions_prefixes_and_an_odd_one_sorts_last() -> None:
+    assert (window_of(burn_rate("1h")), window_of(sli_error("3d")), window_of(ERROR_BUDGET)) == ("1h", "3d", None)
+    [state] = slo_states(slo_series("odd", {"1d": 0.1, "custom": 0.1, "5m": 0.1}))
+    assert [w.window for w in state.windows] == ["5m", "1d", "custom"]
 
 
 def test_the_slo_selector_reads_only_the_reported_series_of_the_one_asked_for() -> None:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from agent.slo import render_alertmanager_config, render_rules, slo_rules_command, stale_generated_files
-from agent.slo.durations import format_duration, parse_duration, scale_duration
+from agent.slo.durations import scale_duration
+from mcp_servers.prometheus.durations import format_duration, parse_duration
 
 from .promtool import INFERENCE_SPEC, inference_spec, require, run
 
