@@ -13,6 +13,11 @@ from sandbox.store import Store
 
 Obj = dict[str, Any]
 REVISION = "deployment.kubernetes.io/revision"
+# Annotations the controller never copies from a Deployment to its ReplicaSets (kubernetes
+# pkg/controller/deployment/util/deployment_util.go, skipCopyAnnotation); the rest, change-cause included, go along.
+_NOT_COPIED = frozenset({"kubectl.kubernetes.io/last-applied-configuration", REVISION,
+                         "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
+                         "deployment.kubernetes.io/max-replicas"})
 
 
 def owned_by(obj: Obj, owner: Obj) -> bool:
@@ -80,10 +85,12 @@ class DeploymentController:
         selector = copy.deepcopy(dep["spec"]["selector"])
         selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
         desired = dep["spec"].get("replicas", 1)
+        copied = {k: v for k, v in dep["metadata"].get("annotations", {}).items() if k not in _NOT_COPIED}
         rs = self.store.create("apps/replicasets", {
             "metadata": {"name": name, "namespace": dep["metadata"]["namespace"],
                          "labels": dict(template["metadata"]["labels"]),
-                         "annotations": {REVISION: str(rev), "deployment.kubernetes.io/desired-replicas": str(desired),
+                         "annotations": {**copied, REVISION: str(rev),
+                                         "deployment.kubernetes.io/desired-replicas": str(desired),
                                          "deployment.kubernetes.io/max-replicas": str(desired + 1)},
                          "ownerReferences": [owner_reference(dep)]},
             "spec": {"replicas": desired if first else 0, "selector": selector, "template": template},
