@@ -1,5 +1,6 @@
-"""The fleet's initial objects: namespaces, nodes and their Leases, deployments, services, the routes, PDBs and
-the per-node GPU daemons, written the way a cluster that has been up for days would hold them."""
+"""The fleet's initial objects: namespaces, nodes and their Leases, deployments with their rollout history,
+services, the routes, PDBs and the per-node GPU daemons, written the way a cluster that has been up for months
+would hold them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from sandbox.fleet import FleetSpec, ModelSpec
 from sandbox.gateway import GATEWAY_APP, ROUTES_CONFIGMAP, ROUTES_KEY, default_routes, render_routes
+from sandbox.history import write_history
 from sandbox.kubetime import ago, now_micro
 from sandbox.names import pod_suffix
 from sandbox.store import Store
@@ -19,7 +21,7 @@ KUBELET_VERSION = "v1.31.4"
 
 def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
     for ns in ("default", "kube-system", "kube-public", LEASES, fleet.namespace, PLATFORM, GPU_OPERATOR):
-        store.create("namespaces", {"metadata": {"name": ns, "creationTimestamp": ago(30),
+        store.create("namespaces", {"metadata": {"name": ns, "creationTimestamp": ago(200),
                                                  "labels": {"kubernetes.io/metadata.name": ns}},
                                     "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
     for index, node in enumerate(fleet.nodes, start=1):
@@ -29,21 +31,21 @@ def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
             "spec": {"holderIdentity": node.name, "leaseDurationSeconds": 40,
                      "renewTime": now_micro()}})
     for model in fleet.models:
-        store.create("apps/deployments", _vllm_deployment(fleet, model))
+        write_history(store, store.create("apps/deployments", _vllm_deployment(fleet, model)))
         store.create("services", _service(fleet.namespace, model.name, 8000))
         store.create("policy/poddisruptionbudgets", {
             "metadata": {"name": model.name, "namespace": fleet.namespace},
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": model.name}}}})
-    store.create("apps/deployments", _deployment(
+    write_history(store, store.create("apps/deployments", _deployment(
         fleet.namespace, GATEWAY_APP, fleet.gateway_replicas, _container(
             "gateway", "ghcr.io/firebreak-sim/inference-gateway:1.9.3", 8080, "2", "4Gi",
-            args=["--routes=/etc/gateway/routes.yaml", "--upstream-timeout=30s"])))
+            args=["--routes=/etc/gateway/routes.yaml", "--upstream-timeout=30s"]))))
     store.create("services", _service(fleet.namespace, GATEWAY_APP, 8080))
     store.create("configmaps", {"metadata": {"name": ROUTES_CONFIGMAP, "namespace": fleet.namespace},
                                 "data": {ROUTES_KEY: render_routes(default_routes(fleet))}})
     for dependency in fleet.dependencies:
-        store.create("apps/deployments", _deployment(PLATFORM, dependency, 2, _container(
-            dependency, f"ghcr.io/firebreak-sim/{dependency}:2.4.1", 8080, "1", "2Gi")))
+        write_history(store, store.create("apps/deployments", _deployment(PLATFORM, dependency, 2, _container(
+            dependency, f"ghcr.io/firebreak-sim/{dependency}:2.4.1", 8080, "1", "2Gi"))))
         store.create("services", _service(PLATFORM, dependency, 8080))
     for index, node in enumerate(fleet.nodes, start=1):
         for app, image in (("nvidia-device-plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"),
@@ -116,7 +118,7 @@ def _deployment(namespace: str, name: str, replicas: int, container: Obj, extra_
                 ) -> Obj:
     labels = {"app": name, **(extra_labels or {})}
     return {
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "creationTimestamp": ago(14)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "creationTimestamp": ago(180)},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "revisionHistoryLimit": 10,
                  "progressDeadlineSeconds": 600,
                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},

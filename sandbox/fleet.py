@@ -42,7 +42,7 @@ class FleetSpec(BaseModel):
     dependencies: tuple[str, ...] = ("tokenizer-service", "auth-service")
     standby_share: int = Field(default=5, ge=0, le=100,
                                description="percent of each model's traffic kept on its standby")
-    image: str = "vllm/vllm-openai:v0.8.5"
+    image: str = "vllm/vllm-openai:v0.11.0"
 
 
 def _models(scale: int = 1) -> list[ModelSpec]:

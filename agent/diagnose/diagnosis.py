@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from agent.diagnose.predicates import Match, Predicate, Unbound, parse_path, render, render_value
-from agent.diagnose.runbooks import IncidentContext, Runbook, Signal, Step, ToolCall
+from agent.diagnose.runbooks import IncidentContext, Runbook, Signal, Step, ToolCall, one_of_groups
 from agent.vocabulary import ActionKind
 
 Evidence = Mapping[str, Any]
@@ -203,9 +203,14 @@ def _evidence_lines(signal: Signal, tool: str, match: Match, scope: dict[str, An
     return lines
 
 
+def _unmet_group(runbook: Runbook, reading: _Reading) -> bool:
+    matched = {o.id for o in reading.outcomes if o.matched}
+    return any(not matched.intersection(members) for members in one_of_groups(runbook.signals).values())
+
+
 def _hypothesis(runbook: Runbook, incident: IncidentContext, evidence: Evidence,
                 reading: _Reading) -> Hypothesis | None:
-    if any(o.required and not o.matched for o in reading.outcomes):
+    if any(o.required and not o.matched for o in reading.outcomes) or _unmet_group(runbook, reading):
         return None
     positive = sum(s.weight for s in runbook.signals if s.weight > 0)
     confidence = round(min(1.0, max(0.0, sum(o.weight for o in reading.outcomes if o.matched) / positive)), 3)

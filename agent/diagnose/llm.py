@@ -280,7 +280,8 @@ def _runbook_summary(runbook: Runbook) -> str:
     slos = "any SLO" if runbook.applies_to == "*" or runbook.applies_to.slos == "*" else \
         "SLOs " + ", ".join(runbook.applies_to.slos)
     signals = "; ".join(f"{'+' if s.weight > 0 else '-'}{abs(s.weight):g} {s.description}"
-                        f"{' (required)' if s.required else ''}" for s in runbook.signals)
+                        f"{' (required)' if s.required else ''}{f' (one of {s.one_of})' if s.one_of else ''}"
+                        for s in runbook.signals)
     reads = ", ".join(f"{c.tool}({json.dumps(c.args)})" for c in runbook.evidence_calls)
     plan = "; ".join(f"{s.action} {s.target}" for s in runbook.remediation) or "none (escalate)"
     return (f"- {runbook.id}: {runbook.title}. root_cause {runbook.root_cause}, component {runbook.component}, "

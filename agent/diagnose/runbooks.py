@@ -126,6 +126,8 @@ class Signal(_Strict):
     # Positive weights are evidence for the root cause, negative ones evidence against it.
     weight: float = Field(ge=-1, le=1)
     required: bool = False
+    one_of: Id | None = Field(default=None, description="a group of signals, each another way to see one fact: "
+                              "at least one signal of every group must match, as a required signal must")
     bind: dict[str, str] = Field(default_factory=dict, description="name -> path in the first matched element")
     evidence: str | None = Field(default=None, description="one line per matched element; `{$.field}` is the element")
 
@@ -140,8 +142,10 @@ class Signal(_Strict):
 
     @model_validator(mode="after")
     def _required_counts(self) -> Signal:
-        if self.weight == 0 or (self.required and self.weight < 0):
-            raise ValueError("weight must be non-zero, and positive on a required signal")
+        if self.weight == 0 or ((self.required or self.one_of) and self.weight < 0):
+            raise ValueError("weight must be non-zero, and positive on a required signal or one in a `one_of` group")
+        if self.required and self.one_of:
+            raise ValueError("a signal is either required or one of a group, not both")
         return self
 
 
@@ -243,11 +247,23 @@ class Runbook(_Strict):
         return {c.id: ToolCall(tool=c.tool, args=render_value(c.args, scope)) for c in self.evidence_calls}
 
 
+def one_of_groups(signals: list[Signal]) -> dict[str, list[str]]:
+    """Each `one_of` group's signal ids, in the runbook's order."""
+    groups: dict[str, list[str]] = {}
+    for signal in signals:
+        if signal.one_of:
+            groups.setdefault(signal.one_of, []).append(signal.id)
+    return groups
+
+
 def _check_references(runbook: Runbook) -> None:
     """Every id a predicate names exists, and every template names something the context or a signal binds."""
     call_ids = [c.id for c in runbook.evidence_calls]
     _unique("evidence call", call_ids)
     _unique("signal", [s.id for s in runbook.signals])
+    for group, members in one_of_groups(runbook.signals).items():
+        if len(members) < 2:
+            raise ValueError(f"one_of group {group!r} has a single signal: make it `required` instead")
     if not any(s.weight > 0 for s in runbook.signals):
         raise ValueError("at least one signal needs a positive weight")
     for call in runbook.evidence_calls:

@@ -146,9 +146,9 @@ def event_list(events: list[ApiObject], limit: int) -> EventList:
                      events=Capped.of(folded, limit))
 
 
-def rollout_history(dep: ApiObject, replicasets: list[ApiObject]) -> RolloutHistory:
+def rollout_history(dep: ApiObject, replicasets: list[ApiObject], pods: list[ApiObject]) -> RolloutHistory:
     current = revision_of(dep)
-    revisions = sorted((revision_row(rs, current) for rs in replicasets), key=lambda r: -r.revision)
+    revisions = sorted((revision_row(rs, current, pods) for rs in replicasets), key=lambda r: -r.revision)
     return RolloutHistory(deployment=dep["metadata"]["name"], namespace=dep["metadata"]["namespace"],
                           current_revision=current, revisions=revisions)
 

@@ -42,6 +42,7 @@ class PodRow(BaseModel):
     node: str | None = None
     gpus: int
     age: str
+    replicaset: str | None = Field(default=None, description="the ReplicaSet that owns the pod, i.e. its revision")
 
 
 class Restarter(BaseModel):
@@ -166,8 +167,12 @@ class Revision(BaseModel):
     images: list[str]
     change_cause: str | None = None
     created: str
+    age_s: int | None = Field(description="seconds since this revision's ReplicaSet was created (its rollout "
+                              "began); null when the API gave no creation time")
     replicas: int
     ready: int
+    failing: int = Field(description="this revision's pods that cannot serve: crashed or restarted, cannot pull "
+                         "their image or start their container, or cannot be scheduled")
     current: bool
 
 

@@ -30,12 +30,17 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def age_seconds(value: str | None, now: datetime | None = None) -> int | None:
+    """Whole seconds since a timestamp; None when there is none, so that an unknown age passes no comparison."""
+    moment = parse_time(value)
+    return max(0, int(((now or datetime.now(UTC)) - moment).total_seconds())) if moment else None
+
+
 def age(value: str | None, now: datetime | None = None) -> str:
     """kubectl's AGE column: 45s, 12m, 3h, 5d."""
-    moment = parse_time(value)
-    if moment is None:
+    seconds = age_seconds(value, now)
+    if seconds is None:
         return "unknown"
-    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"

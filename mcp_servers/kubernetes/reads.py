@@ -116,10 +116,10 @@ def list_events(namespace: Namespace = None, object_name: str | None = None, kin
 
 
 def rollout_history(deployment: str, namespace: Namespace = None, mirror: Mirror = held(Mirror)) -> RolloutHistory:
-    """A deployment's revisions from its ReplicaSets: image, change cause, age and replicas; newest first."""
+    """A deployment's revisions from its ReplicaSets: image, change cause, age, replicas, failing pods; newest first."""
     kube = mirror.kube
     dep = queries.deployment(kube, deployment, queries.one_namespace(kube, namespace))
-    return answers.rollout_history(dep, queries.replicasets_of(kube, dep))
+    return answers.rollout_history(dep, queries.replicasets_of(kube, dep), queries.pods_of(kube, dep))
 
 
 def pod_logs(pod: str, namespace: Namespace = None, tail: Annotated[int, Field(ge=1, le=5000)] = 100,

@@ -20,6 +20,7 @@ from mcp_servers.kubernetes.objects import (
     GPU,
     ApiObject,
     age,
+    age_seconds,
     annotations_of,
     gpus_of,
     parse_time,
@@ -81,7 +82,13 @@ def pod_row(pod: ApiObject) -> PodRow:
                   ready=f"{sum(bool(c.get('ready')) for c in statuses)}/{total}",
                   restarts=sum(int(c.get("restartCount", 0)) for c in statuses),
                   last_termination=terminations[0] if terminations else None, node=pod["spec"].get("nodeName"),
-                  gpus=gpus_of(pod), age=age(pod["metadata"].get("creationTimestamp")))
+                  gpus=gpus_of(pod), age=age(pod["metadata"].get("creationTimestamp")),
+                  replicaset=owner_replicaset(pod))
+
+
+def owner_replicaset(pod: ApiObject) -> str | None:
+    return next((ref.get("name") for ref in pod["metadata"].get("ownerReferences") or []
+                 if ref.get("kind") == "ReplicaSet"), None)
 
 
 def healthy(row: PodRow) -> bool:
@@ -199,7 +206,24 @@ def _sort_time(value: str) -> float:
     return moment.timestamp() if moment else 0.0
 
 
-def revision_row(rs: ApiObject, current: int | None) -> Revision:
+# kubectl STATUS values of a container that cannot run: waiting on an image or a start that keeps failing, or
+# terminated though its pod's restartPolicy is Always (a serving container that exits, even with 0, has crashed).
+_CANNOT_RUN = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                         "CreateContainerConfigError", "CreateContainerError", "RunContainerError", "Error",
+                         "OOMKilled", "ContainerCannotRun", "Completed", "StartError"})
+
+
+def failing(pod: ApiObject) -> bool:
+    """A pod that cannot serve for a reason of its own: it crashed or restarted, cannot pull or start, or cannot be
+    scheduled. A pod still loading its model (Running, not yet ready, no restart) is not failing."""
+    row = pod_row(pod)
+    unschedulable = any(c.get("type") == "PodScheduled" and c.get("status") == "False"
+                        and c.get("reason") == "Unschedulable"
+                        for c in (pod.get("status") or {}).get("conditions") or [])
+    return row.status in _CANNOT_RUN or row.restarts > 0 or unschedulable
+
+
+def revision_row(rs: ApiObject, current: int | None, pods: list[ApiObject]) -> Revision:
     status = rs.get("status") or {}
     revision = revision_of(rs) or 0
     containers = rs["spec"]["template"]["spec"].get("containers") or []
@@ -208,5 +232,7 @@ def revision_row(rs: ApiObject, current: int | None) -> Revision:
     return Revision(revision=revision, replicaset=rs["metadata"]["name"],
                     images=[c.get("image", "") for c in containers], change_cause=cause,
                     created=age(rs["metadata"].get("creationTimestamp")),
+                    age_s=age_seconds(rs["metadata"].get("creationTimestamp")),
                     replicas=int(rs["spec"].get("replicas", 0)), ready=int(status.get("readyReplicas", 0)),
+                    failing=sum(failing(p) for p in pods if owner_replicaset(p) == rs["metadata"]["name"]),
                     current=revision == current)

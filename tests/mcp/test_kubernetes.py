@@ -85,9 +85,10 @@ async def test_describe_deployment(k8s: Client) -> None:
     missing = await failure(k8s, "describe_deployment", name="nope")
     no_namespace_kind, no_namespace = await failure(k8s, "describe_deployment", name="llama-70b", namespace="*")
 
-    assert llama["deployment"] | {"ready": 4} == {
+    assert llama["deployment"]["revision"] > 1
+    assert llama["deployment"] | {"ready": 4, "revision": None} == {
         "name": "llama-70b", "namespace": "inference", "state": "Healthy", "desired": 4, "ready": 4,
-        "available": 4, "updated": 4, "revision": 1, "image": "vllm/vllm-openai:v0.8.5"}
+        "available": 4, "updated": 4, "revision": None, "image": "vllm/vllm-openai:v0.11.0"}
     assert {c["type"]: c["status"] for c in llama["conditions"]} == {"Available": "True", "Progressing": "True"}
     assert llama["pods_by_status"] == {"Running": 4} and llama["unhealthy_pods"] == []
     assert {e["object"].split("/")[0] for e in llama["events"]["items"]} <= {"Pod", "ReplicaSet", "Deployment"}
@@ -110,20 +111,23 @@ async def test_list_pods_filters_by_deployment_node_and_health(k8s: Client) -> N
 async def test_events_for_one_object(k8s: Client) -> None:
     pod = (await call(k8s, "list_pods", deployment="mistral-7b"))["pods"]["items"][0]["name"]
     events = await call(k8s, "list_events", object_name=pod)
-    of_kind = await call(k8s, "list_events", kind="Deployment", limit=2)
+    of_kind = await call(k8s, "list_events", kind="Pod", limit=2)
 
     assert events["events"]["items"] and {e["object"] for e in events["events"]["items"]} == {f"Pod/{pod}"}
     assert "Scheduled" in {e["reason"] for e in events["events"]["items"]}
-    assert {e["object"].split("/")[0] for e in of_kind["events"]["items"]} == {"Deployment"}
+    assert {e["object"].split("/")[0] for e in of_kind["events"]["items"]} == {"Pod"}
     assert len(of_kind["events"]["items"]) == 2 and of_kind["events"]["truncated"] is True
 
 
-async def test_rollout_history_of_an_untouched_deployment(k8s: Client) -> None:
+async def test_rollout_history_of_a_deployment_rolled_out_days_ago(k8s: Client) -> None:
     history = await call(k8s, "rollout_history", deployment="qwen-7b")
+    current, *older = history["revisions"]
 
-    assert history["current_revision"] == 1
-    assert [(r["revision"], r["images"], r["replicas"], r["current"]) for r in history["revisions"]] == [
-        (1, ["vllm/vllm-openai:v0.8.5"], 3, True)]
+    assert current["revision"] == history["current_revision"] > 1 and current["current"] is True
+    assert (current["images"], current["replicas"], current["failing"]) == (["vllm/vllm-openai:v0.11.0"], 3, 0)
+    assert current["age_s"] >= 86400 and current["change_cause"] is None
+    assert older and [r["revision"] for r in older] == sorted((r["revision"] for r in older), reverse=True)
+    assert all(r["replicas"] == 0 and not r["current"] and r["age_s"] > current["age_s"] for r in older)
 
 
 async def test_pod_logs_tail_and_a_missing_previous_container(k8s: Client) -> None:

@@ -160,6 +160,10 @@ class Fleet:
         return [rs for rs in self.sandbox.store.objects("apps/replicasets", NS)
                 if rs["metadata"]["labels"].get("app") == deployment]
 
+    def current_replicaset(self, deployment: str) -> Obj:
+        return max(self.replicasets(deployment),
+                   key=lambda rs: int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))
+
     def events(self, involved: str, reason: str | None = None) -> list[Obj]:
         return [e for e in self.sandbox.store.objects("events")
                 if e["involvedObject"]["name"] == involved and reason in (None, e["reason"])]

@@ -65,6 +65,9 @@ class Cluster:
         return [rs for rs in self.store.objects("apps/replicasets", NS)
                 if rs["metadata"]["labels"]["app"] == deployment]
 
+    def current_replicaset(self, deployment: str) -> Obj:
+        return max(self.replicasets(deployment), key=revision)
+
     def events(self, involved: str, reason: str) -> list[Obj]:
         return [e for e in self.store.objects("events")
                 if e["involvedObject"]["name"] == involved and e["reason"] == reason]
@@ -130,7 +133,7 @@ def test_the_initial_placement_is_the_design_table(cluster: Cluster) -> None:
 
 # -- ReplicaSets -------------------------------------------------------------------------------------------------
 def test_a_deleted_pod_is_replaced(cluster: Cluster) -> None:
-    (rs,) = cluster.replicasets("qwen-7b")
+    rs = cluster.current_replicaset("qwen-7b")
     victim = cluster.pods("qwen-7b")[1]
     others = {name(p) for p in cluster.pods("qwen-7b")} - {name(victim)}
 
@@ -151,7 +154,7 @@ def test_a_deleted_pod_is_replaced(cluster: Cluster) -> None:
 
 
 def test_scaling_up_adds_pods_and_scaling_down_removes_the_unready_ones_first(cluster: Cluster) -> None:
-    (rs,) = cluster.replicasets("qwen-7b")
+    rs = cluster.current_replicaset("qwen-7b")
     original = [name(p) for p in cluster.pods("qwen-7b")]
 
     cluster.scale("qwen-7b", 5)
@@ -206,14 +209,15 @@ def roll_out(cluster: Cluster, deployment: str, change: Callable[[Obj], None], w
 
 
 def test_a_template_change_rolls_out_a_new_revision_within_surge_and_unavailability(cluster: Cluster) -> None:
-    (old,) = cluster.replicasets("llama-70b")
-    assert revision(old) == 1
+    old = cluster.current_replicaset("llama-70b")
+    before = len(cluster.replicasets("llama-70b"))
 
-    ticks = roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.8.6"))
+    ticks = roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.11.1"))
 
-    (new,) = [rs for rs in cluster.replicasets("llama-70b") if name(rs) != name(old)]
-    assert revision(new) == 2 and revision(cluster.deployment("llama-70b")) == 2
-    assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.8.6"
+    new = cluster.current_replicaset("llama-70b")
+    assert len(cluster.replicasets("llama-70b")) == before + 1
+    assert revision(new) == revision(old) + 1 == revision(cluster.deployment("llama-70b"))
+    assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.11.1"
     assert cluster.store.get("apps/replicasets", NS, name(old))["spec"]["replicas"] == 0  # kept for rollbacks
     assert all(template_hash(p) == template_hash(new) and is_ready(p) for p in cluster.pods("llama-70b"))
     mixed = [t for t in ticks if {template_hash(p) for p in t} == {template_hash(old), template_hash(new)}]
@@ -223,16 +227,17 @@ def test_a_template_change_rolls_out_a_new_revision_within_surge_and_unavailabil
 
 
 def test_changing_the_template_back_reuses_the_old_replicaset_as_the_newest_revision(cluster: Cluster) -> None:
-    (first,) = cluster.replicasets("llama-70b")
+    first = cluster.current_replicaset("llama-70b")
+    before = len(cluster.replicasets("llama-70b"))
     original_image = first["spec"]["template"]["spec"]["containers"][0]["image"]
-    roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.8.6"))
+    roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.11.1"))
 
     roll_out(cluster, "llama-70b", new_image(original_image))
 
-    assert len(cluster.replicasets("llama-70b")) == 2  # no third ReplicaSet
+    assert len(cluster.replicasets("llama-70b")) == before + 1  # one new ReplicaSet, not two
     reused = cluster.store.get("apps/replicasets", NS, name(first))
     assert reused["metadata"]["uid"] == first["metadata"]["uid"]
-    assert revision(reused) == 3 and revision(cluster.deployment("llama-70b")) == 3
+    assert revision(reused) == revision(first) + 2 == revision(cluster.deployment("llama-70b"))
     assert reused["spec"]["replicas"] == 4
     assert all(template_hash(p) == template_hash(first) for p in cluster.pods("llama-70b"))
 

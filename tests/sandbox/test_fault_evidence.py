@@ -112,12 +112,12 @@ def revision(obj: Obj) -> int:
 
 
 def test_a_tighter_gpu_memory_setting_rolls_out_and_its_pods_die_of_cuda_oom(fleet: Fleet) -> None:
-    (old_rs,) = fleet.replicasets("qwen-7b")
+    old_rs = fleet.current_replicaset("qwen-7b")
 
     fleet.inject("cuda_oom", {"deployment": "qwen-7b"})
     fleet.run(5)
 
-    new_rs = next(rs for rs in fleet.replicasets("qwen-7b") if rs["metadata"]["name"] != old_rs["metadata"]["name"])
+    new_rs = fleet.current_replicaset("qwen-7b")
     assert revision(new_rs) == revision(old_rs) + 1 == revision(fleet.sandbox.store.get("apps/deployments", NS,
                                                                                           "qwen-7b"))
     args = new_rs["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -134,7 +134,7 @@ def test_a_tighter_gpu_memory_setting_rolls_out_and_its_pods_die_of_cuda_oom(fle
 
 
 def test_a_broken_build_rolls_out_and_fails_requests_with_a_traceback(fleet: Fleet) -> None:
-    (old_rs,) = fleet.replicasets("mistral-7b")
+    old_rs = fleet.current_replicaset("mistral-7b")
     before = fleet.gateway()
 
     fleet.inject("bad_rollout", {"deployment": "mistral-7b"})
@@ -143,7 +143,7 @@ def test_a_broken_build_rolls_out_and_fails_requests_with_a_traceback(fleet: Fle
         and is_ready(p) for p in fleet.pods("mistral-7b")), within_s=20)
     fleet.run(10)
 
-    (new_rs,) = [rs for rs in fleet.replicasets("mistral-7b") if rs["metadata"]["name"] != old_rs["metadata"]["name"]]
+    new_rs = fleet.current_replicaset("mistral-7b")
     assert revision(new_rs) == revision(old_rs) + 1
     assert new_rs["spec"]["template"]["spec"]["containers"][0]["image"] != \
         old_rs["spec"]["template"]["spec"]["containers"][0]["image"]
