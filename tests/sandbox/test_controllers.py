@@ -209,11 +209,11 @@ def test_a_template_change_rolls_out_a_new_revision_within_surge_and_unavailabil
     (old,) = cluster.replicasets("llama-70b")
     assert revision(old) == 1
 
-    ticks = roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.8.6"))
+    ticks = roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.9.0"))
 
     (new,) = [rs for rs in cluster.replicasets("llama-70b") if name(rs) != name(old)]
     assert revision(new) == 2 and revision(cluster.deployment("llama-70b")) == 2
-    assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.8.6"
+    assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.9.0"
     assert cluster.store.get("apps/replicasets", NS, name(old))["spec"]["replicas"] == 0  # kept for rollbacks
     assert all(template_hash(p) == template_hash(new) and is_ready(p) for p in cluster.pods("llama-70b"))
     mixed = [t for t in ticks if {template_hash(p) for p in t} == {template_hash(old), template_hash(new)}]
@@ -225,7 +225,7 @@ def test_a_template_change_rolls_out_a_new_revision_within_surge_and_unavailabil
 def test_changing_the_template_back_reuses_the_old_replicaset_as_the_newest_revision(cluster: Cluster) -> None:
     (first,) = cluster.replicasets("llama-70b")
     original_image = first["spec"]["template"]["spec"]["containers"][0]["image"]
-    roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.8.6"))
+    roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.9.0"))
 
     roll_out(cluster, "llama-70b", new_image(original_image))
 
