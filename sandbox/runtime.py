@@ -25,6 +25,7 @@ from sandbox.fleet import FleetSpec
 from sandbox.gateway import Gateway
 from sandbox.logs import LogStore
 from sandbox.physics import Physics
+from sandbox.registry import Registry
 from sandbox.store import Store
 from sandbox.world import build_world
 
@@ -41,10 +42,12 @@ class Sandbox:
         self.logs = LogStore()
         self.events = EventRecorder(self.store)
         self.world = build_world(fleet, self.rng)
-        self.deployments = DeploymentController(self.store, self.events)
+        self.deployments = DeploymentController(self.store, self.events, self.clock)
         self.replicasets = ReplicaSetController(self.store, self.events, self.rng)
         self.scheduler = Scheduler(self.store, self.world, self.events)
-        self.kubelets = Kubelets(self.store, self.world, fleet, self.clock, self.logs, self.events, self.rng)
+        self.registry = Registry()
+        self.kubelets = Kubelets(self.store, self.world, fleet, self.clock, self.logs, self.events, self.rng,
+                                 self.registry)
         self.nodes = NodeHealth(self.store, self.world, self.clock, self.events)
         self.physics = Physics(self.store, self.world, self.clock, self.logs)
         self.gateway = Gateway(self.store, self.world, fleet, self.clock, self.logs, self.rng)
@@ -54,10 +57,17 @@ class Sandbox:
     def boot(self) -> None:
         """Create the fleet and bring it to its steady state at once: every pod Running and Ready."""
         bootstrap(self.store, self.fleet, self.rng)
+        self.registry.push(self._images())
         self.reconcile()
         self.kubelets.start_warm()
         self.reconcile()
         self.reconcile()
+
+    def _images(self) -> list[str]:
+        """The fleet's own images, every one its workloads run at boot: they are in its registries."""
+        templates = [d["spec"]["template"] for d in self.store.objects("apps/deployments")]
+        specs = [t["spec"] for t in templates] + [p["spec"] for p in self.store.objects("pods")]
+        return [c["image"] for spec in specs for c in spec.get("containers", [])]
 
     def reconcile(self) -> None:
         self.deployments.reconcile()

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox import logtext
+from sandbox import logtext, vllm_start
 from sandbox.clock import Clock
 from sandbox.fleet import FleetSpec, ModelSpec
 from sandbox.names import pod_key
@@ -28,6 +28,14 @@ class Termination:
     node_event: tuple[str, str] | None = None  # (reason, message) recorded on the node
 
 
+@dataclass
+class StartFailure:
+    """A container that exits before it ever serves, `after_s` fleet seconds after it starts."""
+
+    after_s: float
+    termination: Termination
+
+
 class Workload(Protocol):
     def load_seconds(self, rng: random.Random) -> float: ...
     def start_memory(self) -> float: ...
@@ -35,6 +43,7 @@ class Workload(Protocol):
     def ready_lines(self, pod: Obj) -> list[str]: ...
     def shutdown_lines(self, pod: Obj) -> list[str]: ...
     def check(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None: ...
+    def start_failure(self, pod: Obj) -> StartFailure | None: ...
 
 
 def memory_limit(pod: Obj) -> float:
@@ -71,6 +80,9 @@ class SimpleService:
     def check(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
         return None
 
+    def start_failure(self, pod: Obj) -> StartFailure | None:
+        return None
+
 
 @dataclass
 class VllmServer:
@@ -97,6 +109,19 @@ class VllmServer:
         return (self._lost_gpu(pod, loaded) or self._over_memory_limit(pod, process)
                 or self._host_out_of_memory(pod, process) or self._cuda_oom(pod, process, clock, rng)
                 or self._crashing_request(pod, process, clock, rng))
+
+    def start_failure(self, pod: Obj) -> StartFailure | None:
+        """Arguments the parser rejects exit at once (after vLLM's imports); a model the node can neither find
+        on disk nor fetch fails when the engine's config is built. Only this deployment's own weights resolve: the
+        fleet serves from a pre-staged cache, so any other model reference is unreachable."""
+        extras = vllm_start.unrecognized(pod["spec"]["containers"][0].get("args", []))
+        if extras:
+            return StartFailure(8.0, Termination(vllm_start.ARGPARSE_EXIT, "Error", vllm_start.usage_error(extras)))
+        model = logtext.vllm_args(pod).get("model", "")
+        if model != self.model.hf_model:
+            return StartFailure(20.0, Termination(vllm_start.UNCAUGHT_EXIT, "Error",
+                                                  vllm_start.model_not_found(model)))
+        return None
 
     def _lost_gpu(self, pod: Obj, loaded: bool) -> Termination | None:
         lost = [g for g in self.world.gpus_of(pod_key(pod)) if g.lost or g.transient_fault]

@@ -1,4 +1,10 @@
-"""The deployment controller: Deployments own ReplicaSets; rolling updates, revisions and status as kube does."""
+"""The deployment controller: Deployments own ReplicaSets; rolling updates, revisions and status as kube does.
+
+Progress follows pkg/controller/deployment/progress.go: any gain in updated, ready or available replicas (or
+fewer old ones) renews `Progressing=True ReplicaSetUpdated`; a rollout that gains nothing for
+progressDeadlineSeconds turns `Progressing=False, ProgressDeadlineExceeded` ("ReplicaSet \"X\" has timed out
+progressing."). The deadline is a fleet duration, so it runs on the sandbox clock.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import copy
 import math
 from typing import Any
 
+from sandbox.clock import Clock
 from sandbox.events import EventRecorder
 from sandbox.kubetime import now_rfc3339
 from sandbox.names import pod_template_hash
@@ -43,9 +50,23 @@ def resolve_bound(value: int | str | None, total: int, default: str, round_up: b
     return int(value)
 
 
+NEW_RS_AVAILABLE, RS_UPDATED, NEW_RS_CREATED, TIMED_OUT = (
+    "NewReplicaSetAvailable", "ReplicaSetUpdated", "NewReplicaSetCreated", "ProgressDeadlineExceeded")
+_PROGRESS_FIELDS = ("updatedReplicas", "readyReplicas", "availableReplicas")
+
+
+def progressed(old: Obj, new: Obj) -> bool:
+    """deployment util DeploymentProgressing: more updated, ready or available replicas, or fewer old ones."""
+    def olds(status: Obj) -> int:
+        return int(status.get("replicas", 0)) - int(status.get("updatedReplicas", 0))
+    return any(new.get(f, 0) > old.get(f, 0) for f in _PROGRESS_FIELDS) or olds(old) > olds(new)
+
+
 class DeploymentController:
-    def __init__(self, store: Store, events: EventRecorder) -> None:
-        self.store, self.events = store, events
+    def __init__(self, store: Store, events: EventRecorder, clock: Clock) -> None:
+        self.store, self.events, self.clock = store, events, clock
+        self._last_progress: dict[str, float] = {}  # deployment uid -> sandbox-clock time of its last progress
+        self._created: set[str] = set()  # deployments whose new ReplicaSet this sync created
 
     def reconcile(self) -> None:
         for deployment in list(self.store.objects("apps/deployments")):
@@ -57,7 +78,7 @@ class DeploymentController:
         olds = [rs for rs in rss if rs["metadata"]["name"] != new_rs["metadata"]["name"]]
         desired = dep["spec"].get("replicas", 1)
         if dep["spec"].get("strategy", {}).get("type") == "Recreate":
-            self._recreate(new_rs, olds, desired)
+            self._recreate(dep, new_rs, olds, desired)
         elif not dep["spec"].get("paused"):
             self._roll(dep, new_rs, olds, desired)
         self._update_status(dep, new_rs, olds, desired)
@@ -96,9 +117,12 @@ class DeploymentController:
             "spec": {"replicas": desired if first else 0, "selector": selector, "template": template},
             "status": {"replicas": 0},
         })
-        self.events.emit(dep, "Normal", "ScalingReplicaSet",
-                         f"Scaled up replica set {name} from 0 to {rs['spec']['replicas']}", "deployment-controller")
+        if rs["spec"]["replicas"]:
+            self.events.emit(dep, "Normal", "ScalingReplicaSet",
+                             f"Scaled up replica set {name} from 0 to {rs['spec']['replicas']}",
+                             "deployment-controller")
         self._annotate_revision(dep, rev)
+        self._created.add(dep["metadata"]["uid"])
         return self.store.find("apps/replicasets", dep["metadata"]["namespace"], name) or rs
 
     def _annotate_revision(self, dep: Obj, rev: int) -> None:
@@ -129,11 +153,18 @@ class DeploymentController:
                 removable -= max(0, step - unhealthy)
                 self._scale(dep, rs, current - step)
 
-    def _recreate(self, new_rs: Obj, olds: list[Obj], desired: int) -> None:
+    def _recreate(self, dep: Obj, new_rs: Obj, olds: list[Obj], desired: int) -> None:
+        """Scale every old ReplicaSet to 0 and start the new one only once no old pod is left, terminating ones
+        included (pkg/controller/deployment/recreate.go, oldPodsRunning)."""
         for rs in olds:
-            self._scale(None, rs, 0)
-        if all(rs.get("status", {}).get("replicas", 0) == 0 for rs in olds):
-            self._scale(None, new_rs, desired)
+            self._scale(dep, rs, 0)
+        if not self._old_pods_running(olds):
+            self._scale(dep, new_rs, desired)
+
+    def _old_pods_running(self, olds: list[Obj]) -> bool:
+        pods = self.store.objects("pods", olds[0]["metadata"]["namespace"]) if olds else []
+        return any(owned_by(p, rs) and p.get("status", {}).get("phase") not in ("Failed", "Succeeded")
+                   for p in pods for rs in olds)
 
     def _scale(self, dep: Obj | None, rs: Obj, replicas: int) -> None:
         current = rs["spec"].get("replicas", 0)
@@ -166,22 +197,57 @@ class DeploymentController:
             status["unavailableReplicas"] = desired - available
         status = {k: v for k, v in status.items() if v or k in ("observedGeneration", "replicas")}
         old_conditions = {c["type"]: c for c in dep.get("status", {}).get("conditions", [])}
-        rs_name = new_rs["metadata"]["name"]
+        # Available once maxUnavailable is respected (deployment util MaxUnavailable: 0 under Recreate).
+        enough = available >= desired - self._max_unavailable(dep, desired)
         conditions = [
-            self._condition(old_conditions, "Available", available >= desired - resolve_bound(
-                dep["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable"), desired, "25%", False),
-                "MinimumReplicasAvailable" if available >= desired else "MinimumReplicasUnavailable",
-                "Deployment has minimum availability." if available >= desired
-                else "Deployment does not have minimum availability."),
-            self._condition(old_conditions, "Progressing", True,
-                            "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-                            f'ReplicaSet "{rs_name}" has successfully progressed.' if complete
-                            else f'ReplicaSet "{rs_name}" is progressing.'),
+            self._condition(old_conditions, "Available", enough,
+                            "MinimumReplicasAvailable" if enough else "MinimumReplicasUnavailable",
+                            "Deployment has minimum availability." if enough
+                            else "Deployment does not have minimum availability."),
+            self._progressing(dep, new_rs, status, complete),
         ]
         status["conditions"] = conditions
         if dep.get("status") != status:
             self.store.mutate("apps/deployments", dep["metadata"]["namespace"], dep["metadata"]["name"],
                               lambda o: o.update(status=status))
+
+    @staticmethod
+    def _max_unavailable(dep: Obj, desired: int) -> int:
+        strategy = dep["spec"].get("strategy", {})
+        if strategy.get("type") == "Recreate":
+            return 0
+        return resolve_bound(strategy.get("rollingUpdate", {}).get("maxUnavailable"), desired, "25%", False)
+
+    def _progressing(self, dep: Obj, new_rs: Obj, status: Obj, complete: bool) -> Obj:
+        """The Progressing condition as syncRolloutStatus sets it (progress.go)."""
+        old_status = dep.get("status", {})
+        previous = next((c for c in old_status.get("conditions", []) if c["type"] == "Progressing"), None)
+        uid, name, now = dep["metadata"]["uid"], new_rs["metadata"]["name"], self.clock.now()
+        if uid in self._created:  # getNewReplicaSet marks a rollout's start, ending any earlier completeness
+            self._created.discard(uid)
+            self._last_progress[uid] = now
+            return self._renewed(previous, NEW_RS_CREATED, f'Created new replica set "{name}"')
+        if previous and previous["reason"] == NEW_RS_AVAILABLE and status["replicas"] == status.get(
+                "updatedReplicas", 0):
+            return previous
+        if complete:
+            return self._condition({"Progressing": previous or {}}, "Progressing", True, NEW_RS_AVAILABLE,
+                                   f'ReplicaSet "{name}" has successfully progressed.')
+        started = self._last_progress.setdefault(uid, now)
+        if progressed(old_status, status) or previous is None:
+            self._last_progress[uid] = now
+            return self._renewed(previous, RS_UPDATED, f'ReplicaSet "{name}" is progressing.')
+        deadline = dep["spec"].get("progressDeadlineSeconds", 600)
+        if previous["reason"] == TIMED_OUT or now - started >= self.clock.wall(deadline):
+            return self._condition({"Progressing": previous}, "Progressing", False, TIMED_OUT,
+                                   f'ReplicaSet "{name}" has timed out progressing.')
+        return previous
+
+    def _renewed(self, previous: Obj | None, reason: str, message: str) -> Obj:
+        """Progressing=True with lastUpdateTime now: renewed on every sign of progress, unlike a transition."""
+        condition = self._condition({"Progressing": previous or {}}, "Progressing", True, reason, message)
+        condition["lastUpdateTime"] = now_rfc3339()
+        return condition
 
     @staticmethod
     def _condition(old: dict[str, Obj], type_: str, ok: bool, reason: str, message: str) -> Obj:

@@ -11,19 +11,22 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import vllm_start
 from sandbox.clock import Clock
 from sandbox.events import EventRecorder
 from sandbox.fleet import FleetSpec
 from sandbox.kubetime import now_rfc3339
 from sandbox.logs import LogStore
 from sandbox.names import pod_key
+from sandbox.registry import Registry
 from sandbox.store import Store
 from sandbox.workloads import Termination, Workload, workload_for
 from sandbox.world import Process, World
 
 Obj = dict[str, Any]
 BACKOFF_START_S, BACKOFF_MAX_S, BACKOFF_RESET_S = 10.0, 300.0, 600.0  # fleet seconds, as the kubelet's
-IMAGE_PULL_S, STOP_S = 20.0, 5.0
+IMAGE_PULL_S, FAILED_PULL_S, STOP_S = 20.0, 1.5, 5.0
+PULL_STATES = ("ContainerCreating", "ErrImagePull", "ImagePullBackOff")
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Container:
     landed_at: float
     state: str = "waiting"  # waiting | running
     waiting_reason: str = "ContainerCreating"
+    waiting_message: str = ""
+    pulling: bool = False
+    pull_failures: int = 0  # consecutive, for the image back-off
     started_at: str = ""
     started_wall: float = 0.0
     restarts: int = 0
@@ -44,12 +50,17 @@ class Container:
     resume_at: float = 0.0  # when ContainerCreating or CrashLoopBackOff ends
     stopping_since: float | None = None
     ready_reported: bool = False
+    exits_at: float | None = None  # a start that fails: when the process exits, and how
+    exit_with: Termination | None = None
+    liveness_failures: int = 0
+
 
 
 class Kubelets:
     def __init__(self, store: Store, world: World, fleet: FleetSpec, clock: Clock, logs: LogStore,
-                 events: EventRecorder, rng: random.Random) -> None:
+                 events: EventRecorder, rng: random.Random, registry: Registry) -> None:
         self.store, self.world, self.fleet, self.clock = store, world, fleet, clock
+        self.registry = registry
         self.logs, self.events, self.rng = logs, events, rng
         self.containers: dict[str, Container] = {}
         self._pulled: set[tuple[str, str]] = set()  # (node, image) already on the node
@@ -84,31 +95,61 @@ class Kubelets:
         if "deletionTimestamp" in pod["metadata"]:
             self._stop(pod, container, now)
             return
-        if container.state == "waiting" and now >= container.resume_at:
-            if container.waiting_reason == "ContainerCreating":
-                self._pull(pod, node, container)
-            else:
-                self._start(pod, container)
+        if container.state == "waiting":
+            self._sync_waiting(pod, node, container, now)
         elif container.state == "running":
             self._check_running(pod, container, now)
         self._write_status(pod, container)
 
+    def _sync_waiting(self, pod: Obj, node: str, container: Container, now: float) -> None:
+        if container.waiting_reason == "ErrImagePull":
+            self._back_off_pull(pod, node, container)
+        elif now < container.resume_at:
+            return
+        elif container.waiting_reason in PULL_STATES:
+            self._pull(pod, node, container)
+        else:
+            self._start(pod, container)
+
     def _pull(self, pod: Obj, node: str, container: Container) -> None:
+        """pkg/kubelet/images/image_manager.go EnsureImageExists: present, or Pulling then Pulled or Failed."""
         if (node, container.image) in self._pulled:
             self.events.emit(pod, "Normal", "Pulled",
                              f'Container image "{container.image}" already present on machine', "kubelet", node)
             self._start(pod, container)
             return
-        if container.resume_at == 0.0:
-            pull = self.clock.wall(IMAGE_PULL_S * self.rng.uniform(0.7, 1.3))
-            container.resume_at = self.clock.now() + pull
+        error = self.registry.pull_error(container.image)
+        if not container.pulling:
+            container.pulling = True
+            took = FAILED_PULL_S if error else IMAGE_PULL_S * self.rng.uniform(0.7, 1.3)
+            container.resume_at = self.clock.now() + self.clock.wall(took)
             self.events.emit(pod, "Normal", "Pulling", f'Pulling image "{container.image}"', "kubelet", node)
+            return
+        container.pulling = False
+        if error:
+            self._pull_failed(pod, node, container, error)
             return
         self._pulled.add((node, container.image))
         took = (self.clock.now() - container.landed_at) * self.clock.time_scale
         self.events.emit(pod, "Normal", "Pulled", f'Successfully pulled image "{container.image}" in '
                          f"{took:.3f}s ({took:.3f}s including waiting)", "kubelet", node)
         self._start(pod, container)
+
+    def _pull_failed(self, pod: Obj, node: str, container: Container, error: str) -> None:
+        """The pull's own event, then kuberuntime's `Error: <reason>` (startContainer), and the image back-off."""
+        self.events.emit(pod, "Warning", "Failed", f'Failed to pull image "{container.image}": {error}', "kubelet",
+                         node)
+        self.events.emit(pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet", node)
+        container.pull_failures += 1
+        container.waiting_reason, container.waiting_message = "ErrImagePull", error
+        container.resume_at = self.clock.now() + self.clock.wall(_backoff(container.pull_failures))
+
+    def _back_off_pull(self, pod: Obj, node: str, container: Container) -> None:
+        """The next sync finds the image in back-off: a Normal `BackOff` and `Error: ImagePullBackOff`."""
+        message = f'Back-off pulling image "{container.image}"'
+        self.events.emit(pod, "Normal", "BackOff", message, "kubelet", node)
+        self.events.emit(pod, "Warning", "Failed", "Error: ImagePullBackOff", "kubelet", node)
+        container.waiting_reason, container.waiting_message = "ImagePullBackOff", message
 
     def _start(self, pod: Obj, container: Container, warm: bool = False) -> None:
         key, node = pod_key(pod), pod["spec"]["nodeName"]
@@ -118,9 +159,12 @@ class Kubelets:
         self.world.processes[key] = Process(node=node, started_at=now, ready_at=now + load,
                                             memory_bytes=container.workload.start_memory())
         container.state, container.started_at, container.started_wall = "running", now_rfc3339(), now
-        container.ready_reported = warm
-        for line in container.workload.startup_lines(pod):
-            self.logs.write(ns, name, container.name, line)
+        container.ready_reported, container.waiting_message, container.liveness_failures = warm, "", 0
+        if self._fails_to_start(pod, container, now):
+            self.world.processes[key].ready_at = float("inf")
+        else:
+            for line in container.workload.startup_lines(pod):
+                self.logs.write(ns, name, container.name, line)
         if warm:
             for line in container.workload.ready_lines(pod):
                 self.logs.write(ns, name, container.name, line)
@@ -128,16 +172,51 @@ class Kubelets:
         self.events.emit(pod, "Normal", "Created", f"Created container {container.name}", "kubelet", node)
         self.events.emit(pod, "Normal", "Started", f"Started container {container.name}", "kubelet", node)
 
+    def _fails_to_start(self, pod: Obj, container: Container, now: float) -> bool:
+        failure = container.workload.start_failure(pod)
+        container.exits_at = now + self.clock.wall(failure.after_s) if failure else None
+        container.exit_with = failure.termination if failure else None
+        return failure is not None
+
     def _check_running(self, pod: Obj, container: Container, now: float) -> None:
         key = pod_key(pod)
         process = self.world.processes[key]
-        termination = container.workload.check(pod, process, self.clock, self.rng)
+        termination = self._exited_at_start(container, now) or self._liveness(pod, container, process, now) \
+            or container.workload.check(pod, process, self.clock, self.rng)
         if termination:
             self._terminate(pod, container, termination, now)
         elif not container.ready_reported and now >= process.ready_at:
             container.ready_reported = True
             for line in container.workload.ready_lines(pod):
                 self.logs.write(pod["metadata"]["namespace"], pod["metadata"]["name"], container.name, line)
+
+    @staticmethod
+    def _exited_at_start(container: Container, now: float) -> Termination | None:
+        if container.exits_at is not None and now >= container.exits_at:
+            return container.exit_with
+        return None
+
+    def _liveness(self, pod: Obj, container: Container, process: Process, now: float) -> Termination | None:
+        """An HTTP liveness probe against a server still loading: vLLM binds its port before the engine starts
+        but accepts only once it serves, so each probe is refused (pkg/kubelet/prober: `Unhealthy`
+        "Liveness probe failed: <error>"); after failureThreshold failures kuberuntime kills the container
+        (`Killing` "Container X failed liveness probe, will be restarted") with SIGTERM."""
+        probe = pod["spec"]["containers"][0].get("livenessProbe")
+        if not probe or now >= process.ready_at:
+            return None
+        period, threshold = probe.get("periodSeconds", 10), probe.get("failureThreshold", 3)
+        probing_for = (now - process.started_at) * self.clock.time_scale - probe.get("initialDelaySeconds", 0)
+        failures = min(threshold, int(probing_for // period) + 1) if probing_for >= 0 else 0
+        node = pod["spec"]["nodeName"]
+        for _ in range(container.liveness_failures, failures):
+            self.events.emit(pod, "Warning", "Unhealthy", f"Liveness probe failed: {_probe_error(pod, probe)}",
+                             "kubelet", node)
+        container.liveness_failures = max(container.liveness_failures, failures)
+        if failures < threshold:
+            return None
+        self.events.emit(pod, "Normal", "Killing",
+                         f"Container {container.name} failed liveness probe, will be restarted", "kubelet", node)
+        return Termination(vllm_start.SIGINT_EXIT, "Error", vllm_start.interrupted_while_loading())
 
     def _terminate(self, pod: Obj, container: Container, why: Termination, now: float) -> None:
         ns, name, node = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["spec"]["nodeName"]
@@ -160,7 +239,7 @@ class Kubelets:
         container.restarts += 1
         container.state, container.waiting_reason = "waiting", "CrashLoopBackOff"
         container.resume_at = now + self.clock.wall(_backoff(container.crashes))
-        container.ready_reported = False
+        container.ready_reported, container.exits_at, container.exit_with = False, None, None
         if container.restarts > 1:
             self.events.emit(pod, "Warning", "BackOff",
                              f"Back-off restarting failed container {container.name} in pod "
@@ -205,7 +284,9 @@ class Kubelets:
             state: Obj = {"running": {"startedAt": container.started_at}}
         else:
             state = {"waiting": {"reason": container.waiting_reason}}
-            if container.waiting_reason == "CrashLoopBackOff":
+            if container.waiting_message:
+                state["waiting"]["message"] = container.waiting_message
+            elif container.waiting_reason == "CrashLoopBackOff":
                 state["waiting"]["message"] = (
                     f"back-off {_go_duration(_backoff(container.crashes))} "
                     f"restarting failed container={container.name} pod={pod['metadata']['name']}_"
@@ -230,6 +311,18 @@ class Kubelets:
             }],
         }
         return status
+
+
+def _probe_error(pod: Obj, probe: Obj) -> str:
+    """Go's net/http error for a refused connection, as the HTTP prober reports it."""
+    get = probe.get("httpGet", {})
+    port = get.get("port", 80)
+    if isinstance(port, str):  # a named port
+        ports = pod["spec"]["containers"][0].get("ports", [])
+        port = next((p["containerPort"] for p in ports if p.get("name") == port), port)
+    address = f"{pod['status'].get('podIP', '')}:{port}"
+    return (f'Get "{get.get("scheme", "HTTP").lower()}://{address}{get.get("path", "/")}": dial tcp {address}: '
+            "connect: connection refused")
 
 
 def _backoff(crashes: int) -> float:

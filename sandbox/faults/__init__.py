@@ -15,6 +15,7 @@ from sandbox.faults import (
     bad_rollout,
     cuda_oom,
     dependency_latency,
+    deployment_patch,
     gpu_thermal_throttle,
     gpu_xid,
     host_oom,
@@ -42,7 +43,7 @@ class FaultSpec(BaseModel):
 KINDS: dict[str, Any] = {m.__name__.rsplit(".", 1)[1]: m for m in (
     gpu_xid, gpu_thermal_throttle, cuda_oom, host_oom, memory_leak, hung_pod, bad_rollout, traffic_surge,
     node_not_ready, provider_outage, primary_outage, provider_rate_limit, dependency_latency,
-    noisy_neighbor_metric)}
+    noisy_neighbor_metric, deployment_patch)}
 
 
 def validate(spec: FaultSpec) -> None:

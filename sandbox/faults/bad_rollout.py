@@ -15,6 +15,7 @@ def apply(sandbox: Sandbox, target: dict[str, Any], params: dict[str, Any]) -> s
     name = targets.model(sandbox, target).name
     image = str(params.get("image", "vllm/vllm-openai:v0.9.0rc1"))
     sandbox.world.broken_images[image] = float(params.get("error_share", 0.4))
+    sandbox.registry.push([image])  # a build that exists and pulls: its harm shows only once it serves
 
     def new_image(container: dict[str, Any]) -> None:
         container["image"] = image

@@ -19,6 +19,8 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 FAULT_KINDS = set(KNOWN_FAULTS)
 ACTION_KINDS = set(KNOWN_ACTIONS)
 COMPONENT_KINDS = ("deployment/", "node/", "provider/", "dependency/")
+# Fault kinds that are changes, not causes: graded by what the fleet makes of them (bad_rollout, or none).
+CHANGE_KINDS = {"deployment_patch"}
 
 
 def test_every_shipped_runbook_loads() -> None:
@@ -27,7 +29,7 @@ def test_every_shipped_runbook_loads() -> None:
 
 
 def test_every_fault_kind_has_a_runbook() -> None:
-    assert set(KINDS) == FAULT_KINDS  # the agent's vocabulary is the sandbox's, without importing it at run time
+    assert set(KINDS) == FAULT_KINDS | CHANGE_KINDS  # the agent's vocabulary, without importing the sandbox
     assert {r.root_cause for r in LIBRARY.runbooks} == FAULT_KINDS
 
 
@@ -63,7 +65,7 @@ def test_scale_out_stays_within_the_largest_replica_bound() -> None:
 def test_scenario_parses_and_its_expectation_uses_known_kinds(path: Path) -> None:
     scenario = Scenario.load(path)
     assert scenario.name == path.stem
-    assert all(fault.kind in FAULT_KINDS for fault in scenario.faults)
+    assert all(fault.kind in FAULT_KINDS | CHANGE_KINDS for fault in scenario.faults)
     assert scenario.expect is not None
     expect = scenario.expect
     assert expect.root_cause in FAULT_KINDS | {"none"}
@@ -79,7 +81,12 @@ def test_scenario_parses_and_its_expectation_uses_known_kinds(path: Path) -> Non
 def test_every_fault_kind_has_a_scenario_of_its_own() -> None:
     causes = {Scenario.load(p).expect.root_cause for p in SCENARIOS}  # type: ignore[union-attr]
     assert FAULT_KINDS - {"noisy_neighbor_metric"} <= causes
-    assert {f.kind for p in SCENARIOS for f in Scenario.load(p).faults} == FAULT_KINDS
+    assert {f.kind for p in SCENARIOS for f in Scenario.load(p).faults} == FAULT_KINDS | CHANGE_KINDS
+
+
+def test_a_change_is_graded_by_its_effect() -> None:
+    changes = [Scenario.load(p).expect for p in SCENARIOS if {f.kind for f in Scenario.load(p).faults} & CHANGE_KINDS]
+    assert {e.root_cause for e in changes if e} == {"bad_rollout", "none"}
 
 
 def test_there_are_overlapping_faults_and_red_herrings() -> None:

@@ -212,12 +212,12 @@ def test_a_template_change_rolls_out_a_new_revision_within_surge_and_unavailabil
     old = cluster.current_replicaset("llama-70b")
     before = len(cluster.replicasets("llama-70b"))
 
-    ticks = roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.11.1"))
+    ticks = roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.9.0"))
 
     new = cluster.current_replicaset("llama-70b")
     assert len(cluster.replicasets("llama-70b")) == before + 1
     assert revision(new) == revision(old) + 1 == revision(cluster.deployment("llama-70b"))
-    assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.11.1"
+    assert new["spec"]["template"]["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.9.0"
     assert cluster.store.get("apps/replicasets", NS, name(old))["spec"]["replicas"] == 0  # kept for rollbacks
     assert all(template_hash(p) == template_hash(new) and is_ready(p) for p in cluster.pods("llama-70b"))
     mixed = [t for t in ticks if {template_hash(p) for p in t} == {template_hash(old), template_hash(new)}]
@@ -230,7 +230,7 @@ def test_changing_the_template_back_reuses_the_old_replicaset_as_the_newest_revi
     first = cluster.current_replicaset("llama-70b")
     before = len(cluster.replicasets("llama-70b"))
     original_image = first["spec"]["template"]["spec"]["containers"][0]["image"]
-    roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.11.1"))
+    roll_out(cluster, "llama-70b", new_image("vllm/vllm-openai:v0.9.0"))
 
     roll_out(cluster, "llama-70b", new_image(original_image))
 

@@ -30,6 +30,10 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {  # kind: ta
     "provider_rate_limit": ({"provider": "openai"}, {}, "qwen-7b"),
     "dependency_latency": ({"dependency": "auth-service"}, {}, "llama-70b"),
     "noisy_neighbor_metric": ({"node": "gpu-node-2", "gpu": 5}, {}, "llama-70b"),
+    "deployment_patch": ({"deployment": "mistral-7b"}, {"patch": {"spec": {
+        "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+        "template": {"spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.9.9"}]}}}}},
+        "mistral-7b"),
 }
 FAULT_WINDOW_S = 30.0
 
