@@ -97,8 +97,9 @@ def _container(name: str, image: str, port: int, cpu: str, memory: str, gpus: in
 
 def _vllm_deployment(fleet: FleetSpec, model: ModelSpec) -> Obj:
     memory = "96Gi" if model.gpus_per_replica > 1 else "48Gi"
-    args = ["--model", model.hf_model, "--served-model-name", model.name, "--tensor-parallel-size",
-            str(model.gpus_per_replica), "--gpu-memory-utilization", "0.90", "--max-model-len", "8192",
+    served = ["--served-model-name", model.name] if fleet.served_model_names else []
+    args = ["--model", model.hf_model, *served, "--tensor-parallel-size", str(model.gpus_per_replica),
+            "--gpu-memory-utilization", "0.90", "--max-model-len", "8192",
             "--max-num-seqs", "256", "--port", "8000"]
     container = _container("vllm", fleet.image, 8000, str(8 * model.gpus_per_replica), memory,
                            model.gpus_per_replica, args)

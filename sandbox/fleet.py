@@ -42,7 +42,12 @@ class FleetSpec(BaseModel):
     dependencies: tuple[str, ...] = ("tokenizer-service", "auth-service")
     standby_share: int = Field(default=5, ge=0, le=100,
                                description="percent of each model's traffic kept on its standby")
-    image: str = "vllm/vllm-openai:v0.11.0"
+    # A vLLM release whose metric names the sandbox exports (vllm:kv_cache_usage_perc, no
+    # time_per_output_token_seconds) and whose log lines logtext writes
+    image: str = "vllm/vllm-openai:v0.32.0"
+    served_model_names: bool = Field(default=True, description="pass --served-model-name <deployment>; false "
+                                     "leaves vLLM's default, the --model value (the Hugging Face id), which "
+                                     "then labels the pods' metrics")
 
 
 def _models(scale: int = 1) -> list[ModelSpec]:

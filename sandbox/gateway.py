@@ -23,7 +23,7 @@ from sandbox.exposition import Registry
 from sandbox.fleet import PROVIDERS, SELF_HOSTED, FleetSpec, ModelSpec
 from sandbox.logs import LogStore
 from sandbox.names import pod_key
-from sandbox.serving import REQUEST_TIMEOUT_S, TTFT_BUCKETS, Outcome, Replica
+from sandbox.serving import REQUEST_TIMEOUT_S, TTFT_BUCKETS, EngineConfig, Outcome, Replica
 from sandbox.store import Store
 from sandbox.world import World
 
@@ -127,7 +127,9 @@ class Gateway:
         if replica is None or replica.process is not process:
             if replica is not None:
                 self._retire(key)
-            replica = self.replicas[key] = Replica(model, process)
+            pod = self.store.find("pods", *key.split("/"))
+            config = EngineConfig.from_args(logtext.vllm_args(pod) if pod else {"model": model.name})
+            replica = self.replicas[key] = Replica(model, process, config)
         return replica
 
     def _retire(self, key: str) -> None:
@@ -241,11 +243,12 @@ class Gateway:
     def _access_logs(self, key: str, outcomes: list[Outcome]) -> None:
         ns, name = key.split("/")
         for outcome in outcomes:
+            if outcome.code == 504:
+                continue  # the gateway gave up on it: vLLM never answered, so uvicorn logged nothing
+            if outcome.code == 500:
+                self.logs.write(ns, name, "vllm", logtext.generation_error(f"chatcmpl-{self.rng.getrandbits(64):032x}"))
             client = f"10.244.{self.rng.randint(1, 4)}.{self.rng.randint(2, 30)}:{self.rng.randint(32768, 60999)}"
             self.logs.write(ns, name, "vllm", logtext.access(client, "POST", "/v1/chat/completions", outcome.code))
-            if outcome.code == 500:
-                for line in logtext.serving_error(f"chatcmpl-{self.rng.getrandbits(64):016x}"):
-                    self.logs.write(ns, name, "vllm", line)
 
     def _reload_routes(self) -> None:
         cm = self.store.find("configmaps", self.fleet.namespace, ROUTES_CONFIGMAP)

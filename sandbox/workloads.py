@@ -14,16 +14,17 @@ from sandbox import logtext, vllm_start
 from sandbox.clock import Clock
 from sandbox.fleet import FleetSpec, ModelSpec
 from sandbox.names import pod_key
+from sandbox.serving import HBM_GIB
 from sandbox.world import GIB, Process, World
 
 Obj = dict[str, Any]
-HBM_GIB = 79.19
+CUDA_CONTEXT_GIB = 0.56  # what the worker's own CUDA context takes before vLLM measures free memory
 
 
 @dataclass
 class Termination:
     exit_code: int
-    reason: str  # Error | OOMKilled
+    reason: str  # Completed (exit 0) | Error | OOMKilled
     log_lines: list[str] = field(default_factory=list)
     node_event: tuple[str, str] | None = None  # (reason, message) recorded on the node
 
@@ -102,13 +103,13 @@ class VllmServer:
         return logtext.vllm_ready()
 
     def shutdown_lines(self, pod: Obj) -> list[str]:
-        return logtext.uvicorn_shutdown()
+        return logtext.uvicorn_shutdown(logtext.API_SERVER)
 
     def check(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
         loaded = clock.now() >= process.ready_at
-        return (self._lost_gpu(pod, loaded) or self._over_memory_limit(pod, process)
-                or self._host_out_of_memory(pod, process) or self._cuda_oom(pod, process, clock, rng)
-                or self._crashing_request(pod, process, clock, rng))
+        return (self._lost_gpu(pod, loaded) or self._too_little_free_memory(pod)
+                or self._over_memory_limit(pod, process) or self._host_out_of_memory(pod, process)
+                or self._cuda_oom(pod, process, clock, rng) or self._crashing_request(pod, process, rng))
 
     def start_failure(self, pod: Obj) -> StartFailure | None:
         """Arguments the parser rejects exit at once (after vLLM's imports); a model the node can neither find
@@ -129,8 +130,18 @@ class VllmServer:
             return None
         for gpu in lost:
             gpu.transient_fault = False
-        lines = logtext.cuda_device_error(lost[0].index) if loaded else logtext.cuda_unavailable_at_start()
-        return Termination(1, "Error", lines)
+        if loaded:
+            return engine_died(pod, logtext.cuda_device_error(pod, lost[0].index))
+        return Termination(1, "Error", logtext.cuda_unavailable_at_start(pod))
+
+    @staticmethod
+    def _too_little_free_memory(pod: Obj) -> Termination | None:
+        """vLLM refuses to start when the GPU has less free memory than --gpu-memory-utilization asks for."""
+        utilization = float(logtext.vllm_args(pod).get("gpu_memory_utilization", "0.9"))
+        free = HBM_GIB - CUDA_CONTEXT_GIB
+        if utilization * HBM_GIB <= free:
+            return None
+        return Termination(1, "Error", logtext.free_memory_below_utilization(pod, free, HBM_GIB, utilization))
 
     @staticmethod
     def _over_memory_limit(pod: Obj, process: Process) -> Termination | None:
@@ -160,16 +171,23 @@ class VllmServer:
             return None
         per_fleet_second = 0.004 * process.kv_usage
         if rng.random() < per_fleet_second * clock.time_scale * 0.5:
-            return Termination(1, "Error", logtext.cuda_out_of_memory(HBM_GIB, headroom_gib * 0.4))
+            return engine_died(pod, logtext.cuda_out_of_memory(pod, HBM_GIB, headroom_gib * 0.4))
         return None
 
-    def _crashing_request(self, pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
+    def _crashing_request(self, pod: Obj, process: Process, rng: random.Random) -> Termination | None:
         """A request the engine cannot handle, retried by its client, takes down whichever replica gets it."""
         if self.model.name not in self.world.crashing_request_models or process.served_last_tick <= 0:
             return None
         if rng.random() < 0.5:
-            return Termination(1, "Error", logtext.engine_crash_on_request())
+            return engine_died(pod, logtext.engine_crash_on_request(pod))
         return None
+
+
+def engine_died(pod: Obj, lines: list[str]) -> Termination:
+    """After EngineDeadError the launcher's watchdog stops uvicorn and `vllm serve` returns normally: the
+    container exits 0, `Completed` (vllm/entrypoints/launcher.py `terminate_if_errored`; vllm-project/vllm#48966).
+    Kubernetes restarts it all the same (restartPolicy Always)."""
+    return Termination(0, "Completed", lines)
 
 
 def workload_for(pod: Obj, world: World, fleet: FleetSpec) -> Workload:

@@ -1,4 +1,8 @@
-"""One replica's engine deadlocks: it accepts requests and never answers, while its probe still passes."""
+"""One replica's engine deadlocks: it accepts requests and never answers, while its probe still passes.
+
+Its metrics freeze and its stats line falls silent (sandbox.serving); with tensor parallelism its engine core
+logs that the workers stopped answering (the shared-memory broadcast warning) every 60 s.
+"""
 
 from __future__ import annotations
 

@@ -153,7 +153,7 @@ async def test_a_bad_rollout_and_a_crash_show_up_as_new_error_templates(fresh_fl
             summary = await call(client, "log_error_summary", deployment=deployment)
             return template_with(summary["templates"]["items"], text)
 
-        broken_template = await until(lambda: template_of("qwen-7b", "UndefinedError"),
+        broken_template = await until(lambda: template_of("qwen-7b", "failed with an internal error during generation"),
                                       "the failing requests' error grouped into a template", timeout_s=WAIT_S)
         crash = await until(lambda: template_of("llama-70b", "CUDA error: unspecified launch failure"),
                             "the crashed container's traceback", timeout_s=WAIT_S)
@@ -162,7 +162,7 @@ async def test_a_bad_rollout_and_a_crash_show_up_as_new_error_templates(fresh_fl
     assert broken_template is not None, "the failing requests' error is grouped into a template"
     assert broken_template["level"] == "error" and broken_template["count"] >= 1
     assert broken_template["first_seen"] <= broken_template["last_seen"]
-    assert "no attribute 'tool_calls'" in broken_template["example"]
+    assert broken_template["example"].startswith("(APIServer pid=1) ERROR ")  # vLLM's process prefix is kept
 
     assert crash is not None, "the crashed container's traceback is read from its previous incarnation"
     assert len(crash["pods"]) == 1
@@ -170,9 +170,9 @@ async def test_a_bad_rollout_and_a_crash_show_up_as_new_error_templates(fresh_fl
     replicaset = comparison["at_from"].split("ReplicaSet ")[1].split()[0]
     assert comparison["at_from"].startswith("latest-rollout: ReplicaSet qwen-7b-")
     new = comparison["new"]["items"]
-    assert template_with(new, "UndefinedError") is not None
+    assert template_with(new, "internal error during generation") is not None
     assert new[0]["level"] == "error", "new error templates come first"
-    assert all(pod.startswith(replicaset) for pod in template_with(new, "UndefinedError")["pods"])
+    assert all(pod.startswith(replicaset) for pod in template_with(new, "internal error during generation")["pods"])
     assert comparison["new_templates"] == comparison["new"]["total"] >= 1
 
 

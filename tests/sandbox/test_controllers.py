@@ -344,7 +344,7 @@ def test_a_deleted_pod_terminates_gracefully_and_its_kubelet_removes_it(cluster:
     assert killing["message"] == "Stopping container vllm" and killing["source"]["component"] == "kubelet"
     logs = cluster.sandbox.logs.read(NS, name(victim), "vllm", previous=False, tail_lines=2, since_seconds=None,
                                      timestamps=False)
-    assert logs.splitlines()[-1] == "INFO:     Finished server process [1]"
+    assert logs.splitlines()[-1] == "(APIServer pid=1) INFO:     Finished server process [1]"
     cluster.run_until("the kubelet removes the pod", lambda: cluster.pod(name(victim)) is None, within_s=2)
     assert gpu.pod != pod_key(victim)  # its GPU went back to the node
 
