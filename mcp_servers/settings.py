@@ -15,6 +15,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -91,6 +92,13 @@ class Settings(LayeredSettings):
     gateway_routes_configmap: str = "gateway-routes"
     gateway_namespace: str | None = None  # the ConfigMap's namespace; default: `namespace`
     gateway_backends: tuple[str, ...] = ("self-hosted", "anthropic", "openai", "google")
+    gateway_flavor: Literal["litellm", "envoy-ai-gateway"] = Field(
+        default="litellm", description="the gateway whose metrics and routes config the gateway server reads")
+    gateway_provider_backends: dict[str, str] = Field(
+        default={"hosted_vllm": "self-hosted", "vllm": "self-hosted", "gemini": "google", "vertex_ai": "google",
+                 "gcp.vertex_ai": "google"},
+        description="the gateway's provider names (LiteLLM api_provider, OTel gen_ai.provider.name) that differ "
+        "from the backend names; others are the backend's own name")
     max_replicas: int = Field(default=32, ge=1, description="scale_deployment refuses more replicas than this")
     read_only: bool = False
     nvml: bool = Field(default=False, description="read GPUs through local NVML instead of DCGM metrics")
@@ -108,7 +116,7 @@ class Settings(LayeredSettings):
 ENDPOINTS = {"prometheus": "PROMETHEUS", "alertmanager": "ALERTMANAGER", "loki": "LOKI"}
 PLAIN_VARIABLES = {"kubeconfig": "KUBECONFIG", "kube_context": "KUBE_CONTEXT", "namespace": "FIREBREAK_NAMESPACE",
                    "gateway_url": "GATEWAY_URL", "gateway_routes_configmap": "GATEWAY_ROUTES_CONFIGMAP",
-                   "gateway_namespace": "GATEWAY_NAMESPACE"}
+                   "gateway_namespace": "GATEWAY_NAMESPACE", "gateway_flavor": "GATEWAY_FLAVOR"}
 FLAG_VARIABLES = {"read_only": "FIREBREAK_MCP_READ_ONLY", "nvml": "FIREBREAK_GPU_NVML",
                   "kube_watch": "FIREBREAK_KUBE_WATCH"}
 
