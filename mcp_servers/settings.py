@@ -77,6 +77,12 @@ def tls_context(verify: bool | str = True) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=verify)
 
 
+# Provider names (LiteLLM's api_provider and model prefix, OTel's gen_ai.provider.name) that are not the fleet's
+# backend names; any other provider name is the backend's own.
+PROVIDER_BACKENDS = {"hosted_vllm": "self-hosted", "vllm": "self-hosted", "gemini": "google", "vertex_ai": "google",
+                     "gcp.vertex_ai": "google"}
+
+
 class Settings(LayeredSettings):
     """The configuration of all five servers."""
 
@@ -95,8 +101,7 @@ class Settings(LayeredSettings):
     gateway_flavor: Literal["litellm", "envoy-ai-gateway"] = Field(
         default="litellm", description="the gateway whose metrics and routes config the gateway server reads")
     gateway_provider_backends: dict[str, str] = Field(
-        default={"hosted_vllm": "self-hosted", "vllm": "self-hosted", "gemini": "google", "vertex_ai": "google",
-                 "gcp.vertex_ai": "google"},
+        default_factory=lambda: dict(PROVIDER_BACKENDS),
         description="the gateway's provider names (LiteLLM api_provider, OTel gen_ai.provider.name) that differ "
         "from the backend names; others are the backend's own name")
     max_replicas: int = Field(default=32, ge=1, description="scale_deployment refuses more replicas than this")

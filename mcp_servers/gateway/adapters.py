@@ -37,6 +37,7 @@ from mcp_servers.failures import Failure
 from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
 from mcp_servers.kubernetes.client import Kube, VersionConflict
 from mcp_servers.kubernetes.objects import ApiObject, annotations_of
+from mcp_servers.settings import PROVIDER_BACKENDS
 
 CHANGES_ANNOTATION = "firebreak.io/route-changes"
 MAX_CHANGES = 50  # recent changes kept in the annotation: enough for any retry window, small enough for etcd
@@ -72,7 +73,7 @@ class ConfigMapRoutes:
     def __init__(self, kube: Kube, namespace: str, name: str, key: str = "config.yaml",
                  provider_backends: Mapping[str, str] | None = None) -> None:
         self.namespace, self.name, self.key = namespace, name, key
-        self.provider_backends = dict(provider_backends or {})
+        self.provider_backends = dict(PROVIDER_BACKENDS if provider_backends is None else provider_backends)
         self.location = f"ConfigMap {namespace}/{name}"
         self._kube = kube
 
