@@ -46,11 +46,14 @@ Routes = dict[str, dict[str, float]]  # model group -> backend -> weight
 
 
 def default_deployments(fleet: FleetSpec) -> list[tuple[Deployment, float]]:
-    """Per model its self-hosted deployment and its standby, weighted by DESIGN's standby share."""
+    """Per model its self-hosted deployment and one per hosted provider, all configured so that traffic can move
+    to any of them; only the model's standby has a weight (the standby share), the others wait at 0, which
+    simple-shuffle never picks."""
     entries = []
     for m in fleet.models:
         entries.append((_deployment(fleet, m.name, SELF_HOSTED), float(100 - fleet.standby_share)))
-        entries.append((_deployment(fleet, m.name, m.standby), float(fleet.standby_share)))
+        entries += [(_deployment(fleet, m.name, p), float(fleet.standby_share if p == m.standby else 0))
+                    for p in PROVIDERS]
     return entries
 
 

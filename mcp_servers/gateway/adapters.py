@@ -156,8 +156,8 @@ class ConfigMapRoutes:
         for entry in doc.get("model_list") or []:
             model, backend = self._backend(entry)
             present.add((model, backend))
-            if backend in models.get(model, {}):
-                entry["litellm_params"]["weight"] = models[model][backend]
+            if model in models:  # a backend the new weights leave out gets none
+                entry["litellm_params"]["weight"] = models[model].get(backend, 0)
         missing = sorted(f"{m}/{b}" for m, weights in models.items() for b, w in weights.items()
                          if w > 0 and (m, b) not in present)
         if missing:
