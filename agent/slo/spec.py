@@ -11,7 +11,7 @@ A spec file (in the spirit of Sloth and OpenSLO) holds one service's SLOs::
       - name: availability
         objective: 99.9
         sli:
-          errors: rate(litellm_proxy_failed_requests_metric_total{requested_model="{{model}}",exception_status=~"5.."}[{{window}}])
+          errors: rate(litellm_proxy_failed_requests_metric_total{requested_model="{{model}}"}[{{window}}])
           total: rate(litellm_proxy_total_requests_metric_total{requested_model="{{model}}"}[{{window}}])
         alerting:
           annotations: {summary: "...", runbook_url: "..."}
