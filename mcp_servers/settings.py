@@ -15,6 +15,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -76,6 +77,12 @@ def tls_context(verify: bool | str = True) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=verify)
 
 
+# Provider names (LiteLLM's api_provider and model prefix, OTel's gen_ai.provider.name) that are not the fleet's
+# backend names; any other provider name is the backend's own.
+PROVIDER_BACKENDS = {"hosted_vllm": "self-hosted", "vllm": "self-hosted", "gemini": "google", "vertex_ai": "google",
+                     "gcp.vertex_ai": "google"}
+
+
 class Settings(LayeredSettings):
     """The configuration of all five servers."""
 
@@ -91,6 +98,12 @@ class Settings(LayeredSettings):
     gateway_routes_configmap: str = "gateway-routes"
     gateway_namespace: str | None = None  # the ConfigMap's namespace; default: `namespace`
     gateway_backends: tuple[str, ...] = ("self-hosted", "anthropic", "openai", "google")
+    gateway_flavor: Literal["litellm", "envoy-ai-gateway"] = Field(
+        default="litellm", description="the gateway whose metrics and routes config the gateway server reads")
+    gateway_provider_backends: dict[str, str] = Field(
+        default_factory=lambda: dict(PROVIDER_BACKENDS),
+        description="the gateway's provider names (LiteLLM api_provider, OTel gen_ai.provider.name) that differ "
+        "from the backend names; others are the backend's own name")
     max_replicas: int = Field(default=32, ge=1, description="scale_deployment refuses more replicas than this")
     read_only: bool = False
     nvml: bool = Field(default=False, description="read GPUs through local NVML instead of DCGM metrics")
@@ -108,7 +121,7 @@ class Settings(LayeredSettings):
 ENDPOINTS = {"prometheus": "PROMETHEUS", "alertmanager": "ALERTMANAGER", "loki": "LOKI"}
 PLAIN_VARIABLES = {"kubeconfig": "KUBECONFIG", "kube_context": "KUBE_CONTEXT", "namespace": "FIREBREAK_NAMESPACE",
                    "gateway_url": "GATEWAY_URL", "gateway_routes_configmap": "GATEWAY_ROUTES_CONFIGMAP",
-                   "gateway_namespace": "GATEWAY_NAMESPACE"}
+                   "gateway_namespace": "GATEWAY_NAMESPACE", "gateway_flavor": "GATEWAY_FLAVOR"}
 FLAG_VARIABLES = {"read_only": "FIREBREAK_MCP_READ_ONLY", "nvml": "FIREBREAK_GPU_NVML",
                   "kube_watch": "FIREBREAK_KUBE_WATCH"}
 

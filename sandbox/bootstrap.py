@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 from sandbox.fleet import FleetSpec, ModelSpec
-from sandbox.gateway import GATEWAY_APP, ROUTES_CONFIGMAP, ROUTES_KEY, default_routes, render_routes
+from sandbox.gateway import GATEWAY_APP, ROUTES_CONFIGMAP, ROUTES_KEY, default_deployments, render_routes
 from sandbox.history import write_history
 from sandbox.kubetime import ago, now_micro
 from sandbox.names import pod_suffix
@@ -38,11 +38,11 @@ def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": model.name}}}})
     write_history(store, store.create("apps/deployments", _deployment(
         fleet.namespace, GATEWAY_APP, fleet.gateway_replicas, _container(
-            "gateway", "ghcr.io/firebreak-sim/inference-gateway:1.9.3", 8080, "2", "4Gi",
-            args=["--routes=/etc/gateway/routes.yaml", "--upstream-timeout=30s"]))))
+            "gateway", "ghcr.io/berriai/litellm:main-v1.74.9-stable", 8080, "2", "4Gi",
+            args=["--config=/etc/litellm/config.yaml", "--port=8080"]))))
     store.create("services", _service(fleet.namespace, GATEWAY_APP, 8080))
     store.create("configmaps", {"metadata": {"name": ROUTES_CONFIGMAP, "namespace": fleet.namespace},
-                                "data": {ROUTES_KEY: render_routes(default_routes(fleet))}})
+                                "data": {ROUTES_KEY: render_routes(default_deployments(fleet))}})
     for dependency in fleet.dependencies:
         write_history(store, store.create("apps/deployments", _deployment(PLATFORM, dependency, 2, _container(
             dependency, f"ghcr.io/firebreak-sim/{dependency}:2.4.1", 8080, "1", "2Gi"))))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -19,42 +18,97 @@ import yaml
 from sandbox import logtext
 from sandbox.clock import Clock
 from sandbox.controllers.pods import is_ready
-from sandbox.exposition import Registry
 from sandbox.fleet import PROVIDERS, SELF_HOSTED, FleetSpec, ModelSpec
+from sandbox.gateway_metrics import RATE_LIMIT_HEADERS, Call, Deployment, HttpServerMetrics, LiteLLMMetrics
 from sandbox.logs import LogStore
 from sandbox.names import pod_key
-from sandbox.serving import REQUEST_TIMEOUT_S, TTFT_BUCKETS, EngineConfig, Outcome, Replica
+from sandbox.serving import REQUEST_TIMEOUT_S, EngineConfig, Outcome, Replica
 from sandbox.store import Store
 from sandbox.world import World
 
-ROUTES_CONFIGMAP, ROUTES_KEY = "gateway-routes", "routes.yaml"
+ROUTES_CONFIGMAP, ROUTES_KEY = "gateway-routes", "config.yaml"  # LiteLLM's helm chart mounts config.yaml
 GATEWAY_APP = "inference-gateway"
-DEPENDENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BACKENDS = (SELF_HOSTED, *PROVIDERS)
+# LiteLLM's provider prefixes (litellm_params.model) for the fleet's backends, and the standby's hosted model.
+PROVIDER_PREFIX = {SELF_HOSTED: "hosted_vllm", "anthropic": "anthropic", "openai": "openai", "google": "gemini"}
+BACKEND_OF_PREFIX = {prefix: backend for backend, prefix in PROVIDER_PREFIX.items()}
+HOSTED = {"anthropic": ("claude-3-5-haiku-20241022", "https://api.anthropic.com/v1/messages"),
+          "openai": ("gpt-4o-mini", "https://api.openai.com/v1"),
+          "google": ("gemini-2.0-flash", "https://generativelanguage.googleapis.com/v1beta")}
+DEPENDENCY_ROUTES = {"tokenizer-service": "/v1/tokenize", "auth-service": "/v1/authorize"}
+# No retries, no fallbacks, no cooldowns: a request routed to a failing deployment fails, and only the weights
+# move traffic. In LiteLLM that is num_retries: 0, no `fallbacks`, and disable_cooldowns: true (a cooled-down
+# deployment would otherwise leave the shuffle, which is a fallback of its own).
+ROUTER_SETTINGS = {"routing_strategy": "simple-shuffle", "num_retries": 0, "disable_cooldowns": True}
+LITELLM_SETTINGS = {"callbacks": ["prometheus"], "num_retries": 0}
+
+Routes = dict[str, dict[str, float]]  # model group -> backend -> weight
 
 
-def default_routes(fleet: FleetSpec) -> dict[str, dict[str, int]]:
-    return {m.name: {SELF_HOSTED: 100 - fleet.standby_share, m.standby: fleet.standby_share} for m in fleet.models}
+def default_deployments(fleet: FleetSpec) -> list[tuple[Deployment, float]]:
+    """Per model its self-hosted deployment and one per hosted provider, all configured so that traffic can move
+    to any of them; only the model's standby has a weight (the standby share), the others wait at 0, which
+    simple-shuffle never picks."""
+    entries = []
+    for m in fleet.models:
+        entries.append((_deployment(fleet, m.name, SELF_HOSTED), float(100 - fleet.standby_share)))
+        entries += [(_deployment(fleet, m.name, p), float(fleet.standby_share if p == m.standby else 0))
+                    for p in PROVIDERS]
+    return entries
 
 
-def render_routes(routes: dict[str, dict[str, int]]) -> str:
-    return yaml.safe_dump({"models": routes}, sort_keys=False)
+def _deployment(fleet: FleetSpec, model: str, backend: str) -> Deployment:
+    if backend == SELF_HOSTED:
+        return Deployment(model, backend, f"hosted_vllm/{model}",
+                          f"http://{model}.{fleet.namespace}.svc.cluster.local:8000/v1")
+    hosted, api_base = HOSTED[backend]
+    return Deployment(model, backend, f"{PROVIDER_PREFIX[backend]}/{hosted}", api_base)
 
 
-def parse_routes(text: str, models: set[str]) -> dict[str, dict[str, int]]:
-    """The gateway's validation of its routing table; raises ValueError with the reason."""
+def render_routes(entries: list[tuple[Deployment, float]]) -> str:
+    """LiteLLM proxy config.yaml (docs/my-website/docs/proxy/configs.md, load_balancing.md): one model_list entry
+    per deployment, `weight` in litellm_params for the simple-shuffle strategy."""
+    model_list = [{"model_name": d.model_name,
+                   "litellm_params": {"model": d.model, "api_base": d.api_base, "weight": _number(weight),
+                                      **({} if d.backend == SELF_HOSTED
+                                         else {"api_key": f"os.environ/{d.provider.upper()}_API_KEY"})},
+                   "model_info": {"id": d.model_id}} for d, weight in entries]
+    return yaml.safe_dump({"model_list": model_list, "router_settings": ROUTER_SETTINGS,
+                           "litellm_settings": LITELLM_SETTINGS}, sort_keys=False)
+
+
+def parse_routes(text: str, models: set[str]) -> list[tuple[Deployment, float]]:
+    """The proxy's reading of its config's model_list; raises ValueError with the reason."""
     doc = yaml.safe_load(text) or {}
-    routes = doc.get("models") if isinstance(doc, dict) else None
-    if not isinstance(routes, dict):
-        raise ValueError(f"{ROUTES_KEY}: expected a 'models' mapping")
-    for model, weights in routes.items():
-        if model not in models:
-            raise ValueError(f"{ROUTES_KEY}: unknown model {model!r}")
-        if not isinstance(weights, dict) or any(b not in BACKENDS for b in weights):
-            raise ValueError(f"{ROUTES_KEY}: {model}: backends must be among {', '.join(BACKENDS)}")
-        if any(not isinstance(w, int) or w < 0 for w in weights.values()) or sum(weights.values()) != 100:
-            raise ValueError(f"{ROUTES_KEY}: {model}: weights must be whole percentages summing to 100")
+    entries = doc.get("model_list") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{ROUTES_KEY}: expected a model_list")
+    return [_entry(e, models) for e in entries]
+
+
+def _entry(entry: Any, models: set[str]) -> tuple[Deployment, float]:
+    params = entry.get("litellm_params") if isinstance(entry, dict) else None
+    if not isinstance(params, dict) or not isinstance(params.get("model"), str):
+        raise ValueError(f"{ROUTES_KEY}: every model_list entry needs model_name and litellm_params.model")
+    name, model = str(entry.get("model_name")), params["model"]
+    backend = BACKEND_OF_PREFIX.get(model.split("/", 1)[0])
+    if name not in models or backend is None or "/" not in model:
+        raise ValueError(f"{ROUTES_KEY}: {name}: {model} is not a model and provider this fleet serves")
+    weight = params.get("weight", 0)
+    if not isinstance(weight, int | float) or weight < 0:
+        raise ValueError(f"{ROUTES_KEY}: {name}: weight must be a number >= 0")
+    return Deployment(name, backend, model, str(params.get("api_base", ""))), float(weight)
+
+
+def weights_of(entries: list[tuple[Deployment, float]]) -> dict[str, dict[str, float | int]]:
+    routes: dict[str, dict[str, float | int]] = {}
+    for d, weight in entries:
+        routes.setdefault(d.model_name, {})[d.backend] = _number(weight)
     return routes
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
 
 
 def poisson(rng: random.Random, mean: float) -> int:
@@ -67,34 +121,16 @@ def poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-@dataclass
-class GatewayReplica:
-    registry: Registry = field(default_factory=Registry)
-
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.requests = r.counter("gateway_requests", "Requests answered by the gateway, by model, backend "
-                                  "provider and HTTP status code.")
-        self.ttft = r.histogram("gateway_time_to_first_token_seconds",
-                                "Time to first token seen by the gateway for successful requests.",
-                                tuple(b for b in TTFT_BUCKETS if 0.05 <= b <= 40.0))
-        self.duration = r.histogram("gateway_request_duration_seconds", "Gateway request duration.",
-                                    (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0))
-        self.upstream = r.histogram("gateway_upstream_request_duration_seconds",
-                                    "Latency of the gateway's calls to shared dependencies.", DEPENDENCY_BUCKETS)
-        self.provider_responses = r.counter("gateway_provider_responses",
-                                            "Responses from hosted providers by upstream status code.")
-
-
 class Gateway:
     def __init__(self, store: Store, world: World, fleet: FleetSpec, clock: Clock, logs: LogStore,
                  rng: random.Random) -> None:
         self.store, self.world, self.fleet, self.clock, self.logs, self.rng = store, world, fleet, clock, logs, rng
-        self.routes = default_routes(fleet)
+        self.deployments = default_deployments(fleet)
         self.routes_version = ""
         self.route_error = ""
         self.replicas: dict[str, Replica] = {}
-        self.gateway_replicas: dict[str, GatewayReplica] = {}
+        self.gateway_replicas: dict[str, LiteLLMMetrics] = {}
+        self.dependency_servers: dict[str, HttpServerMetrics] = {}  # platform pod -> its own HTTP server metrics
         self._next_endpoint: dict[str, int] = {}  # model -> round-robin position among its endpoints
 
     # -- each tick ----------------------------------------------------------------------------------------
@@ -105,11 +141,11 @@ class Gateway:
             self._retire(key)
         for model in self.fleet.models:
             arrivals = poisson(self.rng, self._rate(model) * dt)
-            for backend, count in self._split(model, arrivals).items():
-                outcomes = (self._serve_self_hosted(model, count, dt) if backend == SELF_HOSTED
-                            else self._serve_provider(backend, count))
+            for deployment, count in self._split(model, arrivals).items():
+                outcomes = (self._serve_self_hosted(model, count, dt) if deployment.backend == SELF_HOSTED
+                            else self._serve_provider(deployment.backend, count))
                 for outcome in outcomes:
-                    self._record(model, backend, outcome, frontends)
+                    self._record(deployment, outcome, frontends)
         now = self.clock.now()
         for key, replica in self.replicas.items():
             line = replica.stats_line(now)
@@ -139,28 +175,33 @@ class Gateway:
         if not replica.process.killed:
             return  # a graceful stop drains its requests first
         m, frontends = replica.model, list(self.gateway_replicas.values())
+        deployment = _deployment(self.fleet, m.name, SELF_HOSTED)
         for _ in range(round(replica.process.running)):
             cut_at = self.rng.uniform(0, m.ttft_s + m.output_tokens * m.itl_s)
-            self._record(m, SELF_HOSTED, Outcome(502, duration_s=cut_at), frontends)
+            self._record(deployment, Outcome(502, duration_s=cut_at), frontends)
 
     def _rate(self, model: ModelSpec) -> float:
         day = self.clock.fleet_now() / 86400
         shape = 1 + 0.08 * math.sin(2 * math.pi * (day - 0.25))
         return model.base_rps * shape * self.world.traffic_multiplier[model.name] * self.rng.lognormvariate(0, 0.04)
 
-    def _split(self, model: ModelSpec, arrivals: int) -> dict[str, int]:
-        weights = self.routes.get(model.name, {SELF_HOSTED: 100})
-        backends = [b for b, w in weights.items() if w > 0]
-        counts = dict.fromkeys(backends, 0)
-        for backend in self.rng.choices(backends, weights=[weights[b] for b in backends], k=arrivals):
-            counts[backend] += 1
+    def _split(self, model: ModelSpec, arrivals: int) -> dict[Deployment, int]:
+        """LiteLLM's simple-shuffle: a weighted random pick among the group's deployments (any one when no
+        weight is set)."""
+        group = [(d, w) for d, w in self.deployments if d.model_name == model.name]
+        if not group:
+            return {}
+        weights = [w for _, w in group] if any(w > 0 for _, w in group) else None
+        counts: dict[Deployment, int] = {}
+        for d in self.rng.choices([d for d, _ in group], weights=weights, k=arrivals):
+            counts[d] = counts.get(d, 0) + 1
         return counts
 
     # -- backends -----------------------------------------------------------------------------------------
     def _serve_self_hosted(self, model: ModelSpec, count: int, dt: float) -> list[Outcome]:
         endpoints = self._endpoints(model)
         if not endpoints:
-            return [Outcome(503, duration_s=0.002)] * count
+            return [Outcome(503, duration_s=0.002)] * count  # the Service has no ready endpoint: refused
         # Round robin, as Envoy-based gateways balance by default: every endpoint gets its turn in order.
         start = self._next_endpoint.get(model.name, 0)
         per_pod = dict.fromkeys(endpoints, 0)
@@ -194,51 +235,64 @@ class Gateway:
                 and "deletionTimestamp" not in p["metadata"]]
 
     def _serve_provider(self, name: str, count: int) -> list[Outcome]:
+        """A provider's answers as its API gives them: a failing one answers 500 or 503, a throttling one 429."""
         provider = self.world.providers[name]
         outcomes = []
         for _ in range(count):
             roll = self.rng.random()
             if roll < provider.error_share:
-                outcomes.append(Outcome(502, duration_s=self.rng.uniform(0.05, 2.0)))
-                code = "503"
+                outcomes.append(Outcome(self.rng.choice((500, 503)), duration_s=self.rng.uniform(0.05, 2.0)))
             elif roll < provider.error_share + provider.rate_limited_share:
-                outcomes.append(Outcome(503, duration_s=0.08))
-                code = "429"
+                outcomes.append(Outcome(429, duration_s=0.08))
             else:
                 ttft = provider.ttft_s * self.rng.lognormvariate(0, 0.25)
                 outcomes.append(Outcome(200, ttft_s=ttft, duration_s=ttft + self.rng.uniform(2, 6)))
-                code = "200"
-            self._provider_response(name, code)
         return outcomes
 
     # -- the gateway's own view ---------------------------------------------------------------------------
-    def _frontends(self) -> list[GatewayReplica]:
+    def _frontends(self) -> list[LiteLLMMetrics]:
         ready = [pod_key(p) for p in self.store.objects("pods", self.fleet.namespace)
                  if p["metadata"].get("labels", {}).get("app") == GATEWAY_APP and pod_key(p) in self.world.processes]
         for key in list(self.gateway_replicas):
             if key not in ready:
                 del self.gateway_replicas[key]
-        return [self.gateway_replicas.setdefault(key, GatewayReplica()) for key in ready]
+        return [self.gateway_replicas.setdefault(key, LiteLLMMetrics()) for key in ready]
 
-    def _record(self, model: ModelSpec, backend: str, outcome: Outcome, frontends: list[GatewayReplica]) -> None:
+    def dependency_server(self, key: str) -> HttpServerMetrics | None:
+        """The HTTP server metrics of a running pod of a shared dependency (tokenizer-service, auth-service)."""
+        pod = self.store.find("pods", *key.split("/"))
+        app = pod["metadata"].get("labels", {}).get("app", "") if pod else ""
+        if pod is None or app not in self.fleet.dependencies or key not in self.world.processes:
+            self.dependency_servers.pop(key, None)
+            return None
+        return self.dependency_servers.setdefault(key, HttpServerMetrics(
+            DEPENDENCY_ROUTES.get(app, "/"), f"{app}.{pod['metadata']['namespace']}.svc.cluster.local"))
+
+    def _dependency_calls(self) -> float:
+        """The gateway's calls to the shared services before it calls a backend; each service's pod records the
+        call in its own histogram. Returns the time they add to the request."""
+        added = 0.0
+        for dependency, latency_s in self.world.dependency_latency_s.items():
+            latency = latency_s * self.rng.lognormvariate(0, 0.3)
+            pods = [k for k in self.world.processes if k.split("/")[1].startswith(dependency + "-")]
+            server = self.dependency_server(self.rng.choice(pods)) if pods else None
+            if server is not None:
+                server.observe(latency)
+            added += latency
+        return added
+
+    def _record(self, deployment: Deployment, outcome: Outcome, frontends: list[LiteLLMMetrics]) -> None:
         if not frontends:
             return
-        gateway = self.rng.choice(frontends)
-        overhead = 0.0
-        for dependency, extra in self.world.dependency_latency_s.items():
-            latency = extra * self.rng.lognormvariate(0, 0.3)
-            gateway.upstream.observe(latency, dependency=dependency)
-            overhead += latency
-        code = str(outcome.code)
-        gateway.requests.inc(model=model.name, provider=backend, code=code)
-        gateway.duration.observe(outcome.duration_s + overhead, model=model.name, provider=backend)
-        if outcome.code < 500:
-            gateway.ttft.observe(outcome.ttft_s + overhead, model=model.name, provider=backend)
-
-    def _provider_response(self, provider: str, code: str) -> None:
-        frontends = list(self.gateway_replicas.values())
-        if frontends:
-            self.rng.choice(frontends).provider_responses.inc(provider=provider, code=code)
+        overhead = self._dependency_calls()
+        remaining = None
+        if outcome.code < 400 and deployment.provider in RATE_LIMIT_HEADERS:
+            throttled = self.world.providers[deployment.backend].rate_limited_share > 0
+            remaining = 0 if throttled else self.rng.randint(9000, 10000)  # x-ratelimit-remaining-requests
+        # LiteLLM times TTFT and the API call from the upstream call's start: the dependency calls before it show
+        # in the total and overhead latency only.
+        self.rng.choice(frontends).record(Call(deployment, outcome.code, outcome.ttft_s, outcome.duration_s,
+                                               overhead, remaining))
 
     def _access_logs(self, key: str, outcomes: list[Outcome]) -> None:
         ns, name = key.split("/")
@@ -256,7 +310,8 @@ class Gateway:
             return
         self.routes_version = cm["metadata"]["resourceVersion"]
         try:
-            self.routes = parse_routes(cm.get("data", {}).get(ROUTES_KEY, ""), {m.name for m in self.fleet.models})
+            self.deployments = parse_routes(cm.get("data", {}).get(ROUTES_KEY, ""),
+                                            {m.name for m in self.fleet.models})
             self.route_error = ""
             message = json.dumps({"level": "info", "msg": "routes reloaded", "resourceVersion": self.routes_version})
         except (ValueError, yaml.YAMLError) as error:
@@ -269,5 +324,5 @@ class Gateway:
 
     def snapshot(self) -> dict[str, Any]:
         """What the gateway's admin endpoint shows: the routes in force and the last reload error."""
-        return {"routes": self.routes, "configmap_resource_version": self.routes_version,
+        return {"routes": weights_of(self.deployments), "configmap_resource_version": self.routes_version,
                 "reload_error": self.route_error or None}

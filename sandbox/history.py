@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,8 +22,9 @@ from sandbox.store import Store
 
 Obj = dict[str, Any]
 # Published vllm/vllm-openai release tags older than the fleet's current one, oldest first.
-PAST_VLLM_TAGS = ("v0.9.2", "v0.10.1.1", "v0.10.2")
+PAST_VLLM_TAGS = ("v0.29.0", "v0.30.0", "v0.31.0")
 PAST_REVISIONS = 3
+_LAST_NUMBER = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 
 def write_history(store: Store, deployment: Obj) -> None:
@@ -63,11 +65,13 @@ def _version(tag: str) -> tuple[int, ...]:
 
 
 def _earlier_patch_tags(tag: str) -> list[str]:
-    """1.9.3 -> [1.9.0, 1.9.1, 1.9.2]: the patch releases before a semantic version, oldest first."""
-    major_minor, _, patch = tag.rpartition(".")
-    if not patch.isdigit():
+    """1.9.3 -> [1.9.0, 1.9.1, 1.9.2], main-v1.74.9-stable -> [...6-stable, ...7-stable, ...8-stable]: the patch
+    releases before a version, oldest first (its last number counted down)."""
+    found = _LAST_NUMBER.match(tag)
+    if not found:
         return []
-    return [f"{major_minor}.{p}" for p in range(max(0, int(patch) - PAST_REVISIONS), int(patch))]
+    head, patch, tail = found.group(1), int(found.group(2)), found.group(3)
+    return [f"{head}{p}{tail}" for p in range(max(0, patch - PAST_REVISIONS), patch)]
 
 
 def _recorded_cause(deployment: Obj, template: Obj) -> str:

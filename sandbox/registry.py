@@ -13,12 +13,14 @@ from collections.abc import Iterable
 
 DOCKER_HUB = "docker.io"
 # Release tags of vllm/vllm-openai on Docker Hub (release images only; vLLM publishes no rc tags there).
-# Source: the vLLM GitHub releases and the tags mirrored from Docker Hub (e.g. v0.9.0.1, v0.10.1.1, v0.11.0).
+# Source: the vLLM GitHub releases and the tags mirrored from Docker Hub (e.g. v0.9.0.1, v0.10.1.1, v0.11.0);
+# v0.29.0-v0.33.0 as public deployments pin them (2026). Releases between v0.11.0 and v0.29.0 are left out
+# because they were not checked one by one: a patch to one of them fails to pull here.
 VLLM_RELEASES = (
     "v0.6.0", "v0.6.1", "v0.6.2", "v0.6.3", "v0.6.4", "v0.6.5", "v0.6.6", "v0.6.6.post1",
     "v0.7.0", "v0.7.1", "v0.7.2", "v0.7.3", "v0.8.0", "v0.8.1", "v0.8.2", "v0.8.3", "v0.8.4", "v0.8.5",
     "v0.8.5.post1", "v0.9.0", "v0.9.0.1", "v0.9.1", "v0.9.2", "v0.10.0", "v0.10.1", "v0.10.1.1", "v0.10.2",
-    "v0.11.0", "latest",
+    "v0.11.0", "v0.29.0", "v0.30.0", "v0.31.0", "v0.32.0", "v0.33.0", "latest",
 )
 
 

@@ -1,7 +1,8 @@
 """The fleet's scrape endpoints and their HTTP service discovery, on one port.
 
 Prometheus learns the targets from `/sd` (http_sd) as pods come and go: one vLLM target per model pod, one
-gateway target per gateway pod, and per node a dcgm-exporter, a node-exporter and a kubelet cAdvisor target.
+gateway target per gateway pod, one per pod of the shared services, and per node a dcgm-exporter, a
+node-exporter and a kubelet cAdvisor target.
 A pod whose process is down answers 503, so Prometheus sees it down, as it would see a crashed container.
 """
 
@@ -39,9 +40,9 @@ def telemetry_app(sandbox: Sandbox, address: str) -> Starlette:
         replica = sandbox.gateway.replica(key)
         if replica is not None:
             return PlainTextResponse(replica.registry.render(), media_type=EXPOSITION)
-        frontend = sandbox.gateway.gateway_replicas.get(key)
-        if frontend is not None:
-            return PlainTextResponse(frontend.registry.render(), media_type=EXPOSITION)
+        server = sandbox.gateway.gateway_replicas.get(key) or sandbox.gateway.dependency_server(key)
+        if server is not None:
+            return PlainTextResponse(server.registry.render(), media_type=EXPOSITION)
         return PlainTextResponse("not found\n", status_code=404)
 
     async def node_metrics(request: Request) -> Response:
@@ -78,6 +79,11 @@ def targets(sandbox: Sandbox, address: str) -> list[dict[str, Any]]:
                 "__metrics_path__": f"/metrics/pods/{pod_key(pod)}", "job": "vllm" if app != GATEWAY_APP else app,
                 "namespace": pod["metadata"]["namespace"], "pod": pod["metadata"]["name"], "app": app, "node": node,
                 "instance": f"{pod['status']['podIP']}:{8000 if app != GATEWAY_APP else 8080}"}})
+        elif app in sandbox.fleet.dependencies:  # the shared services' own HTTP server metrics
+            groups.append({"targets": [address], "labels": {
+                "__metrics_path__": f"/metrics/pods/{pod_key(pod)}", "job": app,
+                "namespace": pod["metadata"]["namespace"], "pod": pod["metadata"]["name"], "app": app, "node": node,
+                "instance": f"{pod['status']['podIP']}:8080"}})
     for name in sandbox.world.hosts:
         for exporter, job, port in (("dcgm", "dcgm-exporter", 9400), ("node", "node-exporter", 9100),
                                     ("cadvisor", "kubelet-cadvisor", 10250)):

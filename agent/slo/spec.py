@@ -11,8 +11,8 @@ A spec file (in the spirit of Sloth and OpenSLO) holds one service's SLOs::
       - name: availability
         objective: 99.9
         sli:
-          errors: sum(rate(gateway_requests_total{model="{{model}}",code=~"5.."}[{{window}}]))
-          total: sum(rate(gateway_requests_total{model="{{model}}"}[{{window}}]))
+          errors: rate(litellm_proxy_failed_requests_metric_total{requested_model="{{model}}"}[{{window}}])
+          total: rate(litellm_proxy_total_requests_metric_total{requested_model="{{model}}"}[{{window}}])
         alerting:
           annotations: {summary: "...", runbook_url: "..."}
 

@@ -6,9 +6,12 @@ older version raises `RoutesConflict` instead of overwriting someone else's edit
 re-applies its change. Every write records its idempotency key in the store itself, in the same update, so a
 key is applied at most once even when the caller retries or the server restarts.
 
-`ConfigMapRoutes` serves gateways that read their routes from a Kubernetes ConfigMap (Firebreak's inference
-gateway: `models: {model: {backend: weight}}` in key `routes.yaml`). Other gateways plug in as another class
-with the same three members, chosen in `mcp_servers.gateway.server.build`:
+`ConfigMapRoutes` serves a LiteLLM proxy whose config.yaml lives in a Kubernetes ConfigMap (as LiteLLM's helm
+chart mounts it): `model_list` entries share a `model_name` per model, one per backend, each with
+`litellm_params.weight` for the simple-shuffle strategy; the backend is told by the provider prefix of
+`litellm_params.model` (`hosted_vllm/...` is self-hosted). A write sets the weights of existing entries only: a
+new backend needs its credentials, which are no routing decision. Other gateways plug in as another class with
+the same three members, chosen in `mcp_servers.gateway.server.build`:
 
 - LiteLLM proxy: models are deployments sharing a `model_name`, each with `litellm_params.weight`. Read with
   `GET /model/info`; write each model's deployments with `POST /model/update` (master key from the settings).
@@ -22,6 +25,7 @@ with the same three members, chosen in `mcp_servers.gateway.server.build`:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -29,9 +33,11 @@ import yaml
 from pydantic import ValidationError
 
 from mcp_servers.errors import BackendError, Conflict
+from mcp_servers.failures import Failure
 from mcp_servers.gateway.table import RouteChange, RoutingTable, Weights
 from mcp_servers.kubernetes.client import Kube, VersionConflict
 from mcp_servers.kubernetes.objects import ApiObject, annotations_of
+from mcp_servers.settings import PROVIDER_BACKENDS
 
 CHANGES_ANNOTATION = "firebreak.io/route-changes"
 MAX_CHANGES = 50  # recent changes kept in the annotation: enough for any retry window, small enough for etcd
@@ -64,8 +70,10 @@ class ConfigMapRoutes:
 
     kind = "configmap"
 
-    def __init__(self, kube: Kube, namespace: str, name: str, key: str = "routes.yaml") -> None:
+    def __init__(self, kube: Kube, namespace: str, name: str, key: str = "config.yaml",
+                 provider_backends: Mapping[str, str] | None = None) -> None:
         self.namespace, self.name, self.key = namespace, name, key
+        self.provider_backends = dict(PROVIDER_BACKENDS if provider_backends is None else provider_backends)
         self.location = f"ConfigMap {namespace}/{name}"
         self._kube = kube
 
@@ -109,7 +117,7 @@ class ConfigMapRoutes:
         doc = self._document(cm)
         raw_changes = annotations_of(cm).get(CHANGES_ANNOTATION, "[]")
         try:
-            models = doc.get("models") or {}
+            models = self._weights(doc)
             changes = json.loads(raw_changes)
             return RoutingTable.model_validate({"models": models, "version": cm["metadata"].get("resourceVersion"),
                                                 "changes": changes})
@@ -123,9 +131,36 @@ class ConfigMapRoutes:
         except yaml.YAMLError as error:
             raise BackendError(f"{self.location} key {self.key} is not valid YAML: {error}") from None
         if not isinstance(doc, dict):
-            raise BackendError(f"{self.location} key {self.key}: expected a mapping with 'models'")
+            raise BackendError(f"{self.location} key {self.key}: expected LiteLLM's config with a model_list")
         return doc
 
+    def _backend(self, entry: Any) -> tuple[str, str]:
+        """(model group, backend) of a model_list entry."""
+        params = entry.get("litellm_params") if isinstance(entry, dict) else None
+        if not isinstance(params, dict) or not isinstance(params.get("model"), str):
+            raise BackendError(f"{self.location} key {self.key}: a model_list entry lacks litellm_params.model")
+        provider = params["model"].split("/", 1)[0]
+        return str(entry.get("model_name")), self.provider_backends.get(provider, provider)
+
+    def _weights(self, doc: dict[str, Any]) -> dict[str, Weights]:
+        models: dict[str, Weights] = {}
+        for entry in doc.get("model_list") or []:
+            model, backend = self._backend(entry)
+            models.setdefault(model, {})[backend] = round(entry["litellm_params"].get("weight", 0))
+        return models
+
     def _render(self, cm: ApiObject, models: dict[str, Weights]) -> str:
-        """The new `routes.yaml`: other top-level keys the gateway may read are kept as they were."""
-        return yaml.safe_dump({**self._document(cm), "models": models}, sort_keys=False)
+        """The new config.yaml: each entry's weight set from the table, everything else kept as it was."""
+        doc = self._document(cm)
+        present = set()
+        for entry in doc.get("model_list") or []:
+            model, backend = self._backend(entry)
+            present.add((model, backend))
+            if model in models:  # a backend the new weights leave out gets none
+                entry["litellm_params"]["weight"] = models[model].get(backend, 0)
+        missing = sorted(f"{m}/{b}" for m, weights in models.items() for b, w in weights.items()
+                         if w > 0 and (m, b) not in present)
+        if missing:
+            raise Failure("bad_input", f"{self.location} has no model_list entry for {', '.join(missing)}: a "
+                          "backend must be configured (with its credentials) before traffic can move to it")
+        return yaml.safe_dump(doc, sort_keys=False)

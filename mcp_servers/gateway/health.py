@@ -1,16 +1,17 @@
-"""The health of the gateway's backends and shared dependencies from its metrics (pure: the answers of
-`health_queries` in, the report out)."""
+"""The health of the gateway's backends and shared dependencies from its metrics (pure: a flavor's answers, read
+into one shape by `flavors`, in; the report out)."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from mcp_servers.answers import Capped
+from mcp_servers.gateway.flavors import UNKNOWN_FAILURE, Samples
 
 # Status thresholds. The availability objective is 99.9 % non-5xx and the latency objective TTFT <= 1 s.
 FAILING_ERROR_RATIO = 0.5  # most requests fail: traffic on this backend is lost
@@ -20,7 +21,6 @@ DEPENDENCY_DEGRADED_S, DEPENDENCY_FAILING_S = 0.1, 0.5  # p95 of one call; healt
 
 Status = Literal["failing", "degraded", "ok", "idle"]
 STATUS_ORDER: dict[str, int] = {"failing": 0, "degraded": 1, "ok": 2, "idle": 3}
-Samples = list[tuple[dict[str, str], float]]  # (labels, value) of each series of an instant query
 
 
 class BackendHealth(BaseModel):
@@ -28,7 +28,8 @@ class BackendHealth(BaseModel):
     status: Status
     reasons: list[str]
     requests_per_s: float
-    error_ratio: float = Field(description="share of the gateway's answers that were 5xx")
+    error_ratio: float = Field(description="share of the backend's calls that failed with a 5xx (or, where the "
+                               "gateway reports no status, failed at all)")
     rate_limited_ratio: float = Field(description="share of the backend's answers that were 429")
     ttft_p50_s: float | None = Field(description="time to first token of successful requests")
     ttft_p95_s: float | None
@@ -63,23 +64,6 @@ def window_of(minutes: float) -> str:
     return f"{round(minutes * 60)}s"
 
 
-def health_queries(window: str) -> dict[str, str]:
-    """The instant queries a report needs, by what `health_report` calls their answers."""
-    return {
-        "requests": f"sum by (model, provider, code) (rate(gateway_requests_total[{window}]))",
-        "upstream": f"sum by (provider, code) (rate(gateway_provider_responses_total[{window}]))",
-        "ttft_p50": _quantile(0.5, "gateway_time_to_first_token_seconds", "provider", window),
-        "ttft_p95": _quantile(0.95, "gateway_time_to_first_token_seconds", "provider", window),
-        "dep_rate": f"sum by (dependency) (rate(gateway_upstream_request_duration_seconds_count[{window}]))",
-        "dep_p50": _quantile(0.5, "gateway_upstream_request_duration_seconds", "dependency", window),
-        "dep_p95": _quantile(0.95, "gateway_upstream_request_duration_seconds", "dependency", window),
-    }
-
-
-def samples(result: list[Any]) -> Samples:
-    return [(r["metric"], float(r["value"][1])) for r in result]
-
-
 def health_report(results: dict[str, Samples], backends: tuple[str, ...], window: str,
                   detail: bool) -> ProviderHealthReport:
     traffic = _traffic(results["requests"])
@@ -92,10 +76,6 @@ def health_report(results: dict[str, Samples], backends: tuple[str, ...], window
         if detail else None
     return ProviderHealthReport(summary=_health_summary(health, dependencies, traffic), window=window,
                                 backends=health, dependencies=dependencies, per_model=per_model)
-
-
-def _quantile(q: float, histogram: str, by: str, window: str) -> str:
-    return f"histogram_quantile({q}, sum by ({by}, le) (rate({histogram}_bucket[{window}])))"
 
 
 Traffic = dict[tuple[str, str, str], float]  # (model, backend, code) -> requests per second
@@ -118,6 +98,10 @@ def _by(samples: Samples, label: str, value: str) -> float | None:
     return found if found is not None and math.isfinite(found) else None
 
 
+def _failed(code: str) -> bool:
+    return code.startswith("5") or code == UNKNOWN_FAILURE
+
+
 def _share(counts: dict[str, float], match: Callable[[str], bool]) -> float:
     total = sum(counts.values())
     return sum(v for code, v in counts.items() if match(code)) / total if total > 0 else 0.0
@@ -131,8 +115,8 @@ def _backend_health(backend: str, traffic: Traffic, results: dict[str, Samples],
             codes[code] += rate
     upstream = {labels.get("code", ""): v for labels, v in results["upstream"] if labels.get("provider") == backend}
     rate = sum(codes.values())
-    error_ratio = _share(codes, lambda c: c.startswith("5"))
-    # A hosted provider's 429s reach the client as the gateway's 503: its own answers say which were throttled.
+    error_ratio = _share(codes, _failed)
+    # Where a gateway counts a provider's answers apart from its own, those say which were throttled.
     limited = _share(upstream, lambda c: c == "429") if upstream else _share(codes, lambda c: c == "429")
     p50, p95 = _by(results["ttft_p50"], "provider", backend), _by(results["ttft_p95"], "provider", backend)
     status, reasons = _backend_status(rate, error_ratio, limited, p95)
@@ -176,14 +160,14 @@ def _per_model(traffic: Traffic) -> list[ModelTraffic]:
     for (model, backend, code), rate in traffic.items():
         pairs[model, backend][code] += rate
     return [ModelTraffic(model=m, backend=b, requests_per_s=round(sum(codes.values()), 4),
-                         error_ratio=round(_share(codes, lambda c: c.startswith("5")), 4))
+                         error_ratio=round(_share(codes, _failed), 4))
             for (m, b), codes in pairs.items()]
 
 
 def _health_summary(backends: list[BackendHealth], dependencies: list[DependencyHealth], traffic: Traffic) -> str:
     if not traffic:
-        return ("no gateway traffic in the window: is the gateway scraped by Prometheus "
-                "(metric gateway_requests_total)?")
+        return ("no gateway traffic in the window: is the gateway scraped by Prometheus, and is the gateway flavor "
+                "in the settings (GATEWAY_FLAVOR) the one deployed?")
     return (_summary_part("backends", [(b.backend, b.status, b.reasons) for b in backends]) + ". "
             + _summary_part("dependencies", [(d.dependency, d.status, d.reasons) for d in dependencies]))
 

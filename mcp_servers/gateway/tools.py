@@ -20,7 +20,8 @@ from mcp_servers.answers import WriteResult
 from mcp_servers.errors import Unreachable, fail
 from mcp_servers.gateway.adapters import GatewayAdapter
 from mcp_servers.gateway.client import GatewayApi
-from mcp_servers.gateway.health import ProviderHealthReport, health_queries, health_report, samples, window_of
+from mcp_servers.gateway.flavors import Flavor, samples
+from mcp_servers.gateway.health import ProviderHealthReport, health_report, window_of
 from mcp_servers.gateway.routes import (
     RoutesView,
     check_backends,
@@ -53,6 +54,7 @@ class Gateway:
     api: GatewayApi
     prometheus: PrometheusApi | None
     backends: tuple[str, ...]
+    flavor: Flavor  # how this gateway exports its metrics
 
     def known_models(self, table: RoutingTable) -> list[str]:
         """The models the gateway serves, else those in the table: a route for a model the gateway does not serve
@@ -84,9 +86,9 @@ async def provider_health(
     if prometheus is None:
         raise Unreachable("provider_health reads the gateway's metrics from Prometheus: set PROMETHEUS_URL")
     window = window_of(minutes)
-    queries = health_queries(window)
+    queries = gateway.flavor.queries(window)
     answers = await asyncio.gather(*(anyio.to_thread.run_sync(prometheus.query, q) for q in queries.values()))
-    results = {name: samples(answer) for name, answer in zip(queries, answers, strict=True)}
+    results = gateway.flavor.normalize({name: samples(a) for name, a in zip(queries, answers, strict=True)})
     return health_report(results, gateway.backends, window, detail)
 
 

@@ -26,8 +26,15 @@ from tests.polling import until
 
 pytestmark = pytest.mark.anyio
 
-DEFAULT_ROUTES = {"llama-70b": {"self-hosted": 95, "anthropic": 5}, "qwen-7b": {"self-hosted": 95, "openai": 5},
-                  "mistral-7b": {"self-hosted": 95, "google": 5}}
+# LiteLLM's model_list holds every provider for every model; only the standby has a weight.
+DEFAULT_ROUTES = {"llama-70b": {"self-hosted": 95, "anthropic": 5, "openai": 0, "google": 0},
+                  "qwen-7b": {"self-hosted": 95, "anthropic": 0, "openai": 5, "google": 0},
+                  "mistral-7b": {"self-hosted": 95, "anthropic": 0, "openai": 0, "google": 5}}
+
+
+def full(weights: dict[str, int]) -> dict[str, int]:
+    """A model's weights as stored: every configured backend, those left out at 0."""
+    return {b: weights.get(b, 0) for b in ("self-hosted", "anthropic", "openai", "google")}
 
 
 def gateway_client(sandbox: RunningSandbox) -> Client:
@@ -71,7 +78,7 @@ async def test_a_healthy_fleet_has_every_backend_and_dependency_ok(fleet: Runnin
     assert all(d["status"] == "ok" and d["p95_s"] < 0.1 for d in dependencies.values())
     assert report["summary"] == "4 backends: 4 ok. 2 dependencies: 2 ok"
     pairs = {(t["model"], t["backend"]) for t in report["per_model"]["items"]}
-    assert pairs == {(m, b) for m, weights in DEFAULT_ROUTES.items() for b in weights}
+    assert pairs == {(m, b) for m, weights in DEFAULT_ROUTES.items() for b, w in weights.items() if w > 0}
 
 
 async def test_a_window_under_15_seconds_is_refused(fleet: RunningSandbox) -> None:
@@ -135,18 +142,18 @@ async def test_new_weights_are_stored_and_the_gateway_routes_by_them(routes_flee
     async with gateway_client(routes_fleet) as client:
         result = await call(client, "set_route_weights", model="qwen-7b", weights=weights,
                             reason="warm openai for a migration", idempotency_key="qwen-60-40")
-        assert result["before"] == {"qwen-7b": {"self-hosted": 95, "openai": 5}}
-        assert result["after"] == {"qwen-7b": weights}
+        assert result["before"] == {"qwen-7b": DEFAULT_ROUTES["qwen-7b"]}
+        assert result["after"] == {"qwen-7b": full(weights)}
         assert not result["dry_run"] and not result["replayed"]
 
         async def gateway_uses_them() -> bool:
             served = httpx.get(f"{routes_fleet.endpoints['gateway']}/routes", timeout=5).json()
-            return bool(served["routes"]["qwen-7b"] == weights)
+            return bool(served["routes"]["qwen-7b"] == full(weights))
 
         await until(gateway_uses_them, "the gateway reloading the new weights")
         view = await call(client, "gateway_routes", detail=True)
     qwen = next(m for m in view["models"] if m["model"] == "qwen-7b")
-    assert qwen["weights"] == weights and qwen["shifted_to"] == ["openai"] and qwen["primary"] == "self-hosted"
+    assert qwen["weights"] == full(weights) and qwen["shifted_to"] == ["openai"] and qwen["primary"] == "self-hosted"
     assert view["in_force"] is True
     assert "qwen-7b: self-hosted 60%, openai 40%" in view["summary"]
     change = next(c for c in view["recent_changes"] if c["idempotency_key"] == "qwen-60-40")
@@ -160,15 +167,15 @@ async def test_an_idempotency_key_applies_once_even_through_a_new_server(routes_
                              idempotency_key="mistral-once")
         again = await call(client, "set_route_weights", model="mistral-7b", weights={"self-hosted": 50, "google": 50},
                            reason="retry with other weights", idempotency_key="mistral-once")
-    assert applied["after"] == {"mistral-7b": first} and not applied["replayed"]
-    assert again["replayed"] and again["after"] == {"mistral-7b": first}
+    assert applied["after"] == {"mistral-7b": full(first)} and not applied["replayed"]
+    assert again["replayed"] and again["after"] == {"mistral-7b": full(first)}
     assert "already applied" in again["message"] and "nothing done" in again["message"]
     async with gateway_client(routes_fleet) as restarted:  # a new server instance: the key lives in the ConfigMap
         replay = await call(restarted, "set_route_weights", model="mistral-7b", weights={"self-hosted": 100},
                             reason="after a restart", idempotency_key="mistral-once")
         view = await call(restarted, "gateway_routes")
     assert replay["replayed"]
-    assert next(m["weights"] for m in view["models"] if m["model"] == "mistral-7b") == first
+    assert next(m["weights"] for m in view["models"] if m["model"] == "mistral-7b") == full(first)
 
 
 async def test_failover_moves_a_backends_whole_share(routes_fleet: RunningSandbox) -> None:
@@ -178,8 +185,8 @@ async def test_failover_moves_a_backends_whole_share(routes_fleet: RunningSandbo
                             idempotency_key="llama-to-anthropic")
         view = await call(client, "gateway_routes")
     assert result["target"] == "provider/self-hosted"
-    assert result["before"] == {"llama-70b": {"self-hosted": 95, "anthropic": 5}}
-    assert result["after"] == {"llama-70b": {"self-hosted": 0, "anthropic": 100}}
+    assert result["before"] == {"llama-70b": DEFAULT_ROUTES["llama-70b"]}
+    assert result["after"] == {"llama-70b": full({"anthropic": 100})}
     llama = next(m for m in view["models"] if m["model"] == "llama-70b")
     assert llama["primary"] == "anthropic" and llama["shifted_to"] == ["anthropic"] and llama["hosted_share"] == 100
 

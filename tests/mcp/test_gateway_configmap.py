@@ -19,7 +19,9 @@ from mcp_servers.settings import Settings
 
 ROUTES = {"apiVersion": "v1", "kind": "ConfigMap",
           "metadata": {"name": "gateway-routes", "namespace": "inference", "resourceVersion": "7"},
-          "data": {"routes.yaml": "models:\n  qwen-7b: {self-hosted: 95, openai: 5}\n"}}
+          "data": {"config.yaml": yaml.safe_dump({"model_list": [  # LiteLLM proxy config
+              {"model_name": "qwen-7b", "litellm_params": {"model": "hosted_vllm/qwen-7b", "weight": 95}},
+              {"model_name": "qwen-7b", "litellm_params": {"model": "openai/gpt-4o-mini", "weight": 5}}]})}}
 
 
 class Answer:

@@ -88,7 +88,7 @@ async def test_describe_deployment(k8s: Client) -> None:
     assert llama["deployment"]["revision"] > 1
     assert llama["deployment"] | {"ready": 4, "revision": None} == {
         "name": "llama-70b", "namespace": "inference", "state": "Healthy", "desired": 4, "ready": 4,
-        "available": 4, "updated": 4, "revision": None, "image": "vllm/vllm-openai:v0.11.0"}
+        "available": 4, "updated": 4, "revision": None, "image": "vllm/vllm-openai:v0.32.0"}
     assert {c["type"]: c["status"] for c in llama["conditions"]} == {"Available": "True", "Progressing": "True"}
     assert llama["pods_by_status"] == {"Running": 4} and llama["unhealthy_pods"] == []
     assert {e["object"].split("/")[0] for e in llama["events"]["items"]} <= {"Pod", "ReplicaSet", "Deployment"}
@@ -124,7 +124,7 @@ async def test_rollout_history_of_a_deployment_rolled_out_days_ago(k8s: Client) 
     current, *older = history["revisions"]
 
     assert current["revision"] == history["current_revision"] > 1 and current["current"] is True
-    assert (current["images"], current["replicas"], current["failing"]) == (["vllm/vllm-openai:v0.11.0"], 3, 0)
+    assert (current["images"], current["replicas"], current["failing"]) == (["vllm/vllm-openai:v0.32.0"], 3, 0)
     assert current["age_s"] >= 86400 and current["change_cause"] is None
     assert older and [r["revision"] for r in older] == sorted((r["revision"] for r in older), reverse=True)
     assert all(r["replicas"] == 0 and not r["current"] and r["age_s"] > current["age_s"] for r in older)

@@ -171,33 +171,48 @@ async def wait_for_revision(k8s: Client, deployment: str, revision: int) -> dict
 
 
 async def test_rollback_restores_the_previous_template(k8s: Client, api: client.ApiClient) -> None:
-    no_previous_kind, no_previous = await failure(k8s, "rollback_deployment",
-                                                  **write(deployment="mistral-7b", idempotency_key="r0"))
+    before = await call(k8s, "rollout_history", deployment="mistral-7b")
+    start = before["current_revision"]
     client.AppsV1Api(api).patch_namespaced_deployment("mistral-7b", NS, {"spec": {"template": {"spec": {
-        "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.9.0"}]}}}})
-    await wait_for_revision(k8s, "mistral-7b", 2)
+        "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.33.0"}]}}}})
+    await wait_for_revision(k8s, "mistral-7b", start + 1)
 
     unknown = await failure(k8s, "rollback_deployment", **write(deployment="mistral-7b", idempotency_key="r1",
                                                                 to_revision=7))
     rolled = await call(k8s, "rollback_deployment", **write(deployment="mistral-7b", idempotency_key="r2"))
-    history = await wait_for_revision(k8s, "mistral-7b", 3)
+    history = await wait_for_revision(k8s, "mistral-7b", start + 2)
 
-    assert no_previous_kind == "conflict" and "no previous revision" in no_previous
-    assert unknown == ("not_found", "deployment mistral-7b has no revision 7 (revisions: 1, 2)")
-    assert rolled["before"]["images"] == ["vllm/vllm-openai:v0.9.0"]
-    assert rolled["after"]["images"] == ["vllm/vllm-openai:v0.8.5"]
+    assert unknown[0] == "not_found" and unknown[1].startswith("deployment mistral-7b has no revision 7 (revisions: ")
+    assert rolled["before"]["images"] == ["vllm/vllm-openai:v0.33.0"]
+    assert rolled["after"]["images"] == ["vllm/vllm-openai:v0.32.0"]
     current = next(r for r in history["revisions"] if r["current"])
-    assert current["images"] == ["vllm/vllm-openai:v0.8.5"]  # the first ReplicaSet, renumbered as kube does
-    assert [r["revision"] for r in history["revisions"]] == [3, 2]
+    assert current["images"] == ["vllm/vllm-openai:v0.32.0"]  # the earlier ReplicaSet, renumbered as kube does
+    assert start not in [r["revision"] for r in history["revisions"]]
+
+
+async def test_a_deployment_with_a_single_revision_has_nothing_to_roll_back_to(k8s: Client,
+                                                                              api: client.ApiClient) -> None:
+    labels = {"app": "solo"}
+    client.AppsV1Api(api).create_namespaced_deployment(NS, {
+        "metadata": {"name": "solo", "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "solo", "image": "ghcr.io/firebreak-sim/tokenizer-service:2.4.1"}]}}}})
+    await wait_for_revision(k8s, "solo", 1)
+
+    kind, message = await failure(k8s, "rollback_deployment", **write(deployment="solo", idempotency_key="r0"))
+
+    assert kind == "conflict" and "no previous revision" in message
 
 
 async def test_restart_sets_the_template_annotation(k8s: Client, api: client.ApiClient) -> None:
+    start = (await call(k8s, "rollout_history", deployment="inference-gateway"))["current_revision"]
     result = await call(k8s, "restart_deployment", **write(deployment="inference-gateway", idempotency_key="rs"))
 
     template = client.AppsV1Api(api).read_namespaced_deployment("inference-gateway", NS).spec.template
     assert result["before"]["restarted_at"] is None
     assert template.metadata.annotations["kubectl.kubernetes.io/restartedAt"] == result["after"]["restarted_at"]
-    assert (await wait_for_revision(k8s, "inference-gateway", 2))["revisions"][0]["current"]
+    assert (await wait_for_revision(k8s, "inference-gateway", start + 1))["revisions"][0]["current"]
 
 
 async def test_delete_pod_once_and_only_pods_that_come_back(k8s: Client, api: client.ApiClient) -> None:

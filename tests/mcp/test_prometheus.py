@@ -191,7 +191,7 @@ async def test_find_metrics_by_substring_or_regex_with_metadata(mcp: ClientFacto
 async def test_metric_labels_gives_label_names_and_their_commonest_values(mcp: ClientFactory) -> None:
     async with mcp("prometheus") as client:
         kv = await call(client, "metric_labels", metric="vllm:kv_cache_usage_perc")
-        buckets = await call(client, "metric_labels", metric="gateway_time_to_first_token_seconds_bucket")
+        buckets = await call(client, "metric_labels", metric="litellm_llm_api_time_to_first_token_metric_bucket")
         missing_kind, missing = await failure(client, "metric_labels", metric="no_such_metric_total")
         bad_kind, bad = await failure(client, "metric_labels", metric="up{")
     assert (kv["type"], kv["series"]) == ("gauge", 9)

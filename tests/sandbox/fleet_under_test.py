@@ -26,6 +26,9 @@ TICK_S = 0.5
 WARMUP_S = 10.0  # wall seconds of steady state before a fault
 MODELS = ("llama-70b", "qwen-7b", "mistral-7b")
 FIVE_XX = re.compile(r"5\d\d")
+SLO_ERRORS = re.compile(r"5\d\d|408|429")  # the availability SLI's failures (deploy/slo/inference.yaml)
+FAILURES = "litellm_deployment_failure_responses_total"
+SUCCESSES = "litellm_deployment_success_responses_total"
 # The page row of the multi-window alerts against the default fleet's objectives (99.9 % of requests without a
 # 5xx, 99 % of them fast).
 PAGE_ERROR_RATIO = PAGE_BURN_RATE * (1 - 0.999)
@@ -85,10 +88,12 @@ class Slis:
 
     @classmethod
     def of(cls, gateway: Samples, model: str) -> Slis:
-        return cls(gateway.value("gateway_requests_total", model=model),
-                   gateway.value("gateway_requests_total", model=model, code=FIVE_XX),
-                   gateway.value("gateway_time_to_first_token_seconds_count", model=model),
-                   gateway.value("gateway_time_to_first_token_seconds_bucket", model=model, le="1.0"))
+        ttft = "litellm_llm_api_time_to_first_token_metric"
+        return cls(gateway.value("litellm_proxy_total_requests_metric_total", requested_model=model),
+                   gateway.value("litellm_proxy_failed_requests_metric_total", requested_model=model,
+                                 exception_status=SLO_ERRORS),
+                   gateway.value(f"{ttft}_count", requested_model=model),
+                   gateway.value(f"{ttft}_bucket", requested_model=model, le="1.0"))
 
     def since(self, earlier: Slis) -> Slis:
         return Slis(self.requests - earlier.requests, self.errors - earlier.errors,
@@ -198,6 +203,12 @@ class Fleet:
         pages = [self.scrape(t["labels"]["__metrics_path__"]) for t in self.targets()
                  if t["labels"]["job"] == "inference-gateway"]
         assert pages, "no gateway pod to scrape"
+        return functools.reduce(Samples.__add__, pages)
+
+    def service(self, app: str) -> Samples:
+        """Every pod's page of a shared service (tokenizer-service, auth-service) together."""
+        pages = [self.scrape(t["labels"]["__metrics_path__"]) for t in self.targets() if t["labels"]["job"] == app]
+        assert pages, f"no {app} pod to scrape"
         return functools.reduce(Samples.__add__, pages)
 
     def slis(self, model: str) -> Slis:

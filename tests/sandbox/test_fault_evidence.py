@@ -9,10 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.sandbox.fleet_under_test import (
+    FAILURES,
     FIVE_XX,
     MODELS,
     NS,
     PAGE_SLOW_SHARE,
+    SUCCESSES,
     TICK_S,
     WARMUP_S,
     Fleet,
@@ -60,8 +62,9 @@ def test_an_xid_79_takes_the_gpu_off_the_node_and_crash_loops_the_pod_that_used_
     assert f"Xid=79 on Device={uuid}" in fleet.logs(plugin["metadata"]["name"], "nvidia-device-plugin",
                                                     namespace="gpu-operator")
     assert fleet.events(victim, "BackOff")
-    failed = fleet.gateway().value("gateway_requests_total", model="llama-70b", provider="self-hosted", code=FIVE_XX)
-    assert failed > gateway_before.value("gateway_requests_total", model="llama-70b", code=FIVE_XX)
+    failed = fleet.gateway().value(FAILURES, requested_model="llama-70b", api_provider="hosted_vllm",
+                                   exception_status=FIVE_XX)
+    assert failed > gateway_before.value(FAILURES, requested_model="llama-70b", exception_status=FIVE_XX)
 
 
 def test_an_overheating_gpu_is_hot_and_clamped_and_its_pod_answers_slower(fleet: Fleet) -> None:
@@ -149,9 +152,9 @@ def test_a_broken_build_rolls_out_and_fails_requests_with_server_errors(fleet: F
     assert revision(new_rs) == revision(old_rs) + 1
     assert new_rs["spec"]["template"]["spec"]["containers"][0]["image"] != \
         old_rs["spec"]["template"]["spec"]["containers"][0]["image"]
-    served_500 = fleet.gateway().value("gateway_requests_total", model="mistral-7b", provider="self-hosted",
-                                       code="500")
-    assert served_500 > before.value("gateway_requests_total", model="mistral-7b", code="500") == 0
+    served_500 = fleet.gateway().value(FAILURES, requested_model="mistral-7b", api_provider="hosted_vllm",
+                                       exception_status="500", exception_class="Hosted_vllm.InternalServerError")
+    assert served_500 > before.value(FAILURES, requested_model="mistral-7b", exception_status="500") == 0
     logs = fleet.logs(fleet.pods("mistral-7b")[0]["metadata"]["name"], "vllm")
     assert '"POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error' in logs
     assert "failed with an internal error during generation" in logs  # GenerationError: vLLM answers 500
@@ -231,8 +234,10 @@ def test_a_hung_engine_stops_generating_while_its_probe_passes_and_the_gateway_t
     assert " 504 " not in fleet.logs(victim, "vllm")  # the gateway timed out; vLLM never answered, so never logged
     pod = fleet.pod(victim)
     assert is_ready(pod) and container(pod)["restartCount"] == 0
-    timeouts = fleet.gateway().value("gateway_requests_total", model="qwen-7b", provider="self-hosted", code="504")
-    assert timeouts > before.value("gateway_requests_total", model="qwen-7b", code="504") == 0
+    # LiteLLM reports an upstream timeout as litellm.Timeout, status 408.
+    timeouts = fleet.gateway().value(FAILURES, requested_model="qwen-7b", api_provider="hosted_vllm",
+                                     exception_status="408", exception_class="Hosted_vllm.Timeout")
+    assert timeouts > before.value(FAILURES, requested_model="qwen-7b", exception_status="408") == 0
 
 
 def test_a_request_that_kills_the_engine_takes_down_every_replica_of_the_model(fleet: Fleet) -> None:
@@ -255,9 +260,11 @@ def test_a_request_that_kills_the_engine_takes_down_every_replica_of_the_model(f
         assert "EngineCore encountered a fatal error" in fleet.logs(name, "vllm", previous=True)
     assert all(container(fleet.pod(name))["restartCount"] == 0 for name in others)
     after = fleet.gateway()
-    assert after.value("gateway_requests_total", model="mistral-7b", provider="self-hosted", code="503") > 0
-    assert after.value("gateway_requests_total", model="mistral-7b", code=FIVE_XX) > \
-        before.value("gateway_requests_total", model="mistral-7b", code=FIVE_XX)
+    # No ready endpoint behind the model's Service: LiteLLM's connection is refused (APIConnectionError, 500).
+    assert after.value(FAILURES, requested_model="mistral-7b", api_provider="hosted_vllm",
+                       exception_class="Hosted_vllm.APIConnectionError") > 0
+    assert after.value(FAILURES, requested_model="mistral-7b", exception_status=FIVE_XX) > \
+        before.value(FAILURES, requested_model="mistral-7b", exception_status=FIVE_XX)
 
 
 def test_a_traffic_surge_fills_the_queues_and_kv_caches_and_slows_first_tokens(fleet: Fleet) -> None:
@@ -314,27 +321,28 @@ def test_a_failing_backup_provider_fails_the_share_routed_to_it(fleet: Fleet) ->
 
     def grew(name: str, **labels: LabelMatch) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
-    assert grew("gateway_requests_total", model="llama-70b", provider="anthropic", code=FIVE_XX) > 0
-    assert grew("gateway_requests_total", model="llama-70b", provider="anthropic", code="200") == 0
-    assert grew("gateway_provider_responses_total", provider="anthropic", code=FIVE_XX) > 0
-    assert grew("gateway_requests_total", model="llama-70b", provider="self-hosted", code=FIVE_XX) == 0
-    assert grew("gateway_provider_responses_total", provider="openai", code="200") > 0
+    assert grew(FAILURES, requested_model="llama-70b", api_provider="anthropic", exception_status=FIVE_XX) > 0
+    assert grew(SUCCESSES, requested_model="llama-70b", api_provider="anthropic") == 0
+    assert grew(FAILURES, requested_model="llama-70b", api_provider="hosted_vllm") == 0
+    assert grew(SUCCESSES, api_provider="openai") > 0
+    assert {v for _, v in after.select("litellm_deployment_state", api_provider="anthropic")} == {1}  # partial outage
 
 
 def test_a_throttling_provider_answers_429_and_the_gateway_fails_those_requests(fleet: Fleet) -> None:
     before = fleet.gateway()
 
     fleet.inject("provider_rate_limit", {"provider": "openai"})
-    fleet.run(15)
+    fleet.run(30)  # the standby's 5 % of qwen-7b is a few requests a second, of which 30 % get through
     after = fleet.gateway()
 
     def grew(name: str, **labels: LabelMatch) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
-    assert before.value("gateway_provider_responses_total", code="429") == 0
-    assert grew("gateway_provider_responses_total", provider="openai", code="429") > 0
-    assert grew("gateway_provider_responses_total", provider="openai", code="200") > 0  # throttled, not down
-    assert grew("gateway_requests_total", model="qwen-7b", provider="openai", code=FIVE_XX) > 0
-    assert grew("gateway_provider_responses_total", provider="anthropic", code="429") == 0
+    assert before.value(FAILURES, exception_status="429") == 0
+    assert grew(FAILURES, requested_model="qwen-7b", api_provider="openai", exception_status="429",
+                exception_class="Openai.RateLimitError") > 0
+    assert grew(SUCCESSES, api_provider="openai") > 0  # throttled, not down
+    assert after.value("litellm_remaining_requests_metric", api_provider="openai") == 0
+    assert grew(FAILURES, api_provider="anthropic", exception_status="429") == 0
 
 
 def test_a_slow_shared_dependency_slows_every_model_at_the_gateway_but_no_engine(fleet: Fleet) -> None:
@@ -345,12 +353,13 @@ def test_a_slow_shared_dependency_slows_every_model_at_the_gateway_but_no_engine
     fleet.run(15)
     after = fleet.gateway()
 
-    upstream = "gateway_upstream_request_duration_seconds"
-    assert mean(before, Samples([]), upstream, dependency="auth-service") < 0.05
-    assert mean(after, before, upstream, dependency="auth-service") > 0.5
-    assert mean(after, before, upstream, dependency="tokenizer-service") < 0.05
-    for model in MODELS:
-        assert Slis.of(after, model).since(Slis.of(before, model)).slow_share > PAGE_SLOW_SHARE, model
+    server = "http_server_request_duration_seconds"  # each service's own OTel HTTP server histogram
+    assert mean(fleet.service("auth-service"), Samples([]), server, http_route="/v1/authorize") > 0.5
+    assert mean(fleet.service("tokenizer-service"), Samples([]), server, http_route="/v1/tokenize") < 0.05
+    for model in MODELS:  # LiteLLM's total latency holds the wait; its TTFT starts at the upstream call
+        assert mean(after, before, "litellm_request_total_latency_metric", requested_model=model) > \
+            mean(before, Samples([]), "litellm_request_total_latency_metric", requested_model=model) + 0.5
+        assert Slis.of(after, model).since(Slis.of(before, model)).slow_share < PAGE_SLOW_SHARE, model
     for name, page in engines_before.items():
         assert mean(fleet.vllm(name), page, "vllm:time_to_first_token_seconds") < 0.6
     assert all(container(p)["restartCount"] == 0 for m in MODELS for p in fleet.pods(m))

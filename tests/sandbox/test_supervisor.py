@@ -98,13 +98,14 @@ class FakeFleet:
         )
 
     def gateway_metrics(self) -> str:
-        # 100 requests per second, half of them 502: far above the 14.4x page threshold.
+        # 100 requests per second, half of them failed with 500 (LiteLLM's series): far above the 14.4x page threshold.
         n = int((time.monotonic() - self.started) * 100)
-        lines = ["# TYPE gateway_requests_total counter"]
-        for code, count in (("200", n - n // 2), ("502", n // 2)):
-            lines.append(
-                f'gateway_requests_total{{model="llama-70b",provider="self-hosted",code="{code}"}} {count}'
-            )
+        total, failed = "litellm_proxy_total_requests_metric_total", "litellm_proxy_failed_requests_metric_total"
+        lines = [f"# TYPE {total} counter", f"# TYPE {failed} counter"]
+        for code, count in (("200", n - n // 2), ("500", n // 2)):
+            lines.append(f'{total}{{requested_model="llama-70b",status_code="{code}"}} {count}')
+        lines.append(f'{failed}{{requested_model="llama-70b",exception_status="500",'
+                     f'exception_class="Hosted_vllm.APIConnectionError"}} {n // 2}')
         return "\n".join(lines) + "\n"
 
 

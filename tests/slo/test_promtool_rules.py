@@ -20,14 +20,19 @@ LATENCY = "ModelLatencyBudgetBurn"
 MODEL = "llama-70b"
 
 
-def requests(code: str, values: str, model: str = MODEL) -> dict[str, str]:
-    labels = f'model="{model}",provider="self-hosted",code="{code}"'
-    return {"series": f"gateway_requests_total{{{labels}}}", "values": values}
+def requests(code: str, values: str, model: str = MODEL) -> list[dict[str, str]]:
+    """LiteLLM's proxy counters: every request in the total, a failed one also in the failed counter."""
+    total = f'requested_model="{model}",status_code="{code}"'
+    series = [{"series": f"litellm_proxy_total_requests_metric_total{{{total}}}", "values": values}]
+    if not code.startswith("2"):
+        failed = f'requested_model="{model}",exception_status="{code}",exception_class="Hosted_vllm.APIError"'
+        series.append({"series": f"litellm_proxy_failed_requests_metric_total{{{failed}}}", "values": values})
+    return series
 
 
 def ttft(suffix: str, values: str, le: str | None = None) -> dict[str, str]:
-    labels = f'model="{MODEL}",provider="self-hosted"' + (f',le="{le}"' if le else "")
-    return {"series": f"gateway_time_to_first_token_seconds_{suffix}{{{labels}}}", "values": values}
+    labels = f'requested_model="{MODEL}",model_id="{MODEL}-self-hosted"' + (f',le="{le}"' if le else "")
+    return {"series": f"litellm_llm_api_time_to_first_token_metric_{suffix}{{{labels}}}", "values": values}
 
 
 def expected(rules: str, severity: str, slo: str, scale: str, burn: str) -> dict[str, Any]:
@@ -58,7 +63,7 @@ def test_sustained_2_percent_errors_page_at_k1(tmp_path: Path) -> None:
     labels = 'service="inference-gateway",slo="availability",model="llama-70b",time_scale="1"'
     test = {
         "interval": "1m",
-        "input_series": [requests("200", "0+98x200"), requests("500", "0+2x200")],
+        "input_series": [*requests("200", "0+98x200"), *requests("500", "0+2x200")],
         "alert_rule_test": [
             # The page waits `for: 2m`, the ticket 15m.
             {"eval_time": "10m", "alertname": AVAIL, "exp_alerts": [page]},
@@ -96,7 +101,7 @@ def test_sustained_2_percent_errors_page_at_k60(tmp_path: Path) -> None:
     ticket = expected(rules, "ticket", "availability", "60", "20.0")
     test = {
         "interval": "1s",
-        "input_series": [requests("200", "0+98x300"), requests("500", "0+2x300")],
+        "input_series": [*requests("200", "0+98x300"), *requests("500", "0+2x300")],
         "alert_rule_test": [
             {"eval_time": "1s", "alertname": AVAIL, "exp_alerts": []},  # pending: `for` is 2s
             {"eval_time": "10s", "alertname": AVAIL, "exp_alerts": [page]},
@@ -112,7 +117,7 @@ def test_half_percent_errors_ticket_but_never_page(tmp_path: Path) -> None:
     ticket = expected(rules, "ticket", "availability", "1", "5.0")
     test = {
         "interval": "1m",
-        "input_series": [requests("200", "0+995x200"), requests("503", "0+5x200")],
+        "input_series": [*requests("200", "0+995x200"), *requests("503", "0+5x200")],
         "alert_rule_test": [
             {"eval_time": "10m", "alertname": AVAIL, "exp_alerts": []},  # ticket still pending (15m)
             {"eval_time": "20m", "alertname": AVAIL, "exp_alerts": [ticket]},
@@ -131,7 +136,7 @@ def test_burn_that_stops_ends_the_page_while_the_long_window_is_still_high(tmp_p
     ticket = expected(rules, "ticket", "availability", "1", "36.4")
     test = {
         "interval": "1m",
-        "input_series": [requests("200", "0+90x20 1900+100x60"), requests("500", "0+10x20 200+0x60")],
+        "input_series": [*requests("200", "0+90x20 1900+100x60"), *requests("500", "0+10x20 200+0x60")],
         "alert_rule_test": [
             {"eval_time": "15m", "alertname": AVAIL, "exp_alerts": [page]},
             {"eval_time": "55m", "alertname": AVAIL, "exp_alerts": [ticket]},
@@ -149,7 +154,7 @@ def test_slow_first_tokens_page_the_latency_slo(tmp_path: Path) -> None:
             ttft("bucket", "0+80x100", le="1.0"),
             ttft("bucket", "0+100x100", le="+Inf"),
             ttft("count", "0+100x100"),
-            requests("200", "0+100x100"),
+            *requests("200", "0+100x100"),
         ],
         "alert_rule_test": [
             {"eval_time": "10m", "alertname": LATENCY, "exp_alerts": [page]},
@@ -165,8 +170,8 @@ def test_no_traffic_gives_no_alert_and_no_ratio(tmp_path: Path) -> None:
     test = {
         "interval": "1m",
         "input_series": [
-            requests("200", "0+0x300"),
-            requests("500", "5+0x300"),  # old errors, nothing new
+            *requests("200", "0+0x300"),
+            *requests("500", "5+0x300"),  # old errors, nothing new
             ttft("count", "0+0x300"),
             ttft("bucket", "0+0x300", le="1.0"),
         ],
@@ -189,7 +194,7 @@ def test_traffic_without_any_5xx_series_records_zero_not_nothing(tmp_path: Path)
     labels = 'service="inference-gateway",slo="availability",model="llama-70b",time_scale="1"'
     test = {
         "interval": "1m",
-        "input_series": [requests("200", "0+100x30")],
+        "input_series": [*requests("200", "0+100x30")],
         "promql_expr_test": [
             {
                 "expr": 'slo:sli_error:ratio_rate5m{slo="availability"}',
