@@ -43,6 +43,9 @@ class FleetSpec(BaseModel):
     standby_share: int = Field(default=5, ge=0, le=100,
                                description="percent of each model's traffic kept on its standby")
     image: str = "vllm/vllm-openai:v0.8.5"
+    dcgm_extra_counters: bool = Field(default=False, description="dcgm-exporter also exports the counters its "
+                                      "default-counters.csv ships commented out: power and thermal violation (ns), "
+                                      "volatile ECC totals, clock events per reason")
 
 
 def _models(scale: int = 1) -> list[ModelSpec]:

@@ -150,8 +150,9 @@ def nccl_watchdog_timeout(rank: int) -> list[str]:
 
 
 def device_plugin_xid(xid: int, uuid: str) -> str:
+    """k8s-device-plugin v0.18.0-v0.20.0 internal/rm/health.go:169 (klog); Device is the device ID, its UUID."""
     stamp = datetime.now(UTC).strftime("%m%d %H:%M:%S.%f")
-    return (f"I{stamp}       1 health.go:183] XidCriticalError: Xid={xid} on Device={uuid}; marking device as "
+    return (f"I{stamp}       1 health.go:169] XidCriticalError: Xid={xid} on Device={uuid}; marking device as "
             "unhealthy.")
 
 

@@ -52,7 +52,7 @@ def telemetry_app(sandbox: Sandbox, address: str) -> Starlette:
             return PlainTextResponse("context deadline exceeded\n", status_code=504)
         exporter = request.path_params["exporter"]
         if exporter == "dcgm":
-            page = exporters.dcgm(host, _gpu_busy(sandbox), _containers(sandbox))
+            page = exporters.dcgm(host, _gpu_busy(sandbox), _containers(sandbox), sandbox.fleet.dcgm_extra_counters)
         elif exporter == "node":
             page = exporters.node_exporter(host, sandbox.world)
         else:
