@@ -29,6 +29,8 @@ class GpuReading(BaseModel):
     ecc_sbe: int | None = None
     ecc_dbe: int | None = None
     xid: int | None = None
+    xid_recent: bool | None = Field(default=None, description="the Xid is new within the source's window; None: "
+                                    "the source cannot tell (the gauge holds the last Xid until the exporter restarts)")
     remapped_rows_correctable: int | None = None
     remapped_rows_uncorrectable: int | None = None
     row_remap_failure: bool | None = None
