@@ -15,7 +15,7 @@ REAL = Path(__file__).parents[1] / "fixtures" / "real" / "dcgm"
 META = re.compile(r"^# (HELP|TYPE) (\w+) (.*)$", re.M)
 SERIES = re.compile(r"^(\w+)\{(.*)\} \S+$", re.M)
 LABEL_NAME = re.compile(r'(\w+)="')
-POD = "inference/qwen-7b-6f8d9c7b4d-lq7tw"
+POD, OTHER_POD = "inference/qwen-7b-6f8d9c7b4d-lq7tw", "inference/llama-70b-7d9c8b6f5d-x2x9k"
 
 
 def metadata(text: str) -> dict[tuple[str, str], str]:
@@ -28,11 +28,12 @@ def label_names(text: str) -> set[tuple[str, tuple[str, ...]]]:
 
 def sandbox_page(extras: bool, **state: object) -> str:
     gpus = [Gpu(node="gpu-node-2", index=i, uuid=f"GPU-{i}", pci_bus_id=f"00000000:{0x18 + 0x10 * i:02X}:00.0",
-                model_name="NVIDIA H100 80GB HBM3") for i in (1, 4)]
-    gpus[0].pod = POD
+                model_name="NVIDIA H100 80GB HBM3") for i in (0, 1, 4)]
+    gpus[0].pod, gpus[1].pod = OTHER_POD, POD
     for key, value in state.items():
-        setattr(gpus[0], key, value)
-    return exporters.dcgm(Host("gpu-node-2", gpus, 2e12), {POD: 0.9}, {POD: "vllm"}, extras)
+        setattr(gpus[1], key, value)
+    return exporters.dcgm(Host("gpu-node-2", gpus, 2e12), {POD: 0.9, OTHER_POD: 0.9},
+                          {POD: "vllm", OTHER_POD: "vllm"}, extras)
 
 
 @pytest.mark.parametrize(("extras", "samples"), [(False, ["metrics-default.prom"]),
