@@ -54,20 +54,23 @@ XID = "DCGM_FI_DEV_XID_ERRORS"
 
 
 async def read_dcgm(prometheus: PrometheusApi) -> list[GpuReading]:
-    """Every GPU dcgm-exporter reports, in five queries (run side by side) whatever the fleet's size."""
+    """Every GPU dcgm-exporter reports, in six queries (run side by side) whatever the fleet's size."""
     gauges = "|".join([*GAUGES, CLOCK_EVENTS])
     queries = [f'{{__name__=~"{gauges}"}}',
                *(f"rate({metric}[{THROTTLE_WINDOW}]) / 1e9" for metric in VIOLATIONS),
                f"last_over_time(DCGM_FI_DEV_GPU_TEMP[{LOST_LOOKBACK}]) unless on(UUID) DCGM_FI_DEV_GPU_TEMP",
-               f"({XID} != 0 unless {XID} offset {XID_RECENT}) or ({XID} != 0 and changes({XID}[{XID_RECENT}]) > 0)"]
+               f"({XID} != 0 unless {XID} offset {XID_RECENT}) or ({XID} != 0 and changes({XID}[{XID_RECENT}]) > 0)",
+               "up == 0"]
     results = await asyncio.gather(*(anyio.to_thread.run_sync(prometheus.query, q) for q in queries))
     return dcgm_readings(*results)
 
 
 def dcgm_readings(current: list[dict[str, Any]], thermal: list[dict[str, Any]], power: list[dict[str, Any]],
-                  lost: list[dict[str, Any]], recent_xids: list[dict[str, Any]]) -> list[GpuReading]:
-    """The readings of `read_dcgm`'s five results: the gauges, the two violation rates, the GPUs gone quiet and the
-    Xids that are new within `XID_RECENT`."""
+                  lost: list[dict[str, Any]], recent_xids: list[dict[str, Any]],
+                  down: list[dict[str, Any]] | None = None) -> list[GpuReading]:
+    """The readings of `read_dcgm`'s six results: the gauges, the two violation rates, the GPUs gone quiet, the
+    Xids that are new within `XID_RECENT` and the scrape targets that did not answer (a GPU gone quiet because its
+    exporter did not answer says nothing about the GPU)."""
     gpus: dict[tuple[str, int], _Gpu] = {}
     for sample in current:
         labels = sample["metric"]
@@ -85,9 +88,12 @@ def dcgm_readings(current: list[dict[str, Any]], thermal: list[dict[str, Any]], 
     for key, gpu in gpus.items():
         if gpu.fields.get("xid"):
             gpu.fields["xid_recent"] = key in recent
+    unanswered = {_target(sample["metric"]) for sample in down or []}
     for sample in lost:
         if (key := _key(sample["metric"])) is not None:
-            gpus.setdefault(key, _Gpu(key, sample["metric"])).fields["reporting"] = False
+            gpu = gpus.setdefault(key, _Gpu(key, sample["metric"]))
+            gpu.fields["reporting"] = False
+            gpu.fields["exporter_down"] = _target(sample["metric"]) in unanswered
     return sorted((gpu.reading() for gpu in gpus.values()), key=lambda r: (r.node, r.gpu))
 
 
@@ -95,6 +101,10 @@ def _key(labels: dict[str, str]) -> tuple[str, int] | None:
     node = next((labels[name] for name in NODE_LABELS if labels.get(name)), None)
     index = labels.get("gpu", "")
     return (node, int(index)) if node and index.isdigit() else None
+
+
+def _target(labels: dict[str, str]) -> tuple[str | None, str | None]:
+    return labels.get("job"), labels.get("instance")
 
 
 def _pod_labels(labels: dict[str, str]) -> tuple[str | None, str | None, str | None]:

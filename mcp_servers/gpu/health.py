@@ -168,18 +168,25 @@ def findings(reading: GpuReading, node_silent: bool = False, max_sm_clock: float
     """Everything wrong with one GPU, worst first. `node_silent`: no GPU of its node reports any more;
     `max_sm_clock`: the model's maximum SM clock in MHz, when known."""
     if not reading.reporting:
-        return [_lost(node_silent), *_xid_finding(reading)]
+        return [_unanswered() if reading.exporter_down else _lost(node_silent), *_xid_finding(reading)]
     found = [*_xid_finding(reading), *_memory_findings(reading), *_heat_findings(reading, max_sm_clock)]
     return sorted(found, key=lambda f: -xid.SEVERITY_RANK[f.severity])
 
 
+def _unanswered() -> Finding:
+    return Finding(kind="gpu_lost", severity="warning", detail="its dcgm-exporter did not answer the last scrape: "
+                   "nothing is known about the GPU now", action="check the node (Ready condition) and its "
+                   "dcgm-exporter pod; this says nothing against the GPU itself")
+
+
 def _lost(node_silent: bool) -> Finding:
-    """A GPU off the bus leaves no readings at all where DCGM cannot read /dev/kmsg. When the whole node went
-    quiet the cause may be the node or its exporter rather than the GPUs, but no GPU there can be trusted either:
-    the finding still asks for a cordon, and says to check the node."""
+    """A GPU off the bus leaves no readings at all where DCGM cannot read /dev/kmsg. When every GPU of a node went
+    quiet while its exporter still answers, the cause may be the node's GPUs or DCGM, but no GPU there can be
+    trusted: the finding still asks for a cordon, and says to check the node."""
     if node_silent:
-        return Finding(kind="gpu_lost", severity="critical", detail="no GPU of this node reports metrics any more: "
-                       "the node, its dcgm-exporter, or GPUs that fell off the bus", cordon_node=True,
+        return Finding(kind="gpu_lost", severity="critical", detail="no GPU of this node reports metrics any more "
+                       "while its dcgm-exporter answers: DCGM, the driver, or GPUs that fell off the bus",
+                       cordon_node=True,
                        action="cordon the node; check its Ready condition, kubelet and dcgm-exporter pod, and the "
                        "kernel log for `NVRM: Xid` lines, before blaming the GPUs")
     entry = xid.CATALOGUE[79]

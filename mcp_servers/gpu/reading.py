@@ -15,6 +15,7 @@ class GpuReading(BaseModel):
     uuid: str | None = None
     model: str | None = None
     reporting: bool = Field(default=True, description="false: seen recently, reporting nothing now")
+    exporter_down: bool = Field(default=False, description="not reporting because its exporter did not answer")
     util_pct: float | None = None
     memory_used_mib: float | None = None
     memory_total_mib: float | None = None

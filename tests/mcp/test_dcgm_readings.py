@@ -52,3 +52,12 @@ def test_clock_events_per_reason_set_their_bits_and_the_lower_case_host_label_na
     hot, calm = dcgm_readings(current, [], [], [], [])
     assert (hot.node, hot.throttle_reasons) == ("gpu-node-3", 0x20 | 0x40)
     assert calm.throttle_reasons == 0
+
+
+def test_a_gpu_quiet_because_its_scrape_failed_is_marked_so() -> None:
+    lost = [sample("DCGM_FI_DEV_GPU_TEMP", "60", job="dcgm-exporter", instance="gpu-node-2:9400"),
+            sample("DCGM_FI_DEV_GPU_TEMP", "60", gpu="1", job="dcgm-exporter", instance="gpu-node-3:9400")]
+    down = [{"metric": {"__name__": "up", "job": "dcgm-exporter", "instance": "gpu-node-2:9400"}, "value": [0, "0"]}]
+    unanswered, gone = dcgm_readings([], [], [], lost, [], down)
+    assert (unanswered.reporting, unanswered.exporter_down) == (False, True)
+    assert (gone.reporting, gone.exporter_down) == (False, False)

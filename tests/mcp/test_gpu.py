@@ -216,7 +216,14 @@ def test_a_node_whose_gpus_all_went_silent_names_the_node_too_and_still_asks_for
     readings = [GpuReading(node="n2", gpu=i, reporting=False) for i in range(2)] + [_gpu(node="n1")]
     report = unhealthy_report(readings, "dcgm")
     assert [(g.node, g.gpu) for g in report.gpus.items] == [("n2", 0), ("n2", 1)]
-    assert all("the node, its dcgm-exporter" in g.reasons[0].detail and g.cordon_node for g in report.gpus.items)
+    assert all("while its dcgm-exporter answers" in g.reasons[0].detail and g.cordon_node for g in report.gpus.items)
+
+
+def test_gpus_quiet_because_their_exporter_did_not_answer_are_no_evidence_against_them() -> None:
+    readings = [GpuReading(node="n2", gpu=i, reporting=False, exporter_down=True) for i in range(2)]
+    report = unhealthy_report([*readings, _gpu(node="n1")], "dcgm")
+    assert all(g.severity == "warning" and not g.cordon_node for g in report.gpus.items)
+    assert "did not answer the last scrape" in report.gpus.items[0].reasons[0].detail
 
 
 def test_memory_faults_are_critical_and_sorted_before_heat() -> None:
