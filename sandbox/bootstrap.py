@@ -48,8 +48,8 @@ def bootstrap(store: Store, fleet: FleetSpec, rng: random.Random) -> None:
             dependency, f"ghcr.io/firebreak-sim/{dependency}:2.4.1", 8080, "1", "2Gi"))))
         store.create("services", _service(PLATFORM, dependency, 8080))
     for index, node in enumerate(fleet.nodes, start=1):
-        for app, image in (("nvidia-device-plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"),
-                           ("nvidia-dcgm-exporter", "nvcr.io/nvidia/k8s/dcgm-exporter:4.1.1-4.0.4-ubuntu22.04")):
+        for app, image in (("nvidia-device-plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.20.0"),
+                           ("nvidia-dcgm-exporter", "nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3-4.8.2-ubuntu22.04")):
             store.create("pods", _daemon_pod(app, image, node.name, f"10.0.0.{10 + index}", rng))
 
 

@@ -48,6 +48,9 @@ class FleetSpec(BaseModel):
     served_model_names: bool = Field(default=True, description="pass --served-model-name <deployment>; false "
                                      "leaves vLLM's default, the --model value (the Hugging Face id), which "
                                      "then labels the pods' metrics")
+    dcgm_extra_counters: bool = Field(default=False, description="dcgm-exporter also exports the counters its "
+                                      "default-counters.csv ships commented out: power and thermal violation (ns), "
+                                      "volatile ECC totals, clock events per reason")
 
 
 def _models(scale: int = 1) -> list[ModelSpec]:

@@ -204,14 +204,15 @@ def nccl_watchdog_timeout(rank: int) -> list[str]:
 
 
 def device_plugin_xid(xid: int, uuid: str) -> str:
+    """k8s-device-plugin v0.18.0-v0.20.0 internal/rm/health.go:169 (klog); Device is the device ID, its UUID."""
     stamp = datetime.now(UTC).strftime("%m%d %H:%M:%S.%f")
-    return (f"I{stamp}       1 health.go:183] XidCriticalError: Xid={xid} on Device={uuid}; marking device as "
+    return (f"I{stamp}       1 health.go:169] XidCriticalError: Xid={xid} on Device={uuid}; marking device as "
             "unhealthy.")
 
 
 def device_plugin_startup(gpus: int) -> list[str]:
     stamp = datetime.now(UTC).strftime("%m%d %H:%M:%S.%f")
-    return [f"I{stamp}       1 main.go:235] Starting NVIDIA Device Plugin version v0.17.0",
+    return [f"I{stamp}       1 main.go:235] Starting NVIDIA Device Plugin version v0.20.0",
             f"I{stamp}       1 server.go:176] Starting GRPC server for 'nvidia.com/gpu'",
             f"I{stamp}       1 server.go:138] Registered device plugin for 'nvidia.com/gpu' with Kubelet ({gpus} "
             "devices)"]
@@ -219,7 +220,7 @@ def device_plugin_startup(gpus: int) -> list[str]:
 
 def dcgm_exporter_startup() -> list[str]:
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return [f'time="{stamp}" level=info msg="Starting dcgm-exporter" Version=4.1.1-4.0.4',
+    return [f'time="{stamp}" level=info msg="Starting dcgm-exporter" Version=4.5.3-4.8.2',
             f'time="{stamp}" level=info msg="DCGM successfully initialized!"',
             f'time="{stamp}" level=info msg="Collecting DCP Metrics"',
             f'time="{stamp}" level=info msg="Kubernetes metrics collection enabled!"',

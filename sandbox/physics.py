@@ -9,7 +9,9 @@ from sandbox.store import Store
 from sandbox.world import GIB, Gpu, World
 
 DEVICE_PLUGIN = "nvidia-device-plugin"
-THERMAL_VIOLATION_SHARE = 0.6  # share of time a thermally slowed GPU spends clamped
+# Application Xids the device plugin leaves the device healthy for (k8s-device-plugin v0.18.0+,
+# internal/rm/health.go `ignoredXids`); any other critical Xid marks the device unhealthy.
+DEVICE_PLUGIN_IGNORED_XIDS = frozenset({13, 31, 43, 45, 68, 109})
 
 
 class Physics:
@@ -27,13 +29,16 @@ class Physics:
                                            host.system_memory_bytes + host.system_memory_growth * fleet_dt)
             for gpu in host.gpus:
                 if gpu.thermal_slowdown:
-                    gpu.thermal_violation_us += THERMAL_VIOLATION_SHARE * dt * 1e6
+                    gpu.thermal_slowdown_s += dt
                 if gpu.xid and (gpu.node, gpu.index, gpu.xid) not in self._reported_xids:
                     self._report_xid(gpu)
 
     def _report_xid(self, gpu: Gpu) -> None:
-        """The device plugin's health check sees the Xid and takes the device out of the node's allocatable."""
+        """The device plugin's NVML event loop sees the Xid; for a critical one it logs it and marks the device
+        unhealthy (the node's allocatable follows the GPUs still usable, `controllers/nodes.py`)."""
         self._reported_xids.add((gpu.node, gpu.index, gpu.xid))
+        if gpu.xid in DEVICE_PLUGIN_IGNORED_XIDS:
+            return
         for pod in self.store.objects("pods"):
             on_node = pod["spec"].get("nodeName") == gpu.node
             if on_node and pod["metadata"].get("labels", {}).get("app") == DEVICE_PLUGIN:

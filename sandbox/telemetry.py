@@ -53,7 +53,7 @@ def telemetry_app(sandbox: Sandbox, address: str) -> Starlette:
             return PlainTextResponse("context deadline exceeded\n", status_code=504)
         exporter = request.path_params["exporter"]
         if exporter == "dcgm":
-            page = exporters.dcgm(host, _gpu_busy(sandbox), _containers(sandbox))
+            page = exporters.dcgm(host, _gpu_busy(sandbox), _containers(sandbox), sandbox.fleet.dcgm_extra_counters)
         elif exporter == "node":
             page = exporters.node_exporter(host, sandbox.world)
         else:
@@ -94,10 +94,12 @@ def targets(sandbox: Sandbox, address: str) -> list[dict[str, Any]]:
 
 
 def _gpu_busy(sandbox: Sandbox) -> dict[str, float]:
-    """How busy each pod keeps its GPUs: its KV-cache pressure is a fair stand-in for SM occupancy."""
+    """How busy each pod keeps its GPUs, as DCGM_FI_DEV_GPU_UTIL counts it: the share of time some kernel runs.
+    An engine with requests in its batch steps without pause, so near all of it; a wedged collective spins."""
     busy = {}
     for key, process in sandbox.world.processes.items():
-        busy[key] = 1.0 if process.hung else (0.15 + 0.8 * process.kv_usage if process.kv_usage else 0.02)
+        busy[key] = 1.0 if process.hung else (min(0.99, 0.86 + 0.01 * process.running) if process.running >= 1
+                                              else 0.02)
     return busy
 
 

@@ -21,12 +21,14 @@ class Gpu:
     pci_bus_id: str
     model_name: str
     pod: str | None = None  # "namespace/name" of the pod the device plugin allocated it to
-    xid: int = 0  # the last Xid error seen, as DCGM's XID_ERRORS gauge reports it
+    xid: int = 0  # the last Xid the driver raised (what NVML events, so the device plugin, see)
+    dcgm_xid: int = 0  # the last Xid DCGM learned of: its sticky XID_ERRORS gauge
     lost: bool = False  # hardware failure: no process can use it until the node is serviced
+    off_bus: bool = False  # fell off the bus (Xid 79): NVML cannot reach it, so DCGM reads nothing from it
     transient_fault: bool = False  # a one-off error that kills the process using it
     ecc_dbe_total: int = 0
     thermal_slowdown: bool = False
-    thermal_violation_us: float = 0.0
+    thermal_slowdown_s: float = 0.0  # wall seconds spent in thermal slowdown
     stray_utilisation: float = 0.0  # load from a process outside Kubernetes
 
 

@@ -13,9 +13,13 @@ from mcp_servers.gpu.reading import THROTTLE_WINDOW, GpuReading
 from mcp_servers.prometheus.client import PrometheusApi
 
 LOST_LOOKBACK = "10m"  # a GPU seen within this window that reports nothing now has gone missing
+# The XID gauge is sticky (it holds the last Xid until the exporter restarts, dcgm-exporter#500): an Xid counts as
+# current only when its series appeared (a new `err_code` label) or its value changed within this window.
+XID_RECENT = "1h"
 
-# Where a series' node comes from: Prometheus' target labels first, dcgm-exporter's own Hostname last.
-NODE_LABELS = ("node", "kubernetes_node", "Hostname", "instance")
+# Where a series' node comes from: Prometheus' target labels first, dcgm-exporter's own host label last
+# (`Hostname` in released versions, `hostname` on dcgm-exporter's main branch since #655).
+NODE_LABELS = ("node", "kubernetes_node", "Hostname", "hostname", "instance")
 
 # dcgm-exporter metric -> GpuReading field. The clock throttle reasons gauge was renamed in newer DCGM.
 GAUGES = {
@@ -38,34 +42,58 @@ GAUGES = {
     "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "throttle_reasons",
     "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": "throttle_reasons",
 }
+# The exporter's own count of clock-event samples per reason within its window (collector/clock_events_collector.go):
+# its `clock_event` label -> the DCGM_FI_DEV_CLOCKS_EVENT_REASONS bit.
+CLOCK_EVENTS = "DCGM_EXP_CLOCK_EVENTS_COUNT"
+CLOCK_EVENT_BITS = {"gpu_idle": 0x1, "clocks_setting": 0x2, "power_cap": 0x4, "hw_slowdown": 0x8, "sync_boost": 0x10,
+                    "sw_thermal": 0x20, "hw_thermal": 0x40, "hw_power_brake": 0x80, "display_clocks": 0x100}
+# Time spent throttled, in ns (the CSV's help says so since 4.4.2-4.7.1; the value was ns before too,
+# dcgm-exporter#589): the rate in ns per second over 1e9 is the share of the time.
 VIOLATIONS = {"DCGM_FI_DEV_THERMAL_VIOLATION": "thermal_fraction", "DCGM_FI_DEV_POWER_VIOLATION": "power_fraction"}
+XID = "DCGM_FI_DEV_XID_ERRORS"
 
 
 async def read_dcgm(prometheus: PrometheusApi) -> list[GpuReading]:
-    """Every GPU dcgm-exporter reports, in four queries (run side by side) whatever the fleet's size."""
-    gauges = "|".join(GAUGES)
+    """Every GPU dcgm-exporter reports, in six queries (run side by side) whatever the fleet's size."""
+    gauges = "|".join([*GAUGES, CLOCK_EVENTS])
     queries = [f'{{__name__=~"{gauges}"}}',
-               *(f"rate({metric}[{THROTTLE_WINDOW}]) / 1e6" for metric in VIOLATIONS),
-               f"last_over_time(DCGM_FI_DEV_GPU_TEMP[{LOST_LOOKBACK}]) unless on(UUID) DCGM_FI_DEV_GPU_TEMP"]
+               *(f"rate({metric}[{THROTTLE_WINDOW}]) / 1e9" for metric in VIOLATIONS),
+               f"last_over_time(DCGM_FI_DEV_GPU_TEMP[{LOST_LOOKBACK}]) unless on(UUID) DCGM_FI_DEV_GPU_TEMP",
+               f"({XID} != 0 unless {XID} offset {XID_RECENT}) or ({XID} != 0 and changes({XID}[{XID_RECENT}]) > 0)",
+               "up == 0"]
     results = await asyncio.gather(*(anyio.to_thread.run_sync(prometheus.query, q) for q in queries))
     return dcgm_readings(*results)
 
 
 def dcgm_readings(current: list[dict[str, Any]], thermal: list[dict[str, Any]], power: list[dict[str, Any]],
-                  lost: list[dict[str, Any]]) -> list[GpuReading]:
-    """The readings of `read_dcgm`'s four results: the gauges, the two violation rates and the GPUs gone quiet."""
+                  lost: list[dict[str, Any]], recent_xids: list[dict[str, Any]],
+                  down: list[dict[str, Any]] | None = None) -> list[GpuReading]:
+    """The readings of `read_dcgm`'s six results: the gauges, the two violation rates, the GPUs gone quiet, the
+    Xids that are new within `XID_RECENT` and the scrape targets that did not answer (a GPU gone quiet because its
+    exporter did not answer says nothing about the GPU)."""
     gpus: dict[tuple[str, int], _Gpu] = {}
     for sample in current:
         labels = sample["metric"]
         if (key := _key(labels)) is not None:
-            gpus.setdefault(key, _Gpu(key, labels)).set(GAUGES[labels["__name__"]], sample["value"][1])
+            gpu = gpus.setdefault(key, _Gpu(key, labels))
+            if labels["__name__"] == CLOCK_EVENTS:
+                gpu.clock_event(labels.get("clock_event"), sample["value"][1])
+            else:
+                gpu.set(GAUGES[labels["__name__"]], sample["value"][1])
     for field, samples in zip(VIOLATIONS.values(), (thermal, power), strict=True):
         for sample in samples:
             if (key := _key(sample["metric"])) in gpus:
                 gpus[key].set(field, sample["value"][1])
+    recent = {key for sample in recent_xids if (key := _key(sample["metric"])) is not None}
+    for key, gpu in gpus.items():
+        if gpu.fields.get("xid"):
+            gpu.fields["xid_recent"] = key in recent
+    unanswered = {_target(sample["metric"]) for sample in down or []}
     for sample in lost:
-        if (key := _key(sample["metric"])) is not None and key not in gpus:
-            gpus[key] = _Gpu(key, sample["metric"], reporting=False)
+        if (key := _key(sample["metric"])) is not None:
+            gpu = gpus.setdefault(key, _Gpu(key, sample["metric"]))
+            gpu.fields["reporting"] = False
+            gpu.fields["exporter_down"] = _target(sample["metric"]) in unanswered
     return sorted((gpu.reading() for gpu in gpus.values()), key=lambda r: (r.node, r.gpu))
 
 
@@ -73,6 +101,10 @@ def _key(labels: dict[str, str]) -> tuple[str, int] | None:
     node = next((labels[name] for name in NODE_LABELS if labels.get(name)), None)
     index = labels.get("gpu", "")
     return (node, int(index)) if node and index.isdigit() else None
+
+
+def _target(labels: dict[str, str]) -> tuple[str | None, str | None]:
+    return labels.get("job"), labels.get("instance")
 
 
 def _pod_labels(labels: dict[str, str]) -> tuple[str | None, str | None, str | None]:
@@ -89,10 +121,10 @@ def _pod_labels(labels: dict[str, str]) -> tuple[str | None, str | None, str | N
 class _Gpu:
     """One GPU's samples while the queries' results are gathered."""
 
-    def __init__(self, key: tuple[str, int], labels: dict[str, str], reporting: bool = True) -> None:
+    def __init__(self, key: tuple[str, int], labels: dict[str, str]) -> None:
         pod, namespace, container = _pod_labels(labels)
         self.fields: dict[str, Any] = {"node": key[0], "gpu": key[1], "uuid": labels.get("UUID"),
-                                       "model": labels.get("modelName"), "reporting": reporting, "pod": pod,
+                                       "model": labels.get("modelName"), "reporting": True, "pod": pod,
                                        "namespace": namespace, "container": container}
         self.framebuffer: dict[str, float] = {}
 
@@ -106,6 +138,14 @@ class _Gpu:
             self.fields[field] = round(min(1.0, max(0.0, value)), 3)
         else:
             self.fields[field] = int(value) if value.is_integer() else value
+
+    def clock_event(self, reason: str | None, count: str) -> None:
+        """One reason's sample count in the exporter's window; a series without a reason says there were none."""
+        bit = CLOCK_EVENT_BITS.get(reason or "", 0)
+        if float(count) > 0:
+            self.fields["throttle_reasons"] = (self.fields.get("throttle_reasons") or 0) | bit
+        else:
+            self.fields.setdefault("throttle_reasons", 0)
 
     def reading(self) -> GpuReading:
         used = self.fields.get("memory_used_mib")

@@ -19,6 +19,16 @@ from mcp_servers.gpu import xid
 from mcp_servers.gpu.reading import THROTTLE_WINDOW, GpuReading
 
 GPU_TEMP_LIMIT_C = 85.0  # H100/A100 start slowing down in the high 80s
+# Stock-field throttling (default-counters.csv has no throttle field): a busy, hot GPU whose SM clock sits below
+# this share of its maximum is being held back by heat.
+SLOW_CLOCK_SHARE = 0.70
+BUSY_UTIL_PCT = 50.0
+# Maximum SM clock (MHz) by DCGM's modelName, from NVIDIA's product specifications (boost clock). The exporter's
+# default set has no DCGM_FI_DEV_MAX_SM_CLOCK, and an observed maximum misleads on a GPU that has been hot since
+# the history began, so the table comes first; a model not in it is compared with its busy peers' fastest clock.
+MAX_SM_CLOCK_MHZ = {"NVIDIA H100 80GB HBM3": 1980, "NVIDIA H100 PCIe": 1755, "NVIDIA H200": 1980,
+                    "NVIDIA A100-SXM4-80GB": 1410, "NVIDIA A100-SXM4-40GB": 1410, "NVIDIA A100 80GB PCIe": 1410,
+                    "NVIDIA L40S": 2520, "NVIDIA L4": 2040, "NVIDIA A10G": 1710}
 MEMORY_TEMP_LIMIT_C = 95.0  # HBM's rated maximum is about 95 °C
 THERMAL_THROTTLE_LIMIT = 0.10  # share of the window spent thermally throttled
 GPUS_PER_NODE_CAP = 16
@@ -139,9 +149,12 @@ class XidExplanation(BaseModel):
     entry: xid.XidEntry | None
 
 
-CRITERIA = (f"Xid != 0 (severity from the Xid catalogue), double-bit ECC errors > 0, row remap failure, a GPU that "
-            f"stopped reporting, thermal throttling (active thermal slowdown or >= {THERMAL_THROTTLE_LIMIT:.0%} of "
-            f"the last {THROTTLE_WINDOW}), GPU >= {GPU_TEMP_LIMIT_C:.0f} °C, memory >= {MEMORY_TEMP_LIMIT_C:.0f} °C")
+CRITERIA = (f"Xid != 0 (severity from the Xid catalogue; an Xid the sticky gauge has held since before the source's "
+            f"window is only info), double-bit ECC errors > 0, row remap failure, a GPU that stopped reporting, "
+            f"thermal throttling (SM clock < {SLOW_CLOCK_SHARE:.0%} of the model's maximum while >= "
+            f"{BUSY_UTIL_PCT:.0f} % busy and >= {GPU_TEMP_LIMIT_C:.0f} °C; or thermal clock events; or >= "
+            f"{THERMAL_THROTTLE_LIMIT:.0%} of the last {THROTTLE_WINDOW} in thermal violation), GPU >= "
+            f"{GPU_TEMP_LIMIT_C:.0f} °C, memory >= {MEMORY_TEMP_LIMIT_C:.0f} °C")
 
 
 # --- what is abnormal -----------------------------------------------------------------------------------------
@@ -151,19 +164,31 @@ def throttle_reasons(bits: int | None) -> list[str]:
     return [name for bit, name in THROTTLE_BITS.items() if bits and bits & bit]
 
 
-def findings(reading: GpuReading, node_silent: bool = False) -> list[Finding]:
-    """Everything wrong with one GPU, worst first. `node_silent`: no GPU of its node reports any more."""
+def findings(reading: GpuReading, node_silent: bool = False, max_sm_clock: float | None = None) -> list[Finding]:
+    """Everything wrong with one GPU, worst first. `node_silent`: no GPU of its node reports any more;
+    `max_sm_clock`: the model's maximum SM clock in MHz, when known."""
     if not reading.reporting:
-        return [_lost(node_silent)]
-    found = [*_xid_finding(reading), *_memory_findings(reading), *_heat_findings(reading)]
+        return [_unanswered() if reading.exporter_down else _lost(node_silent), *_xid_finding(reading)]
+    found = [*_xid_finding(reading), *_memory_findings(reading), *_heat_findings(reading, max_sm_clock)]
     return sorted(found, key=lambda f: -xid.SEVERITY_RANK[f.severity])
 
 
+def _unanswered() -> Finding:
+    return Finding(kind="gpu_lost", severity="warning", detail="its dcgm-exporter did not answer the last scrape: "
+                   "nothing is known about the GPU now", action="check the node (Ready condition) and its "
+                   "dcgm-exporter pod; this says nothing against the GPU itself")
+
+
 def _lost(node_silent: bool) -> Finding:
+    """A GPU off the bus leaves no readings at all where DCGM cannot read /dev/kmsg. When every GPU of a node went
+    quiet while its exporter still answers, the cause may be the node's GPUs or DCGM, but no GPU there can be
+    trusted: the finding still asks for a cordon, and says to check the node."""
     if node_silent:
-        return Finding(kind="gpu_lost", severity="critical", detail="no GPU of this node reports metrics any more: "
-                       "dcgm-exporter or the whole node is down", action="check the node (Ready condition, "
-                       "kubelet) and its dcgm-exporter pod before blaming the GPUs")
+        return Finding(kind="gpu_lost", severity="critical", detail="no GPU of this node reports metrics any more "
+                       "while its dcgm-exporter answers: DCGM, the driver, or GPUs that fell off the bus",
+                       cordon_node=True,
+                       action="cordon the node; check its Ready condition, kubelet and dcgm-exporter pod, and the "
+                       "kernel log for `NVRM: Xid` lines, before blaming the GPUs")
     entry = xid.CATALOGUE[79]
     return Finding(kind="gpu_lost", severity="critical", detail="the GPU stopped reporting metrics while the rest "
                    "of its node still reports: it has probably fallen off the bus (Xid 79)",
@@ -173,6 +198,11 @@ def _lost(node_silent: bool) -> Finding:
 def _xid_finding(reading: GpuReading) -> list[Finding]:
     if not reading.xid:
         return []
+    if reading.xid_recent is False:
+        return [Finding(kind="xid", severity="info", detail=f"last Xid {reading.xid} is older than the window the "
+                        "source looks back over: the gauge holds the last Xid until dcgm-exporter restarts",
+                        action="nothing now; if the GPU misbehaves, look for newer `NVRM: Xid` lines in the kernel "
+                        "log")]
     entry = xid.lookup(reading.xid)
     if entry is None:
         return [Finding(kind="xid", severity="warning", detail=f"last Xid {reading.xid}",
@@ -194,15 +224,27 @@ def _memory_findings(reading: GpuReading) -> list[Finding]:
     return found
 
 
-def _heat_findings(reading: GpuReading) -> list[Finding]:
+def _slow_while_hot(reading: GpuReading, max_sm_clock: float | None) -> bool:
+    """The stock fields' sign of thermal throttling: busy and hot, with the SM clock well below its maximum."""
+    clock, util, temp = reading.sm_clock_mhz, reading.util_pct, reading.gpu_temp_c
+    if max_sm_clock is None or clock is None or util is None or temp is None:
+        return False
+    return clock < SLOW_CLOCK_SHARE * max_sm_clock and util >= BUSY_UTIL_PCT and temp >= GPU_TEMP_LIMIT_C
+
+
+def _heat_findings(reading: GpuReading, max_sm_clock: float | None) -> list[Finding]:
     found = []
     active = (reading.throttle_reasons or 0) & THERMAL_BITS
     share = reading.thermal_fraction or 0.0
-    if active or share >= THERMAL_THROTTLE_LIMIT:
+    slow = _slow_while_hot(reading, max_sm_clock)
+    if active or share >= THERMAL_THROTTLE_LIMIT or slow:
         parts = [f"thermal slowdown active ({', '.join(throttle_reasons(active))})"] if active else []
         if share:
             parts.append(f"throttled {share:.0%} of the last {THROTTLE_WINDOW}")
-        if reading.sm_clock_mhz is not None:
+        if slow:
+            parts.append(f"SM clock {reading.sm_clock_mhz:.0f} of {max_sm_clock:.0f} MHz while "
+                         f"{reading.util_pct:.0f} % busy at {reading.gpu_temp_c:.0f} °C")
+        elif reading.sm_clock_mhz is not None:
             parts.append(f"SM clock {reading.sm_clock_mhz:.0f} MHz")
         found.append(Finding(kind="thermal_throttle", severity="warning", detail="; ".join(parts),
                              action="check the node's cooling (fans, airflow, inlet temperature); move the work off "
@@ -250,8 +292,9 @@ def _assess(readings: Sequence[GpuReading]) -> list[_Assessed]:
     """Findings per GPU, worst first. A pod label anywhere means the pod mapping is on: a GPU without one is free."""
     mapped = any(r.pod for r in readings)
     silent = {node for node, group in _by_node(readings).items() if not any(r.reporting for r in group)}
-    assessed = [_Assessed(r, findings(r, r.node in silent), r.pod or (NO_POD if mapped else UNKNOWN_POD))
-                for r in readings]
+    peak = _peer_peak_clocks(readings)
+    assessed = [_Assessed(r, findings(r, r.node in silent, MAX_SM_CLOCK_MHZ.get(r.model or "", peak.get(r.model))),
+                          r.pod or (NO_POD if mapped else UNKNOWN_POD)) for r in readings]
     return sorted(assessed, key=_Assessed.worst_first)
 
 
@@ -287,6 +330,15 @@ def explain(code: int) -> XidExplanation:
         return XidExplanation(code=code, known=False, message=xid.not_in_catalogue(code), entry=None)
     return XidExplanation(code=code, known=True, message=f"Xid {code} ({entry.name}): {entry.meaning} "
                           f"Recommended: {entry.recommended_action}", entry=entry)
+
+
+def _peer_peak_clocks(readings: Iterable[GpuReading]) -> dict[str | None, float]:
+    """Per model not in the table, the fastest SM clock a busy GPU of it reports now: its peers at full speed."""
+    peak: dict[str | None, float] = {}
+    for r in readings:
+        if r.sm_clock_mhz is not None and (r.util_pct or 0) >= BUSY_UTIL_PCT:
+            peak[r.model] = max(peak.get(r.model, 0.0), r.sm_clock_mhz)
+    return peak
 
 
 def _by_node(readings: Iterable[GpuReading]) -> dict[str, list[GpuReading]]:

@@ -15,6 +15,7 @@ class GpuReading(BaseModel):
     uuid: str | None = None
     model: str | None = None
     reporting: bool = Field(default=True, description="false: seen recently, reporting nothing now")
+    exporter_down: bool = Field(default=False, description="not reporting because its exporter did not answer")
     util_pct: float | None = None
     memory_used_mib: float | None = None
     memory_total_mib: float | None = None
@@ -29,6 +30,8 @@ class GpuReading(BaseModel):
     ecc_sbe: int | None = None
     ecc_dbe: int | None = None
     xid: int | None = None
+    xid_recent: bool | None = Field(default=None, description="the Xid is new within the source's window; None: "
+                                    "the source cannot tell (the gauge holds the last Xid until the exporter restarts)")
     remapped_rows_correctable: int | None = None
     remapped_rows_uncorrectable: int | None = None
     row_remap_failure: bool | None = None

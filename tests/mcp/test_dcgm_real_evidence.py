@@ -1,0 +1,183 @@
+"""The gpu server reads real dcgm-exporter pages (tests/fixtures/real/dcgm/) through a local fake Prometheus, and
+the GPU runbooks' signals fire on what it answers.
+
+The fake Prometheus answers the gpu server's five query shapes from two scrapes ("before" and "now") the way
+Prometheus would evaluate them over those samples: the selector and the lost-GPU `unless` from the pages, the
+violation `rate()` from two scrapes 30 s apart, and the recent-Xid query as "series new since before".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import anyio
+import pytest
+
+from agent.diagnose.runbooks import load_runbooks
+from mcp_servers.gpu.dcgm import read_dcgm
+from mcp_servers.gpu.health import unhealthy_report
+from mcp_servers.prometheus.client import prometheus_api
+from mcp_servers.settings import HttpEndpoint
+
+REAL = Path(__file__).parents[1] / "fixtures" / "real" / "dcgm"
+ROOT = Path(__file__).parents[2]
+SCRAPE_INTERVAL_S = 30.0
+
+Series = dict[tuple[tuple[str, str], ...], float]  # labels (with __name__) -> value
+
+
+SAMPLE = re.compile(r'^(\w+)\{(.*)\} (\S+)$')
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def page(*names: str) -> Series:
+    """The samples of exposition files, as Prometheus stores them (names as written; no `_total` added)."""
+    series: Series = {}
+    for name in names:
+        for line in (REAL / name).read_text().splitlines():
+            if sample := SAMPLE.match(line):
+                labels = {"__name__": sample.group(1), **dict(LABEL.findall(sample.group(2)))}
+                series[tuple(sorted(labels.items()))] = float(sample.group(3))
+    return series
+
+
+def without(series: Series, **labels: str) -> Series:
+    return {k: v for k, v in series.items() if not set(labels.items()) <= set(k)}
+
+
+class FakePrometheus:
+    def __init__(self, before: Series, now: Series) -> None:
+        self.before, self.now = before, now
+
+    def answer(self, promql: str) -> list[dict[str, Any]]:
+        if selector := re.fullmatch(r'\{__name__=~"([^"]+)"\}', promql):
+            names = set(selector.group(1).split("|"))
+            return self._vector((k, v) for k, v in self.now.items() if dict(k)["__name__"] in names)
+        if rate := re.fullmatch(r"rate\((\w+)\[1m\]\) / 1e9", promql):
+            return self._vector((k, (v - self.before[k]) / SCRAPE_INTERVAL_S / 1e9) for k, v in self.now.items()
+                                if dict(k)["__name__"] == rate.group(1) and k in self.before)
+        if promql.startswith("last_over_time(DCGM_FI_DEV_GPU_TEMP"):
+            live = {dict(k)["UUID"] for k in self.now if dict(k)["__name__"] == "DCGM_FI_DEV_GPU_TEMP"}
+            return self._vector((k, v) for k, v in self.before.items()
+                                if dict(k)["__name__"] == "DCGM_FI_DEV_GPU_TEMP" and dict(k)["UUID"] not in live)
+        if promql.startswith("(DCGM_FI_DEV_XID_ERRORS != 0 unless"):
+            return self._vector((k, v) for k, v in self.now.items()
+                                if dict(k)["__name__"] == "DCGM_FI_DEV_XID_ERRORS" and v and k not in self.before)
+        if promql == "up == 0":
+            return []  # the exporter answered both scrapes
+        raise AssertionError(f"the gpu server asked an unexpected query: {promql}")
+
+    @staticmethod
+    def _vector(series: Any) -> list[dict[str, Any]]:
+        return [{"metric": dict(k), "value": [1763435560.0, repr(float(v))]} for k, v in series]
+
+
+@pytest.fixture
+def prometheus() -> Iterator[tuple[HttpEndpoint, list[FakePrometheus]]]:
+    holder: list[FakePrometheus] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            promql = parse_qs(urlparse(self.path).query)["query"][0]
+            body = json.dumps({"status": "success", "data": {"resultType": "vector",
+                                                             "result": holder[0].answer(promql)}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield HttpEndpoint(url=f"http://127.0.0.1:{server.server_address[1]}"), holder
+    finally:
+        server.shutdown()
+
+
+def unhealthy(prometheus: tuple[HttpEndpoint, list[FakePrometheus]], before: Series, now: Series) -> dict[str, Any]:
+    endpoint, holder = prometheus
+    holder[:] = [FakePrometheus(before, now)]
+    readings = anyio.run(read_dcgm, prometheus_api(endpoint))
+    return unhealthy_report(readings, "dcgm").model_dump()
+
+
+def fires(runbook: str, signal: str, result: dict[str, Any], **scope: Any) -> list[dict[str, Any]]:
+    loaded = load_runbooks(ROOT / "runbooks").get(runbook)
+    assert loaded is not None
+    [probe] = [s.when for s in loaded.signals if s.id == signal]
+    match = probe.evaluate(result, {"namespace": "inference", **scope})
+    return match.elements if match.ok else []
+
+
+def by_gpu(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {g["gpu"]: g for g in report["gpus"]["items"]}
+
+
+def test_the_stock_page_shows_the_clamped_hot_gpu_as_throttled_under_its_pod(prometheus: Any) -> None:
+    default = page("metrics-default.prom")
+    report = unhealthy(prometheus, default, default)
+    [hot] = report["gpus"]["items"]
+    assert (hot["gpu"], hot["pod"], hot["cordon_node"]) == (1, "qwen-7b-6f8d9c7b4d-lq7tw", False)
+    assert hot["reasons"][0]["kind"] == "thermal_throttle"
+    assert "SM clock 1095 of 1980 MHz while 100 % busy at 89 °C" in hot["reasons"][0]["detail"]
+    assert fires("gpu-thermal-throttle", "throttled-gpu-under-model", report, model="qwen-7b")
+    assert fires("hung-pod", "stuck-pod-on-a-throttled-gpu", report,
+                 stuck={"labels": {"pod": "qwen-7b-6f8d9c7b4d-lq7tw"}})
+
+
+def test_the_extras_give_the_thermal_share_in_ns_and_the_clock_event_reasons(prometheus: Any) -> None:
+    before = page("metrics-default.prom", "metrics-extras.prom")
+    now = page("metrics-default.prom", "metrics-extras.30s-later.prom")
+    hot = by_gpu(unhealthy(prometheus, before, now))[1]
+    detail = hot["reasons"][0]["detail"]
+    assert "thermal slowdown active (sw_thermal_slowdown, hw_thermal_slowdown)" in detail
+    assert "throttled 93% of the last 1m" in detail, "27.99 s of throttling in 30 s, counted in ns"
+
+
+def test_new_xids_are_current_and_hardware_ones_fire_the_xid_runbook(prometheus: Any) -> None:
+    before = page("metrics-default.prom")
+    now = {**without(before, __name__="DCGM_FI_DEV_XID_ERRORS"), **page("metrics-xid.prom")}
+    gpus = by_gpu(unhealthy(prometheus, before, now))
+    assert gpus[0]["severity"] == "critical" and gpus[0]["cordon_node"]
+    assert gpus[0]["reasons"][0]["detail"].startswith("last Xid 48 (ROBUST_CHANNEL_GPU_ECC_DBE)")
+    report = unhealthy(prometheus, before, now)
+    assert fires("gpu-xid", "hardware-fault-under-model", report, model="llama-70b")
+
+
+def test_the_same_sticky_xids_an_hour_later_are_only_info(prometheus: Any) -> None:
+    now = {**without(page("metrics-default.prom"), __name__="DCGM_FI_DEV_XID_ERRORS"), **page("metrics-xid.prom")}
+    report = unhealthy(prometheus, now, now)
+    assert {(g["gpu"], g["severity"], g["cordon_node"]) for g in report["gpus"]["items"]} >= {(0, "info", False)}
+    assert not fires("gpu-xid", "hardware-fault-under-model", report, model="llama-70b")
+
+
+def test_a_gpu_whose_series_stopped_is_lost_under_its_last_pod_and_fires_the_xid_runbook(prometheus: Any) -> None:
+    before = page("metrics-default.prom")
+    now = without(before, UUID="GPU-5c2e7a91-0d3b-4f6a-8e2c-1b9d0a7f6e54")
+    report = unhealthy(prometheus, before, now)
+    lost = by_gpu(report)[1]
+    assert [r["kind"] for r in lost["reasons"]] == ["gpu_lost"] and lost["cordon_node"]
+    assert lost["pod"] == "qwen-7b-6f8d9c7b4d-lq7tw"
+    assert fires("gpu-xid", "hardware-fault-under-model", report, model="qwen-7b")
+
+
+def test_the_kernel_and_device_plugin_lines_name_the_same_xid_and_gpu() -> None:
+    kernel = (REAL / "kernel-xid.log").read_text()
+    plugin = (REAL / "device-plugin.log").read_text()
+    xid = re.search(r"NVRM: Xid \(PCI:0000:(\w\w):00\): (\d+), ", kernel)
+    critical = re.search(r"XidCriticalError: Xid=(\d+) on Device=(GPU-[0-9a-f-]+); marking device as unhealthy\.",
+                         plugin)
+    assert xid and critical and xid.group(2) == critical.group(1) == "79"
+    gone = next(dict(k) for k in page("metrics-default.prom") if dict(k)["UUID"] == critical.group(2))
+    assert gone["pci_bus_id"] == f"00000000:{xid.group(1)}:00.0", "the kernel's PCI address is the exporter's"
