@@ -15,6 +15,7 @@ import time
 from sandbox.bootstrap import bootstrap
 from sandbox.clock import Clock
 from sandbox.controllers.deployments import DeploymentController
+from sandbox.controllers.eviction import EvictionManagers
 from sandbox.controllers.kubelet import Kubelets
 from sandbox.controllers.nodes import NodeHealth
 from sandbox.controllers.replicasets import ReplicaSetController
@@ -45,7 +46,8 @@ class Sandbox:
         self.replicasets = ReplicaSetController(self.store, self.events, self.rng)
         self.scheduler = Scheduler(self.store, self.world, self.events)
         self.kubelets = Kubelets(self.store, self.world, fleet, self.clock, self.logs, self.events, self.rng)
-        self.nodes = NodeHealth(self.store, self.world, self.clock, self.events)
+        self.evictions = EvictionManagers(self.store, self.world, self.clock, self.events, self.kubelets)
+        self.nodes = NodeHealth(self.store, self.world, self.clock, self.events, self.evictions.memory_pressure)
         self.physics = Physics(self.store, self.world, self.clock, self.logs)
         self.gateway = Gateway(self.store, self.world, fleet, self.clock, self.logs, self.rng)
         self.faults = FaultSchedule(self)
@@ -69,6 +71,7 @@ class Sandbox:
         self.nodes.sync()
         self.reconcile()
         self.kubelets.sync()
+        self.evictions.sync()
         self.physics.tick(dt)
         self.gateway.tick(dt)
         self.ticks += 1
