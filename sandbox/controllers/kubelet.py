@@ -195,7 +195,7 @@ class Kubelets:
             gpu.pod = None
         finished = {"exitCode": 137, "reason": "Error", "startedAt": container.started_at,
                     "finishedAt": now_rfc3339(), "containerID": _container_id(pod, container)}
-        status = _evicted_status(self._status(pod, container), container.name, finished, message)
+        status = _evicted_status(self._status(pod, container), finished, message)
         self.store.mutate("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
                           lambda o: o.update(status=status))
 
@@ -250,12 +250,12 @@ class Kubelets:
         return status
 
 
-def _evicted_status(status: Obj, container: str, finished: Obj, message: str) -> Obj:
+def _evicted_status(status: Obj, finished: Obj, message: str) -> Obj:
     """An evicted pod's status as the kubelet writes it since 1.22 (kubernetes#105358): phase Failed, reason
     Evicted and the eviction message; the DisruptionTarget condition (PodDisruptionConditions, GA in 1.31); the
     container terminated and not ready, which is what kubectl's STATUS column shows (Error), not "Evicted"."""
-    unready = f"containers with unready status: [{container}]"
-    conditions = [{**c, "status": "False", "reason": "ContainersNotReady", "message": unready,
+    # A failed pod's readiness says PodFailed (pkg/kubelet/status/generate.go), with no message.
+    conditions = [{**{k: v for k, v in c.items() if k != "message"}, "status": "False", "reason": "PodFailed",
                    "lastTransitionTime": now_rfc3339()} if c["type"] in ("Ready", "ContainersReady") else c
                   for c in status["conditions"]]
     conditions.insert(0, {"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,

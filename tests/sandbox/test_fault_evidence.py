@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +28,8 @@ from tests.sandbox.fleet_under_test import (
     mean,
     waiting_reason,
 )
+
+REAL_KUBERNETES = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "kubernetes"
 
 
 @pytest.fixture
@@ -216,6 +220,18 @@ def test_memory_pressure_outlasts_the_threshold_by_the_transition_period(fleet: 
 # host PID and the Guaranteed pod's oom_score_adj.
 OOM_KILL_LINE = re.compile(r"Memory cgroup out of memory: Killed process (\d{6,7}) \(python3\) total-vm:\d+kB, "
                            r"anon-rss:\d+kB, file-rss:\d+kB, shmem-rss:\d+kB, UID:0 pgtables:\d+kB oom_score_adj:-997")
+
+
+def test_the_shapes_held_to_here_are_those_of_real_clusters() -> None:
+    """The patterns above match the real samples (tests/fixtures/real/kubernetes), so the sandbox is held to them."""
+    events = json.loads((REAL_KUBERNETES / "events.json").read_text())["items"]
+    evicted = next(e for e in events if e["reason"] == "Evicted")
+    kill = next(e for e in events if e["reason"] == "OOMKilling" and e["message"].startswith("Memory cgroup"))
+    not_ready = next(e for e in events if e["reason"] == "NodeNotReady" and e["involvedObject"]["kind"] == "Pod")
+
+    assert EVICTION_MESSAGE.fullmatch(evicted["message"]) and OOM_KILL_LINE.fullmatch(kill["message"])
+    assert kill["source"]["component"] == "kernel-monitor"
+    assert (not_ready["message"], not_ready["source"]["component"]) == ("Node is not ready", "node-controller")
 
 
 def test_leaking_processes_grow_their_working_set_until_the_memory_limit_kills_them(fleet: Fleet) -> None:
