@@ -6,12 +6,13 @@ from sandbox import logtext
 from sandbox.clock import Clock
 from sandbox.logs import LogStore
 from sandbox.store import Store
-from sandbox.world import GIB, Gpu, World
+from sandbox.world import Gpu, Host, World
 
 DEVICE_PLUGIN = "nvidia-device-plugin"
 # Application Xids the device plugin leaves the device healthy for (k8s-device-plugin v0.18.0+,
 # internal/rm/health.go `ignoredXids`); any other critical Xid marks the device unhealthy.
 DEVICE_PLUGIN_IGNORED_XIDS = frozenset({13, 31, 43, 45, 68, 109})
+RECLAIM_FLOOR_BYTES = 64 * 1024**2  # the kernel's reserve below which allocations wait in reclaim
 
 
 class Physics:
@@ -24,8 +25,7 @@ class Physics:
         for process in self.world.processes.values():
             process.memory_bytes += process.leak_bytes_per_s * fleet_dt
         for host in self.world.hosts.values():
-            # The runaway process is a protected system daemon: the kernel kills containers, not it.
-            host.system_memory_bytes = min(host.memory_bytes - GIB,
+            host.system_memory_bytes = min(_reclaim_ceiling(self.world, host),
                                            host.system_memory_bytes + host.system_memory_growth * fleet_dt)
             for gpu in host.gpus:
                 if gpu.thermal_slowdown:
@@ -44,3 +44,11 @@ class Physics:
             if on_node and pod["metadata"].get("labels", {}).get("app") == DEVICE_PLUGIN:
                 self.logs.write(pod["metadata"]["namespace"], pod["metadata"]["name"], DEVICE_PLUGIN,
                                 logtext.device_plugin_xid(gpu.xid, gpu.uuid))
+
+
+def _reclaim_ceiling(world: World, host: Host) -> float:
+    """How far a runaway host process gets: it is a protected system daemon (oom_score_adj -1000), so near the
+    edge its allocations stall in direct reclaim instead of failing, a little below the kubelet's 100Mi
+    eviction threshold; what the kubelet evicts it takes next. Room that pods already hold it cannot take."""
+    in_pods = sum(p.memory_bytes for p in world.processes.values() if p.node == host.name)
+    return max(host.system_memory_bytes, host.memory_bytes - in_pods - RECLAIM_FLOOR_BYTES)

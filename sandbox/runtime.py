@@ -15,6 +15,7 @@ import time
 from sandbox.bootstrap import bootstrap
 from sandbox.clock import Clock
 from sandbox.controllers.deployments import DeploymentController
+from sandbox.controllers.eviction import EvictionManagers
 from sandbox.controllers.kubelet import Kubelets
 from sandbox.controllers.nodes import NodeHealth
 from sandbox.controllers.replicasets import ReplicaSetController
@@ -48,7 +49,8 @@ class Sandbox:
         self.registry = Registry()
         self.kubelets = Kubelets(self.store, self.world, fleet, self.clock, self.logs, self.events, self.rng,
                                  self.registry)
-        self.nodes = NodeHealth(self.store, self.world, self.clock, self.events)
+        self.evictions = EvictionManagers(self.store, self.world, self.clock, self.events, self.kubelets)
+        self.nodes = NodeHealth(self.store, self.world, self.clock, self.events, self.evictions.memory_pressure)
         self.physics = Physics(self.store, self.world, self.clock, self.logs)
         self.gateway = Gateway(self.store, self.world, fleet, self.clock, self.logs, self.rng)
         self.faults = FaultSchedule(self)
@@ -79,6 +81,7 @@ class Sandbox:
         self.nodes.sync()
         self.reconcile()
         self.kubelets.sync()
+        self.evictions.sync()
         self.physics.tick(dt)
         self.gateway.tick(dt)
         self.ticks += 1

@@ -72,7 +72,9 @@ def targets(sandbox: Sandbox, address: str) -> list[dict[str, Any]]:
     for pod in sandbox.store.objects("pods"):
         app = pod["metadata"].get("labels", {}).get("app", "")
         node = pod["spec"].get("nodeName")
-        if not node or not pod["status"].get("podIP"):
+        # A terminal pod (an evicted one keeps its IP) is no target: its Endpoints address is gone, and pod-role
+        # discovery configs drop phases Succeeded and Failed.
+        if not node or not pod["status"].get("podIP") or pod["status"].get("phase") in ("Succeeded", "Failed"):
             continue
         if app in {m.name for m in sandbox.fleet.models} or app == GATEWAY_APP:
             groups.append({"targets": [address], "labels": {

@@ -7,6 +7,7 @@ a memory setting too tight for the batch, a request that crashes the engine.
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from sandbox.world import GIB, Process, World
 
 Obj = dict[str, Any]
 CUDA_CONTEXT_GIB = 0.56  # what the worker's own CUDA context takes before vLLM measures free memory
+KERNEL_MONITOR = "kernel-monitor"  # node-problem-detector's source (config/kernel-monitor.json)
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Termination:
     exit_code: int
     reason: str  # Completed (exit 0) | Error | OOMKilled
     log_lines: list[str] = field(default_factory=list)
-    node_event: tuple[str, str] | None = None  # (reason, message) recorded on the node
+    node_events: list[tuple[str, str, str]] = field(default_factory=list)  # (source component, reason, message)
 
 
 @dataclass
@@ -48,7 +50,15 @@ class Workload(Protocol):
 
 
 def memory_limit(pod: Obj) -> float:
-    raw = pod["spec"]["containers"][0].get("resources", {}).get("limits", {}).get("memory", "0")
+    return _memory_quantity(pod, "limits")
+
+
+def memory_request(pod: Obj) -> float:
+    return _memory_quantity(pod, "requests")
+
+
+def _memory_quantity(pod: Obj, kind: str) -> float:
+    raw = pod["spec"]["containers"][0].get("resources", {}).get(kind, {}).get("memory", "0")
     units = {"Ki": 1024, "Mi": 1024**2, "Gi": GIB, "Ti": 1024 * GIB}
     for suffix, factor in units.items():
         if raw.endswith(suffix):
@@ -145,22 +155,28 @@ class VllmServer:
 
     @staticmethod
     def _over_memory_limit(pod: Obj, process: Process) -> Termination | None:
+        """The container's cgroup hits its limit: the kernel kills inside it. Only node-problem-detector's kernel
+        monitor turns the kernel line into an event; the kubelet's SystemOOM is for the root cgroup alone."""
         limit = memory_limit(pod)
         if limit and process.memory_bytes > limit:
-            return Termination(137, "OOMKilled", node_event=(
-                "OOMKilling", f"Memory cgroup out of memory: Killed process 1 (python3) total-vm:"
-                f"{int(process.memory_bytes / 1024 * 1.6)}kB, anon-rss:{int(process.memory_bytes / 1024)}kB, "
-                "file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:182344kB oom_score_adj:999"))
+            line = _oom_kill_line("Memory cgroup out of memory", pod, process, oom_score_adj(pod, limit))
+            return Termination(137, "OOMKilled", node_events=[(KERNEL_MONITOR, "OOMKilling", line)])
         return None
 
     def _host_out_of_memory(self, pod: Obj, process: Process) -> Termination | None:
+        """The whole node is out of memory before the kubelet could evict: the kernel kills the process with the
+        highest badness (resident memory plus oom_score_adj thousandths of the node). The runaway host daemon is
+        protected (-1000) and the pods are all Guaranteed (-997), so the biggest pod process is the pick."""
         host = self.world.hosts[pod["spec"]["nodeName"]]
         on_host = [p for p in self.world.processes.values() if p.node == host.name]
         used = host.system_memory_bytes + sum(p.memory_bytes for p in on_host)
         if used <= host.memory_bytes or process is not max(on_host, key=lambda p: p.memory_bytes):
             return None
-        return Termination(137, "OOMKilled", node_event=(
-            "SystemOOM", "System OOM encountered, victim process: python3, pid: 1"))
+        line = _oom_kill_line("Out of memory", pod, process, oom_score_adj(pod, host.memory_bytes))
+        # The kubelet's OOM watcher records SystemOOM only for an OOM of the root cgroup "/", as this one is.
+        system_oom = f"System OOM encountered, victim process: python3, pid: {_host_pid(pod, process)}"
+        return Termination(137, "OOMKilled", node_events=[("kubelet", "SystemOOM", system_oom),
+                                                          (KERNEL_MONITOR, "OOMKilling", line)])
 
     @staticmethod
     def _cuda_oom(pod: Obj, process: Process, clock: Clock, rng: random.Random) -> Termination | None:
@@ -188,6 +204,33 @@ def engine_died(pod: Obj, lines: list[str]) -> Termination:
     container exits 0, `Completed` (vllm/entrypoints/launcher.py `terminate_if_errored`; vllm-project/vllm#48966).
     Kubernetes restarts it all the same (restartPolicy Always)."""
     return Termination(0, "Completed", lines)
+
+
+def oom_score_adj(pod: Obj, node_memory_bytes: float) -> int:
+    """The kubelet's oom_score_adj for a pod's containers (pkg/kubelet/qos/policy.go): Guaranteed -997,
+    BestEffort 1000, Burstable 1000 - 1000 * request / node memory, clamped to [2, 999]."""
+    resources = pod["spec"]["containers"][0].get("resources", {})
+    limits, requests = resources.get("limits", {}), resources.get("requests", {})
+    if not limits and not requests:
+        return 1000
+    if all(limits.get(r) and requests.get(r, limits.get(r)) == limits.get(r) for r in ("cpu", "memory")):
+        return -997
+    return int(min(999, max(2, 1000 - 1000 * memory_request(pod) / node_memory_bytes)))
+
+
+def _oom_kill_line(cause: str, pod: Obj, process: Process, adj: int) -> str:
+    """The kernel's oom-kill line (mm/oom_kill.c __oom_kill_process), which node-problem-detector's kernel monitor
+    matches with "Killed process \\d+ (.+) total-vm:\\d+kB, anon-rss:\\d+kB, file-rss:\\d+kB.*" and reports
+    whole as the OOMKilling event's message. The PID is the host's, not the container's 1."""
+    rss_kb = int(process.memory_bytes / 1024)
+    return (f"{cause}: Killed process {_host_pid(pod, process)} (python3) total-vm:{int(rss_kb * 1.6)}kB, "
+            f"anon-rss:{rss_kb}kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:{rss_kb // 512}kB "
+            f"oom_score_adj:{adj}")
+
+
+def _host_pid(pod: Obj, process: Process) -> int:
+    """A stable host PID for one container incarnation (Linux's pid_max is 4194304 on 64-bit hosts)."""
+    return 100_000 + zlib.crc32(f"{pod['metadata'].get('uid', '')}/{process.started_at}".encode()) % 4_000_000
 
 
 def workload_for(pod: Obj, world: World, fleet: FleetSpec) -> Workload:

@@ -21,6 +21,8 @@ class EventRow(BaseModel):
     reason: str
     object: str = Field(description="Kind/name of the object the event is about")
     message: str
+    source: str | None = Field(default=None, description="the component that recorded it: kubelet, "
+                               "node-controller, kernel-monitor (node-problem-detector)...")
     count: int
     last_seen: str = Field(description="age of the newest occurrence, e.g. 3m")
 
@@ -36,7 +38,12 @@ class PodRow(BaseModel):
     name: str
     namespace: str
     status: str = Field(description="as kubectl's STATUS column: Running, CrashLoopBackOff, Pending, Terminating...")
-    ready: str
+    ready: str = Field(description="ready containers/containers, as kubectl's READY column")
+    reason: str | None = Field(default=None, description="status.reason of a pod the kubelet ended, e.g. "
+                               "Evicted (kubectl's STATUS then shows its container's reason, e.g. Error)")
+    conditions: list[str] = Field(default_factory=list, description="the pod's conditions that say something is "
+                                  "wrong, as TYPE=STATUS: those not True (Ready=False while its node is NotReady) "
+                                  "and DisruptionTarget=True")
     restarts: int
     last_termination: Termination | None = None
     node: str | None = None

@@ -78,8 +78,11 @@ def pod_row(pod: ApiObject) -> PodRow:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     total = len(pod["spec"].get("containers") or [])
     terminations = [t for t in (last_termination(c) for c in statuses) if t]
+    status = pod.get("status") or {}
     return PodRow(name=pod["metadata"]["name"], namespace=pod["metadata"]["namespace"], status=pod_status(pod),
-                  ready=f"{sum(bool(c.get('ready')) for c in statuses)}/{total}",
+                  ready=f"{sum(bool(c.get('ready')) for c in statuses)}/{total}", reason=status.get("reason"),
+                  conditions=[f"{c.get('type')}={c.get('status')}" for c in status.get("conditions") or []
+                              if _condition_is_a_problem(c)],
                   restarts=sum(int(c.get("restartCount", 0)) for c in statuses),
                   last_termination=terminations[0] if terminations else None, node=pod["spec"].get("nodeName"),
                   gpus=gpus_of(pod), age=age(pod["metadata"].get("creationTimestamp")),
@@ -89,6 +92,11 @@ def pod_row(pod: ApiObject) -> PodRow:
 def owner_replicaset(pod: ApiObject) -> str | None:
     return next((ref.get("name") for ref in pod["metadata"].get("ownerReferences") or []
                  if ref.get("kind") == "ReplicaSet"), None)
+
+
+def _condition_is_a_problem(raw: ApiObject) -> bool:
+    """Every pod condition is good when True but DisruptionTarget, which says the pod is being ended."""
+    return (raw.get("status") == "True") == (raw.get("type") == "DisruptionTarget")
 
 
 def healthy(row: PodRow) -> bool:
@@ -183,7 +191,8 @@ def fold_events(events: list[ApiObject]) -> list[EventRow]:
         involved = event.get("involvedObject") or {}
         row = EventRow(type=event.get("type") or "Normal", reason=event.get("reason") or "",
                        object=f"{involved.get('kind', '')}/{involved.get('name', '')}",
-                       message=(event.get("message") or "")[:400], count=int(event.get("count") or 1), last_seen="")
+                       message=(event.get("message") or "")[:400], count=int(event.get("count") or 1), last_seen="",
+                       source=(event.get("source") or {}).get("component") or event.get("reportingComponent") or None)
         last = (event.get("lastTimestamp") or (event.get("series") or {}).get("lastObservedTime")
                 or event.get("eventTime") or event["metadata"].get("creationTimestamp") or "")
         key = (row.type, row.reason, row.object, row.message)

@@ -95,6 +95,8 @@ class Kubelets:
         if "deletionTimestamp" in pod["metadata"]:
             self._stop(pod, container, now)
             return
+        if pod.get("status", {}).get("phase") in ("Failed", "Succeeded"):
+            return  # a terminal pod (an evicted one) keeps its last status until it is deleted
         if container.state == "waiting":
             self._sync_waiting(pod, node, container, now)
         elif container.state == "running":
@@ -231,10 +233,10 @@ class Kubelets:
         container.last_terminated = {"terminated": {
             "exitCode": why.exit_code, "reason": why.reason, "startedAt": container.started_at,
             "finishedAt": now_rfc3339(), "containerID": _container_id(pod, container)}}
-        if why.node_event:
-            node_obj = self.store.find("nodes", None, node)
-            if node_obj:
-                self.events.emit(node_obj, "Warning", why.node_event[0], why.node_event[1], "kubelet", node)
+        node_obj = self.store.find("nodes", None, node)
+        if node_obj:
+            for component, reason, message in why.node_events:
+                self.events.emit(node_obj, "Warning", reason, message, component, node)
         container.crashes = 1 if ran_for > BACKOFF_RESET_S else container.crashes + 1
         container.restarts += 1
         container.state, container.waiting_reason = "waiting", "CrashLoopBackOff"
@@ -259,6 +261,22 @@ class Kubelets:
         if now - container.stopping_since >= self.clock.wall(grace):
             self.forget(pod)
             self.store.delete("pods", ns, name)
+
+    def evict(self, pod: Obj, message: str) -> None:
+        """The eviction manager's kill (TerminatePodAbnormallyAndWait with a 1 s grace period, too short for the
+        server to drain): the container dies by SIGKILL, the node frees its devices, and the pod ends Failed with
+        reason Evicted. The pod object stays until someone deletes it; its ReplicaSet replaces it."""
+        container = self._container(pod)
+        process = self.world.processes.pop(pod_key(pod), None)
+        if process:
+            process.killed = True
+        for gpu in self.world.gpus_of(pod_key(pod)):
+            gpu.pod = None
+        finished = {"exitCode": 137, "reason": "Error", "startedAt": container.started_at,
+                    "finishedAt": now_rfc3339(), "containerID": _container_id(pod, container)}
+        status = _evicted_status(self._status(pod, container), finished, message)
+        self.store.mutate("pods", pod["metadata"]["namespace"], pod["metadata"]["name"],
+                          lambda o: o.update(status=status))
 
     def forget(self, pod: Obj) -> None:
         """Release everything the node held for a pod (GPUs, process, logs)."""
@@ -323,6 +341,21 @@ def _probe_error(pod: Obj, probe: Obj) -> str:
     address = f"{pod['status'].get('podIP', '')}:{port}"
     return (f'Get "{get.get("scheme", "HTTP").lower()}://{address}{get.get("path", "/")}": dial tcp {address}: '
             "connect: connection refused")
+
+
+def _evicted_status(status: Obj, finished: Obj, message: str) -> Obj:
+    """An evicted pod's status as the kubelet writes it since 1.22 (kubernetes#105358): phase Failed, reason
+    Evicted and the eviction message; the DisruptionTarget condition (PodDisruptionConditions, GA in 1.31); the
+    container terminated and not ready, which is what kubectl's STATUS column shows (Error), not "Evicted"."""
+    # A failed pod's readiness says PodFailed (pkg/kubelet/status/generate.go), with no message.
+    conditions = [{**{k: v for k, v in c.items() if k != "message"}, "status": "False", "reason": "PodFailed",
+                   "lastTransitionTime": now_rfc3339()} if c["type"] in ("Ready", "ContainersReady") else c
+                  for c in status["conditions"]]
+    conditions.insert(0, {"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
+                          "lastTransitionTime": now_rfc3339(), "reason": "TerminationByKubelet", "message": message})
+    for container_status in status["containerStatuses"]:
+        container_status.update(ready=False, started=False, state={"terminated": finished})
+    return {**status, "phase": "Failed", "reason": "Evicted", "message": message, "conditions": conditions}
 
 
 def _backoff(crashes: int) -> float:

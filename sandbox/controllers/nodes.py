@@ -3,6 +3,7 @@ node lifecycle controller marks a node whose Lease goes stale NotReady, taints i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.clock import Clock
@@ -20,8 +21,11 @@ LEASE_NAMESPACE = "kube-node-lease"
 
 
 class NodeHealth:
-    def __init__(self, store: Store, world: World, clock: Clock, events: EventRecorder) -> None:
+    def __init__(self, store: Store, world: World, clock: Clock, events: EventRecorder,
+                 memory_pressure: Callable[[str], bool]) -> None:
+        """`memory_pressure`: the node's eviction manager's verdict, which the kubelet reports as MemoryPressure."""
         self.store, self.world, self.clock, self.events = store, world, clock, events
+        self.memory_pressure = memory_pressure
         self._renewed: dict[str, float] = {}
         self._observed: dict[str, tuple[str, float]] = {}  # node -> (renewTime seen, when we saw it change)
         self._unreachable_since: dict[str, float] = {}
@@ -43,8 +47,7 @@ class NodeHealth:
         if node is None:
             return
         healthy = str(sum(not g.lost for g in host.gpus))
-        pressure = host.system_memory_bytes + sum(p.memory_bytes for p in self.world.processes.values()
-                                                  if p.node == name) > 0.95 * host.memory_bytes
+        pressure = self.memory_pressure(name)
         wanted = {"MemoryPressure": "True" if pressure else "False", "DiskPressure": "False", "PIDPressure": "False",
                   "Ready": "True"}  # in the order the kubelet reports them
         current = {c["type"]: c["status"] for c in node["status"]["conditions"]}
@@ -136,8 +139,9 @@ def _report(node: Obj, conditions: dict[str, str], healthy_gpus: str) -> None:
 
 
 def _pod_not_ready(pod: Obj) -> None:
+    """As the node lifecycle controller's MarkPodsNotReady (kubernetes pkg/controller/util/node/controller_utils.go)
+    does: only the PodReady condition turns False, its reason and message untouched; the containers keep
+    `ready: true` and ContainersReady stays True, since nobody hears from the kubelet that would change them."""
     for condition in pod["status"].get("conditions", []):
-        if condition["type"] in ("Ready", "ContainersReady"):
+        if condition["type"] == "Ready" and condition["status"] != "False":
             condition.update(status="False", lastTransitionTime=now_rfc3339())
-    for status in pod["status"].get("containerStatuses", []):
-        status["ready"] = False

@@ -34,7 +34,8 @@ class ReplicaSetController:
 
     def live_pods(self, rs: Obj) -> list[Obj]:
         return [p for p in self.store.objects("pods", rs["metadata"]["namespace"])
-                if owned_by(p, rs) and "deletionTimestamp" not in p["metadata"]]
+                if owned_by(p, rs) and "deletionTimestamp" not in p["metadata"]
+                and p.get("status", {}).get("phase") not in ("Failed", "Succeeded")]  # as FilterActivePods
 
     def _reconcile(self, rs: Obj) -> None:
         pods = self.live_pods(rs)

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,8 @@ from tests.sandbox.fleet_under_test import (
     mean,
     waiting_reason,
 )
+
+REAL_KUBERNETES = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "kubernetes"
 
 
 @pytest.fixture
@@ -188,28 +192,77 @@ def test_a_broken_build_rolls_out_and_fails_requests_with_server_errors(fleet: F
 
 
 # -- memory ----------------------------------------------------------------------------------------------------
-def test_a_runaway_host_process_fills_the_node_and_the_kernel_kills_containers(fleet: Fleet) -> None:
-    on_node = [p["metadata"]["name"] for m in MODELS for p in fleet.pods(m) if p["spec"]["nodeName"] == "gpu-node-3"]
-    elsewhere = [p["metadata"]["name"] for m in MODELS for p in fleet.pods(m) if p["spec"]["nodeName"] != "gpu-node-3"]
+EVICTION_MESSAGE = re.compile(r"The node was low on resource: memory\. Threshold quantity: 100Mi, "
+                              r"available: -?\d+(Ki|Mi)\. ")  # pkg/kubelet/eviction/helpers.go evictionMessage
+
+
+def test_a_runaway_host_process_makes_the_kubelet_evict_pods_and_their_replicas_move(fleet: Fleet) -> None:
+    on_node = {p["metadata"]["name"]: p["metadata"]["labels"]["app"] for m in MODELS for p in fleet.pods(m)
+               if p["spec"]["nodeName"] == "gpu-node-3"}
+    assert sorted(on_node.values()) == ["llama-70b", "qwen-7b"]
 
     fleet.inject("host_oom", {"node": "gpu-node-3"}, fill_s=10)
 
-    def killed() -> list[str]:
-        return [name for name in on_node
-                if container(fleet.pod(name))["lastState"].get("terminated", {}).get("reason") == "OOMKilled"]
-    fleet.run_until("a container on the node is OOM-killed", lambda: bool(killed()), within_s=20)
+    def evicted() -> list[str]:
+        return [name for name in on_node if fleet.pod(name)["status"].get("reason") == "Evicted"]
+    fleet.run_until("the kubelet evicts a pod", lambda: bool(evicted()), within_s=20)
 
-    assert container(fleet.pod(killed()[0]))["lastState"]["terminated"]["exitCode"] == 137
-    (system_oom,) = fleet.events("gpu-node-3", "SystemOOM")
-    assert system_oom["type"] == "Warning" and system_oom["message"].startswith("System OOM encountered")
+    # rankMemoryPressure: no pod exceeds its request, so the one closest to it goes first (qwen-7b: 48Gi asked).
+    (first,) = evicted()
+    assert on_node[first] == "qwen-7b"
+    pod = fleet.pod(first)
+    assert pod["status"]["phase"] == "Failed" and EVICTION_MESSAGE.fullmatch(pod["status"]["message"])
+    assert "Container" not in pod["status"]["message"]  # within its request: no container sentence
+    disruption = condition(pod, "DisruptionTarget")
+    assert (disruption["status"], disruption["reason"]) == ("True", "TerminationByKubelet")
+    assert container(pod)["state"]["terminated"]["exitCode"] == 137 and container(pod)["restartCount"] == 0
+    (event,) = fleet.events(first, "Evicted")
+    assert (event["type"], event["message"], event["source"]["component"]) == (
+        "Warning", pod["status"]["message"], "kubelet")
+    threshold = fleet.events("gpu-node-3", "EvictionThresholdMet")
+    assert threshold and threshold[0]["message"] == "Attempting to reclaim memory"
     node = fleet.node("gpu-node-3")
     assert condition(node, "MemoryPressure")["status"] == "True"
     assert {"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule"} in node["spec"]["taints"]
     assert fleet.events("gpu-node-3", "NodeHasInsufficientMemory")
-    memory = fleet.node_exporter("gpu-node-3")
-    assert memory.one("node_memory_MemAvailable_bytes") < 0.02 * memory.one("node_memory_MemTotal_bytes")
-    assert all(container(fleet.pod(name))["restartCount"] == 0 for name in elsewhere)
+    assert not fleet.events("gpu-node-3", "SystemOOM") and not fleet.events("gpu-node-3", "OOMKilling")
     assert condition(fleet.node("gpu-node-2"), "MemoryPressure")["status"] == "False"
+
+    fleet.run_until("the ReplicaSet replaces the evicted pod on another node", lambda: len(
+        [p for p in fleet.pods("qwen-7b") if p["status"].get("phase") != "Failed"]) == 3, within_s=10)
+    assert all(p["spec"]["nodeName"] != "gpu-node-3" for p in fleet.pods("qwen-7b")
+               if p["status"].get("phase") != "Failed")
+
+
+def test_memory_pressure_outlasts_the_threshold_by_the_transition_period(fleet: Fleet) -> None:
+    fleet.inject("host_oom", {"node": "gpu-node-3"}, fill_s=5)
+    fleet.run_until("MemoryPressure", lambda: condition(fleet.node("gpu-node-3"), "MemoryPressure")["status"]
+                    == "True", within_s=15)
+    fleet.sandbox.world.hosts["gpu-node-3"].system_memory_growth = 0.0
+    fleet.sandbox.world.hosts["gpu-node-3"].system_memory_bytes = 24 * 1024**3  # the runaway is stopped
+
+    fleet.run(4)  # 240 fleet seconds: within evictionPressureTransitionPeriod (5m)
+    assert condition(fleet.node("gpu-node-3"), "MemoryPressure")["status"] == "True"
+    fleet.run(2)
+    assert condition(fleet.node("gpu-node-3"), "MemoryPressure")["status"] == "False"
+
+
+# The kernel's line as node-problem-detector's kernel monitor matches it (config/kernel-monitor.json), with a
+# host PID and the Guaranteed pod's oom_score_adj.
+OOM_KILL_LINE = re.compile(r"Memory cgroup out of memory: Killed process (\d{6,7}) \(python3\) total-vm:\d+kB, "
+                           r"anon-rss:\d+kB, file-rss:\d+kB, shmem-rss:\d+kB, UID:0 pgtables:\d+kB oom_score_adj:-997")
+
+
+def test_the_shapes_held_to_here_are_those_of_real_clusters() -> None:
+    """The patterns above match the real samples (tests/fixtures/real/kubernetes), so the sandbox is held to them."""
+    events = json.loads((REAL_KUBERNETES / "events.json").read_text())["items"]
+    evicted = next(e for e in events if e["reason"] == "Evicted")
+    kill = next(e for e in events if e["reason"] == "OOMKilling" and e["message"].startswith("Memory cgroup"))
+    not_ready = next(e for e in events if e["reason"] == "NodeNotReady" and e["involvedObject"]["kind"] == "Pod")
+
+    assert EVICTION_MESSAGE.fullmatch(evicted["message"]) and OOM_KILL_LINE.fullmatch(kill["message"])
+    assert kill["source"]["component"] == "kernel-monitor"
+    assert (not_ready["message"], not_ready["source"]["component"]) == ("Node is not ready", "node-controller")
 
 
 def test_leaking_processes_grow_their_working_set_until_the_memory_limit_kills_them(fleet: Fleet) -> None:
@@ -231,7 +284,10 @@ def test_leaking_processes_grow_their_working_set_until_the_memory_limit_kills_t
         for name in pods), within_s=15)
     for name, node in pods.items():
         assert container(fleet.pod(name))["lastState"]["terminated"]["exitCode"] == 137
-        assert any("Memory cgroup out of memory" in e["message"] for e in fleet.events(node, "OOMKilling"))
+        kills = fleet.events(node, "OOMKilling")
+        assert kills and all(e["source"]["component"] == "kernel-monitor" for e in kills)
+        assert any(OOM_KILL_LINE.fullmatch(e["message"]) for e in kills)
+        assert not fleet.events(node, "SystemOOM")  # a container's cgroup, not the root one
 
 
 # -- one pod, one model ----------------------------------------------------------------------------------------
@@ -326,7 +382,13 @@ def test_a_node_that_goes_dark_turns_unknown_gets_tainted_and_its_pods_unready(f
     assert {(t["key"], t["effect"]) for t in node["spec"]["taints"]} == {
         ("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")}
     assert fleet.events("gpu-node-4", "NodeNotReady")
-    assert not any(is_ready(fleet.pod(name)) for name in on_node)
+    for name in on_node:  # MarkPodsNotReady: the Ready condition only, and its event
+        pod = fleet.pod(name)
+        assert not is_ready(pod) and "reason" not in condition(pod, "Ready")
+        assert condition(pod, "ContainersReady")["status"] == "True" and container(pod)["ready"]
+        (event,) = fleet.events(name, "NodeNotReady")
+        assert (event["type"], event["message"], event["source"]["component"]) == (
+            "Warning", "Node is not ready", "node-controller")
     assert fleet.sandbox.store.get("coordination.k8s.io/leases", "kube-node-lease", "gpu-node-4")["spec"][
         "renewTime"] == lease["spec"]["renewTime"]
     for exporter in ("dcgm", "node", "cadvisor"):
