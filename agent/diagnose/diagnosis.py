@@ -203,6 +203,17 @@ def _evidence_lines(signal: Signal, tool: str, match: Match, scope: dict[str, An
     return lines
 
 
+def _score(runbook: Runbook, counted: set[str]) -> float:
+    """The summed weights of the counted signals; a `one_of` group, being one fact seen several ways, counts once
+    with its heaviest counted member."""
+    loose = sum(s.weight for s in runbook.signals if s.id in counted and not s.one_of)
+    groups: dict[str, float] = {}
+    for s in runbook.signals:
+        if s.id in counted and s.one_of:
+            groups[s.one_of] = max(groups.get(s.one_of, s.weight), s.weight)
+    return loose + sum(groups.values())
+
+
 def _unmet_group(runbook: Runbook, reading: _Reading) -> bool:
     matched = {o.id for o in reading.outcomes if o.matched}
     return any(not matched.intersection(members) for members in one_of_groups(runbook.signals).values())
@@ -212,8 +223,9 @@ def _hypothesis(runbook: Runbook, incident: IncidentContext, evidence: Evidence,
                 reading: _Reading) -> Hypothesis | None:
     if any(o.required and not o.matched for o in reading.outcomes) or _unmet_group(runbook, reading):
         return None
-    positive = sum(s.weight for s in runbook.signals if s.weight > 0)
-    confidence = round(min(1.0, max(0.0, sum(o.weight for o in reading.outcomes if o.matched) / positive)), 3)
+    positive = _score(runbook, {s.id for s in runbook.signals if s.weight > 0})
+    confidence = round(min(1.0, max(0.0, _score(runbook, {o.id for o in reading.outcomes if o.matched}) / positive)),
+                       3)
     if confidence == 0:
         return None
     scope, calls = reading.scope, runbook.calls(incident)

@@ -167,3 +167,30 @@ def test_files_without_front_matter_duplicates_and_readmes(tmp_path: Path) -> No
 def test_a_missing_directory_is_an_error_not_an_exception(tmp_path: Path) -> None:
     loaded = load_runbooks(tmp_path / "nowhere")
     assert loaded.runbooks == [] and "not a directory" in str(loaded.errors[0])
+
+
+def one_of_signals(*groups: str | None, required: bool = False, weight: float = 0.5) -> dict[str, Any]:
+    front = minimal()
+    signal = front["signals"][0]
+    front["signals"] = [{**signal, "id": f"sign-{i}", "bind": {}, "one_of": group, "required": required,
+                         "weight": weight} for i, group in enumerate(groups)]
+    front["remediation"] = []
+    return front
+
+
+@pytest.mark.parametrize(("front", "expected"), [
+    (one_of_signals("fails"), "one_of group 'fails' has a single signal"),
+    (one_of_signals("fails", "fails", required=True), "either required or one of a group"),
+    (one_of_signals("fails", "fails", weight=-0.5), "positive on a required signal or one in a `one_of` group"),
+])
+def test_a_one_of_group_needs_two_positive_signals_that_are_not_required(tmp_path: Path, front: dict[str, Any],
+                                                                        expected: str) -> None:
+    assert expected in only_error(tmp_path, front)
+
+
+def test_a_one_of_group_of_two_positive_signals_loads(tmp_path: Path) -> None:
+    write(tmp_path, "grouped.md", one_of_signals("fails", "fails", None))
+
+    loaded = load_runbooks(tmp_path)
+
+    assert loaded.errors == [] and [s.one_of for s in loaded.runbooks[0].signals] == ["fails", "fails", None]

@@ -101,6 +101,16 @@ PARAPHRASES = {"xid fault", "gpu fault", "thermal_throttle", "thermal throttle",
                "inject", "fault kind", "outage", "rate_limit", "bad build", "broken build", "runaway"}
 
 
+# Upstream texts that hold such a word in every run, fault or not: LiteLLM's own help for litellm_deployment_state.
+UPSTREAM_TEXTS = ("0 = healthy, 1 = partial outage, 2 = complete outage",)
+
+
+def without_upstream_texts(text: str) -> str:
+    for upstream in UPSTREAM_TEXTS:
+        text = text.replace(upstream, "")
+    return text.lower()
+
+
 def test_every_fault_kind_is_specified_here() -> None:
     assert set(SCENARIOS) == set(KINDS)
 
@@ -113,7 +123,8 @@ def test_no_evidence_names_the_fault(kind: str) -> None:
     assert {"pods", "events", "nodes", "apps", "configmaps", "logs", "/metrics/pods/inference"} <= looked_at
     assert {f"/metrics/nodes/gpu-node-{i}" for i in range(1, 5)} <= looked_at, looked_at
     forbidden = {n.lower() for k in KINDS for n in names_of(k)} | PARAPHRASES | {run.result.lower()}
-    leaks = [(where, word) for where, text in run.surfaces for word in forbidden if word in text.lower()]
+    leaks = [(where, word) for where, text in run.surfaces for word in forbidden
+             if word in without_upstream_texts(text)]
     assert not leaks, leaks[:10]
 
 
