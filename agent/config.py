@@ -89,6 +89,9 @@ class AgentConfig(LayeredSettings):
     investigation_rounds: int = Field(default=3, ge=1, description="looks at the evidence before calling an "
                                       "incident unexplained: symptoms often lead their causes' evidence")
     reinvestigate_after_s: float = Field(default=120.0, gt=0, description="fleet seconds between those looks")
+    rate_window: str = Field(default="2m", pattern=r"^[0-9]+(ms|s|m|h)$",
+                             description="the range of rate()/increase() in runbook queries: three or four of "
+                             "Prometheus' scrape intervals (2m suits a 30 s scrape)")
 
     def wall(self, fleet_seconds: float) -> float:
         """Fleet seconds (runbooks, SLO windows) as wall seconds on this fleet."""

@@ -35,6 +35,7 @@ log = logging.getLogger("firebreak.harness")
 
 TIME_SCALE = 60.0
 VERIFY_S = 5.0  # wall seconds the burned SLOs must stay under burn rate 1 to count as mitigated
+RATE_WINDOW = "3s"  # three scrapes of the sandbox's Prometheus, which scrapes every second
 BURN_QUERY = burn_rate(SHORTEST_WINDOW)  # the first window to tell that a burn has stopped
 CLOSED = ("resolved", "escalated")
 
@@ -89,7 +90,8 @@ async def run_scenario(scenario: Scenario, progress: Progress | None = None) -> 
                                                               resend_s=max(1.0, 60 / TIME_SCALE)))
         config = AgentConfig(database_url=f"sqlite:///{tmp}/firebreak.db", time_scale=TIME_SCALE,
                              webhook=WebhookConfig(port=hook_port), watch_interval_s=1.0, notify=notify,
-                             verify_window_s=VERIFY_S * TIME_SCALE, approval_timeout_s=30)
+                             verify_window_s=VERIFY_S * TIME_SCALE, approval_timeout_s=30,
+                             rate_window=RATE_WINDOW)
         client = Client(build("all", Settings.load(env=sandbox.agent_env())))
         async with open_agent(config, client, webhook_token=token) as service:
             return await _drive(scenario, sandbox, service, progress)

@@ -69,6 +69,9 @@ class IncidentContext(BaseModel):
     namespace: str = "inference"
     slo: str | None = None
     alert: str | None = None
+    # The range runbook queries give rate() and increase(): a few of this Prometheus' scrape intervals, so that
+    # the window always holds samples yet shows a change within a minute or two (deployment configuration).
+    rate_window: str = "2m"
 
     def scope(self) -> dict[str, Any]:
         return self.model_dump()

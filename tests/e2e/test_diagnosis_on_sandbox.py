@@ -20,6 +20,7 @@ from agent.diagnose.diagnosis import Diagnosis, diagnose
 from agent.diagnose.runbooks import IncidentContext, RunbookSet, ToolCall, load_runbooks
 from agent.tools import ToolClient
 from harness.sandbox_run import RunningSandbox
+from harness.scenario import RATE_WINDOW
 from harness.scenario_spec import Scenario
 from mcp_servers.compose import build
 from mcp_servers.settings import Settings
@@ -31,7 +32,8 @@ EVIDENCE_WAIT_S = 60.0  # wall seconds at time scale 60: an SLO hour, enough for
 QUIET_WAIT_S = 30.0  # how long a fault that should burn nothing is given to prove it
 POLL_S = 1.0
 SETTLE_S = 4.0  # an alert reaches the agent a few seconds after the burn starts; so does its investigation
-AGENT = AgentConfig(time_scale=60)  # the sandbox's: how many looks the agent takes, and how far apart
+# the sandbox's: how many looks the agent takes, how far apart, and the range of its rate queries
+AGENT = AgentConfig(time_scale=60, rate_window=RATE_WINDOW)
 
 # The model whose incident the agent would open for each scenario: the one whose SLO the fault burns.
 CASES = {
@@ -85,7 +87,7 @@ def test_offline_diagnosis_names_the_injected_fault(name: str) -> None:
     scenario = Scenario.load(ROOT / "scenarios" / f"{name}.yaml")
     assert scenario.expect is not None
     library = load_runbooks(ROOT / "runbooks")
-    incident = IncidentContext(model=CASES[name], slo=None)
+    incident = IncidentContext(model=CASES[name], slo=None, rate_window=RATE_WINDOW)
     expected = scenario.expect.root_cause
     with RunningSandbox(seed=scenario.seed) as sandbox:
         sandbox.wait_for_first_scrapes()

@@ -85,8 +85,14 @@ def test_every_fault_kind_has_a_scenario_of_its_own() -> None:
 
 
 def test_a_change_is_graded_by_its_effect() -> None:
-    changes = [Scenario.load(p).expect for p in SCENARIOS if {f.kind for f in Scenario.load(p).faults} & CHANGE_KINDS]
-    assert {e.root_cause for e in changes if e} == {"bad_rollout", "none"}
+    """A change alone is a bad rollout or nothing; beside another fault, that fault is the cause, never the change."""
+    loaded = [Scenario.load(p) for p in SCENARIOS]
+    alone = [s.expect for s in loaded if {f.kind for f in s.faults} <= CHANGE_KINDS and s.faults]
+    beside = [s.expect for s in loaded if {f.kind for f in s.faults} & CHANGE_KINDS
+              and {f.kind for f in s.faults} - CHANGE_KINDS]
+    assert {e.root_cause for e in alone if e} == {"bad_rollout", "none"}
+    assert beside and all(e and e.root_cause != "bad_rollout" and "rollback_deployment" in (e.forbidden or [])
+                          for e in beside)
 
 
 def test_there_are_overlapping_faults_and_red_herrings() -> None:
