@@ -46,6 +46,18 @@ def host(sandbox: Sandbox, target: dict[str, Any]) -> Host:
 
 
 def gpu(sandbox: Sandbox, target: dict[str, Any]) -> Gpu:
+    """`{node, gpu}`, or `{deployment, replica}` for the first GPU under that pod wherever it runs now (after a
+    rollout the scheduler, not the scenario, decides where new pods land)."""
+    if "node" not in target and ("deployment" in target or "model" in target):
+        name = model(sandbox, target).name
+        pods = live_pods(sandbox, name)
+        index = int(target.get("replica", 0))
+        if not 0 <= index < len(pods):
+            raise ValueError(f"{name} has {len(pods)} pods; replica {index} does not exist")
+        under = sandbox.world.gpus_of(pod_key(pods[index]))
+        if not under:
+            raise ValueError(f"pod {pod_key(pods[index])} holds no GPU")
+        return under[0]
     return sandbox.world.gpu(host(sandbox, target).name, int(target.get("gpu", 0)))
 
 

@@ -448,3 +448,17 @@ def test_a_slow_shared_dependency_slows_every_model_at_the_gateway_but_no_engine
     for name, page in engines_before.items():
         assert mean(fleet.vllm(name), page, "vllm:time_to_first_token_seconds") < 0.6
     assert all(container(p)["restartCount"] == 0 for m in MODELS for p in fleet.pods(m))
+
+
+def test_a_gpu_fault_may_name_the_pod_it_hits_instead_of_its_node(fleet: Fleet) -> None:
+    victim = fleet.pod_on_gpu("gpu-node-3", 2)
+    assert victim.startswith("qwen-7b-")
+    replica = [p["metadata"]["name"] for p in fleet.pods("qwen-7b")].index(victim)
+
+    fleet.inject("gpu_xid", {"deployment": "qwen-7b", "replica": replica}, xid=79)
+    fleet.run_until("the device plugin withdraws the GPU", lambda: fleet.node("gpu-node-3")["status"][
+        "allocatable"]["nvidia.com/gpu"] == "7", within_s=10)
+
+    assert fleet.dcgm("gpu-node-3").select("DCGM_FI_DEV_GPU_TEMP", gpu="2") == []
+    assert all(fleet.node(n)["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+               for n in ("gpu-node-1", "gpu-node-2", "gpu-node-4"))
