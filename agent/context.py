@@ -43,4 +43,5 @@ class AgentContext:
 
     def incident(self, state: IncidentState) -> IncidentContext:
         return IncidentContext(model=state.get("model") or "", namespace=state.get("namespace")
-                               or self.config.namespace, slo=state.get("slo"))
+                               or self.config.namespace, slo=state.get("slo"),
+                               served_model=state.get("served_model") or "")
