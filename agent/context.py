@@ -43,4 +43,5 @@ class AgentContext:
 
     def incident(self, state: IncidentState) -> IncidentContext:
         return IncidentContext(model=state.get("model") or "", namespace=state.get("namespace")
-                               or self.config.namespace, slo=state.get("slo"), rate_window=self.config.rate_window)
+                               or self.config.namespace, slo=state.get("slo"), rate_window=self.config.rate_window,
+                               served_model=state.get("served_model") or "")

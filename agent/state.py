@@ -31,6 +31,7 @@ class IncidentState(TypedDict, total=False):
     slo: str
     model: str
     namespace: str
+    served_model: str  # the model's `model_name` on vLLM's series, as the prometheus server is configured
     investigations: int  # rounds of evidence gathered so far
     evidence: dict[str, Any]  # ToolCall.key -> the tool's structured result, or {"error": text}
     burning: bool

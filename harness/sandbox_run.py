@@ -26,6 +26,7 @@ from agent.slo.rules import AGENT_JOB
 from mcp_servers.errors import BackendError
 from mcp_servers.prometheus.client import prometheus_api
 from mcp_servers.settings import HttpEndpoint
+from sandbox.fleet import load_profile
 from sandbox.up import UpOptions, run
 
 SLO_SPECS = Path(__file__).resolve().parent.parent / "deploy" / "slo"
@@ -98,8 +99,12 @@ class RunningSandbox:
 
     def agent_env(self) -> dict[str, str]:
         """The environment an agent or MCP server gets: the fleet's endpoints, nothing of the control API."""
-        return {"KUBECONFIG": str(self.kubeconfig), "PROMETHEUS_URL": self.endpoints["prometheus"],
-                "ALERTMANAGER_URL": self.endpoints["alertmanager"], "GATEWAY_URL": self.endpoints["gateway"]}
+        env = {"KUBECONFIG": str(self.kubeconfig), "PROMETHEUS_URL": self.endpoints["prometheus"],
+               "ALERTMANAGER_URL": self.endpoints["alertmanager"], "GATEWAY_URL": self.endpoints["gateway"]}
+        fleet = load_profile(self._options.profile)
+        if not fleet.served_model_names:  # as its operator would: vLLM serves each model under its --model value
+            env["FIREBREAK_SERVED_MODEL_NAMES"] = json.dumps({m.name: m.hf_model for m in fleet.models})
+        return env
 
     def run_in_foreground(self) -> None:
         """Serves in this thread until SIGINT or SIGTERM (`firebreak sandbox up`), then stops everything it

@@ -104,11 +104,19 @@ class Settings(LayeredSettings):
         default_factory=lambda: dict(PROVIDER_BACKENDS),
         description="the gateway's provider names (LiteLLM api_provider, OTel gen_ai.provider.name) that differ "
         "from the backend names; others are the backend's own name")
+    served_model_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="deployment -> the name vLLM serves its model as (`--served-model-name`), which labels its "
+        "metrics `model_name`; without `--served-model-name` vLLM uses the `--model` value, often a Hugging Face id. "
+        "A deployment not listed serves under its own name")
     max_replicas: int = Field(default=32, ge=1, description="scale_deployment refuses more replicas than this")
     read_only: bool = False
     nvml: bool = Field(default=False, description="read GPUs through local NVML instead of DCGM metrics")
     kube_watch: bool = Field(default=True, description="serve reads of pods, nodes, replicasets and events from a "
                              "watch-fed mirror while its watches are live; false reads everything live")
+
+    def served_model_name(self, deployment: str) -> str:
+        return self.served_model_names.get(deployment, deployment)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None) -> Settings:

@@ -77,7 +77,13 @@ def large_fleet() -> FleetSpec:
                      gateway_replicas=6)
 
 
-PROFILES = {"default": default_fleet, "large": large_fleet}
+def hf_names_fleet() -> FleetSpec:
+    """The default fleet started without --served-model-name, as many are: vLLM labels each model's metrics with
+    its --model value, the Hugging Face id, so the tools must be told which deployment serves which."""
+    return default_fleet().model_copy(update={"served_model_names": False})
+
+
+PROFILES = {"default": default_fleet, "large": large_fleet, "hf-model-names": hf_names_fleet}
 
 
 def load_profile(name: str) -> FleetSpec:

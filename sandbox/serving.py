@@ -23,7 +23,8 @@ ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.
                40.0, 80.0)
 LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
                    240.0, 480.0, 960.0, 1920.0, 7680.0)
-TOKEN_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+# loggers.py build_1_2_5_buckets(max_model_len): 1-2-5 steps up to the fleet's --max-model-len 8192
+TOKEN_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 REQUEST_TIMEOUT_S = 30.0  # the gateway gives up on an upstream after this long
 THROTTLED_SPEED = 0.55  # a GPU in thermal slowdown runs at roughly this share of its clocks
 STATS_EVERY_S = 10.0  # VLLM_LOG_STATS_INTERVAL's default
@@ -126,6 +127,13 @@ class Replica:
         self.start_memory = self.process.memory_bytes
         for gauge in (self.running, self.waiting, self.kv):
             gauge.set(0.0, **self.labels)
+        # vLLM creates each engine's labelled counters up front (loggers.py create_metric_per_engine, one
+        # request_success child per FinishReason), so they show at 0 before anything happened
+        for counter in (self.prompt_tokens, self.generation_tokens, self.preemptions, self.prefix_queries,
+                        self.prefix_hits):
+            counter.inc(0.0, **self.labels)
+        for reason in ("stop", "length", "abort", "error"):
+            self.success.inc(0.0, finished_reason=reason, **self.labels)
 
     def serve(self, arrivals: int, dt: float, gpus: list[Gpu], broken_share: float, leak_bytes: float,
               rng: random.Random) -> list[Outcome]:

@@ -43,6 +43,7 @@ RevertKind = Literal[
 ]
 READ_TOOLS = frozenset({
     "query", "query_range", "slo_status", "firing_alerts", "target_health", "find_metrics", "metric_labels",
+    "served_model_name",
     "list_deployments", "describe_deployment", "list_pods", "describe_pod", "list_nodes", "describe_node",
     "list_events", "rollout_history", "pod_logs",
     "gpu_health", "unhealthy_gpus", "explain_xid",
@@ -72,9 +73,12 @@ class IncidentContext(BaseModel):
     # The range runbook queries give rate() and increase(): a few of this Prometheus' scrape intervals, so that
     # the window always holds samples yet shows a change within a minute or two (deployment configuration).
     rate_window: str = "2m"
+    # The model's `model_name` label on vLLM's series, which need not be the Deployment's name (vLLM's default is
+    # the --model value): what the prometheus server's `served_model_name` answers; empty, the model's own name.
+    served_model: str = ""
 
     def scope(self) -> dict[str, Any]:
-        return self.model_dump()
+        return {**self.model_dump(), "served_model": self.served_model or self.model}
 
 
 CONTEXT_NAMES = frozenset(IncidentContext.model_fields)

@@ -21,7 +21,8 @@ async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> I
     rounds = state.get("investigations", 0)
     if rounds:  # nothing explained the last look: give the causes' evidence time to show
         await ctx.sleep(ctx.config.wall(ctx.config.reinvestigate_after_s))
-    incident = ctx.incident(state)
+    served = state.get("served_model") or await _served_model(ctx, state.get("model") or "")
+    incident = ctx.incident({**state, "served_model": served})
     slo_call = ToolCall(tool="slo_status", args={"model": incident.model})
     calls = [slo_call, *(c for c in ctx.runbooks.evidence_calls(incident) if c.key != slo_call.key)]
     results = await asyncio.gather(*(ctx.tools.call(call.tool, call.args) for call in calls))
@@ -33,4 +34,14 @@ async def investigate(state: IncidentState, runtime: Runtime[AgentContext]) -> I
     await ctx.store.add_timeline(state["incident_id"], "evidence", f"{len(calls)} tool calls, {len(failed)} failed"
                                  + (f"; blind: {blind}" if blind else ""), {"calls": [c.key for c in calls],
                                                                             "failed": failed})
-    return {"evidence": evidence, "blind": blind, "burning": burn.burning_now, "investigations": rounds + 1}
+    return {"evidence": evidence, "blind": blind, "burning": burn.burning_now, "investigations": rounds + 1,
+            "served_model": served}
+
+
+async def _served_model(ctx: AgentContext, model: str) -> str:
+    """The model's `model_name` on vLLM's series, as the tools are configured; the model's own name when they
+    cannot say (its vLLM evidence then shows as missing, rather than as some other model's)."""
+    if not model:
+        return model
+    result = await ctx.tools.call("served_model_name", {"deployment": model})
+    return str(result.data["model_name"]) if result.ok else model

@@ -26,6 +26,6 @@ def build(settings: Settings) -> FastMCP:
 def _clients(settings: Settings) -> Iterator[list[object]]:
     alertmanager = HttpApi("Alertmanager", "ALERTMANAGER_URL", settings.alertmanager)
     try:
-        yield [prometheus_api(settings.prometheus), alertmanager]
+        yield [prometheus_api(settings.prometheus), alertmanager, settings]
     finally:
         alertmanager.close()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from mcp_servers.answers import Capped, WriteResult
 from mcp_servers.errors import BackendError, NotFound, fail
@@ -45,6 +45,7 @@ from mcp_servers.prometheus.series import (
 )
 from mcp_servers.prometheus.slo import SloReport, slo_report, slo_selector, slo_states
 from mcp_servers.prometheus.slo_conventions import OBJECTIVE
+from mcp_servers.settings import Settings
 from mcp_servers.toolkit import held, reads, writes
 
 RANGE_POINTS = 240  # the default step spreads a range over about this many points
@@ -152,6 +153,22 @@ def metric_labels(metric: Annotated[str, Field(min_length=1, description="a metr
                         labels=label_infos(series, limit))
 
 
+class ServedModel(BaseModel):
+    deployment: str
+    model_name: str = Field(description="the value of vLLM's `model_name` label on the deployment's series")
+    configured: bool = Field(description="false: no name is configured for it, so its own name is assumed")
+
+
+def served_model_name(deployment: Annotated[str, Field(min_length=1, description="a model deployment, e.g. "
+                                                                              "llama-70b")],
+                      settings: Settings = held(Settings)) -> ServedModel:
+    """The `model_name` label of a deployment's vLLM series: the served model name configured for it
+    (`served_model_names`), else the deployment's own name. vLLM labels with `--served-model-name`, whose default
+    is the `--model` value (often a Hugging Face id), not the Deployment's name."""
+    return ServedModel(deployment=deployment, model_name=settings.served_model_name(deployment),
+                       configured=deployment in settings.served_model_names)
+
+
 def create_silence(matchers: Annotated[dict[str, str] | list[SilenceMatcher],
                                        Field(description="{label: value} for equality, or a list of "
                                                          "{name, value, isRegex, isEqual}")],
@@ -216,6 +233,7 @@ TOOLS = (
     reads(target_health, "Scrape target health"),
     reads(find_metrics, "Find metrics by name"),
     reads(metric_labels, "Labels of a metric"),
+    reads(served_model_name, "vLLM's model_name of a deployment"),
     writes(create_silence, "Create an Alertmanager silence", destructive=False, idempotent=False),
     writes(expire_silence, "Expire an Alertmanager silence", destructive=False, idempotent=True),
 )

@@ -69,3 +69,14 @@ def test_bad_values_and_missing_files_are_named(tmp_path: Path) -> None:
     broken.write_text("namespace: [unclosed\n")
     with pytest.raises(InvalidSettings, match="not YAML"):
         Settings.load(env={}, config_file=broken)
+
+
+def test_served_model_names_map_deployments_from_the_file_or_json_and_default_to_the_deployments_name(
+        tmp_path: Path) -> None:
+    config = tmp_path / "mcp.yaml"
+    config.write_text("served_model_names: {llama-70b: meta-llama/Llama-3.3-70B-Instruct}\n")
+    from_file = Settings.load(env={}, config_file=config)
+    from_env = Settings.load(env={"FIREBREAK_SERVED_MODEL_NAMES": '{"qwen-7b": "Qwen/Qwen2.5-7B-Instruct"}'})
+    assert from_file.served_model_name("llama-70b") == "meta-llama/Llama-3.3-70B-Instruct"
+    assert from_file.served_model_name("qwen-7b") == "qwen-7b"
+    assert from_env.served_model_name("qwen-7b") == "Qwen/Qwen2.5-7B-Instruct"
