@@ -34,11 +34,14 @@ class Physics:
                     self._report_xid(gpu)
 
     def _report_xid(self, gpu: Gpu) -> None:
-        """The device plugin's NVML event loop sees the Xid; for a critical one it logs it and marks the device
-        unhealthy (the node's allocatable follows the GPUs still usable, `controllers/nodes.py`)."""
+        """The device plugin's NVML event loop sees the Xid; for every one but the application Xids it logs it and
+        marks the device unhealthy, whether or not the GPU is broken for good (k8s-device-plugin v0.20.0,
+        internal/rm/health.go `runEventMonitor`). The kubelet's allocatable then counts only the devices the plugin
+        still reports healthy (`controllers/nodes.py`), and it gives the device to no new pod."""
         self._reported_xids.add((gpu.node, gpu.index, gpu.xid))
         if gpu.xid in DEVICE_PLUGIN_IGNORED_XIDS:
             return
+        gpu.plugin_unhealthy = True
         for pod in self.store.objects("pods"):
             on_node = pod["spec"].get("nodeName") == gpu.node
             if on_node and pod["metadata"].get("labels", {}).get("app") == DEVICE_PLUGIN:

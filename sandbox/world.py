@@ -26,6 +26,7 @@ class Gpu:
     lost: bool = False  # hardware failure: no process can use it until the node is serviced
     off_bus: bool = False  # fell off the bus (Xid 79): NVML cannot reach it, so DCGM reads nothing from it
     transient_fault: bool = False  # a one-off error that kills the process using it
+    plugin_unhealthy: bool = False  # the device plugin marked it unhealthy: the kubelet no longer counts or gives it
     ecc_dbe_total: int = 0
     thermal_slowdown: bool = False
     thermal_slowdown_s: float = 0.0  # wall seconds spent in thermal slowdown

@@ -112,7 +112,7 @@ def node_list(nodes: list[ApiObject], active_pods: list[ApiObject]) -> NodeList:
     for pod in active_pods:
         pods_by_node[pod["spec"].get("nodeName") or ""].append(pod)
     rows = sorted((node_row(n, pods_by_node[n["metadata"]["name"]]) for n in nodes),
-                  key=lambda r: (r.ready and not r.cordoned and not r.problems, r.name))
+                  key=lambda r: (r.ready and not r.cordoned and not r.problems and not r.gpus_unhealthy, r.name))
     gpus = {"capacity": sum(r.gpu_capacity for r in rows), "allocatable": sum(r.gpu_allocatable for r in rows),
             "allocated": sum(r.gpu_allocated for r in rows)}
     gpus["free"] = gpus["allocatable"] - gpus["allocated"]

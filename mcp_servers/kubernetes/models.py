@@ -131,6 +131,9 @@ class NodeRow(BaseModel):
     problems: list[str] = Field(description="pressure conditions and NoExecute/NoSchedule taints")
     gpu_capacity: int
     gpu_allocatable: int
+    gpus_unhealthy: int = Field(description="GPUs the device plugin withdrew as unhealthy (an Xid, a GPU off the "
+                                "bus): capacity minus allocatable nvidia.com/gpu, since the kubelet's allocatable "
+                                "counts only the devices the plugin reports healthy")
     gpu_allocated: int = Field(description="GPUs requested by the node's running and pending pods")
     pods: int
 

@@ -89,7 +89,8 @@ def describe_pod(name: str, namespace: Namespace = None, detail: bool = False,
 
 @on_loop_else_thread
 def list_nodes(mirror: Mirror = held(Mirror)) -> NodeList:
-    """Nodes with Ready, cordon state, pressure and taints, GPU capacity/allocatable/allocated and pod counts."""
+    """Nodes with Ready, cordon state, pressure and taints, GPU capacity/allocatable/allocated, the GPUs the device
+    plugin withdrew as unhealthy, and pod counts."""
     return answers.node_list(mirror.nodes(), mirror.pods(active=True))
 
 

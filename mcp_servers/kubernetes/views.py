@@ -177,10 +177,12 @@ def node_row(node: ApiObject, pods: list[ApiObject]) -> NodeRow:
                 if c.get("type") != "Ready" and c.get("status") != "False"]
     taints = [taint_text(t) for t in node["spec"].get("taints") or []
               if t.get("key") != "node.kubernetes.io/unschedulable"]
+    capacity = int((status.get("capacity") or {}).get(GPU, 0))
+    allocatable = int((status.get("allocatable") or {}).get(GPU, 0))
     return NodeRow(name=name, ready=ready, cordoned=cordoned,
                    status=("Ready" if ready else "NotReady") + (",SchedulingDisabled" if cordoned else ""),
-                   problems=pressure + taints, gpu_capacity=int((status.get("capacity") or {}).get(GPU, 0)),
-                   gpu_allocatable=int((status.get("allocatable") or {}).get(GPU, 0)),
+                   problems=pressure + taints, gpu_capacity=capacity, gpu_allocatable=allocatable,
+                   gpus_unhealthy=max(0, capacity - allocatable),
                    gpu_allocated=sum(gpus_of(p) for p in pods), pods=len(pods))
 
 

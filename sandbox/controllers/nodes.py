@@ -46,7 +46,8 @@ class NodeHealth:
         node = self.store.find("nodes", None, name)
         if node is None:
             return
-        healthy = str(sum(not g.lost for g in host.gpus))
+        # The kubelet's allocatable nvidia.com/gpu: the devices the device plugin reports healthy (ListAndWatch).
+        healthy = str(sum(not g.plugin_unhealthy for g in host.gpus))
         pressure = self.memory_pressure(name)
         wanted = {"MemoryPressure": "True" if pressure else "False", "DiskPressure": "False", "PIDPressure": "False",
                   "Ready": "True"}  # in the order the kubelet reports them

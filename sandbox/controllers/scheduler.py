@@ -56,7 +56,7 @@ class Scheduler:
                 self._schedule(pod)
 
     def free_gpus(self, node: str) -> list[Gpu]:
-        return [g for g in self.world.hosts[node].gpus if g.pod is None and not g.lost]
+        return [g for g in self.world.hosts[node].gpus if g.pod is None and not g.lost and not g.plugin_unhealthy]
 
     def _schedule(self, pod: Obj) -> None:
         nodes = list(self.store.objects("nodes"))

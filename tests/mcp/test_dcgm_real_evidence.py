@@ -12,6 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,13 @@ from urllib.parse import parse_qs, urlparse
 import anyio
 import pytest
 
-from agent.diagnose.runbooks import load_runbooks
+from agent.diagnose.diagnosis import diagnose
+from agent.diagnose.runbooks import IncidentContext, load_runbooks
+from mcp_servers.answers import Capped
 from mcp_servers.gpu.dcgm import read_dcgm
 from mcp_servers.gpu.health import unhealthy_report
+from mcp_servers.kubernetes.models import NodeList, NodeRow, PodList, PodRow
+from mcp_servers.logs.lines import LogLine
 from mcp_servers.prometheus.client import prometheus_api
 from mcp_servers.settings import HttpEndpoint
 
@@ -181,3 +186,84 @@ def test_the_kernel_and_device_plugin_lines_name_the_same_xid_and_gpu() -> None:
     assert xid and critical and xid.group(2) == critical.group(1) == "79"
     gone = next(dict(k) for k in page("metrics-default.prom") if dict(k)["UUID"] == critical.group(2))
     assert gone["pci_bus_id"] == f"00000000:{xid.group(1)}:00.0", "the kernel's PCI address is the exporter's"
+
+
+# -- the gpu-xid runbook as a whole: DCGM's answer beside what the cluster says --------------------------------
+QWEN = IncidentContext(model="qwen-7b", slo="availability")
+QWEN_POD = "qwen-7b-6f8d9c7b4d-lq7tw"  # on gpu-node-2 GPU 1 in the pages
+GPU_1 = "GPU-5c2e7a91-0d3b-4f6a-8e2c-1b9d0a7f6e54"
+
+
+def cluster(*, status: str, restarts: int, allocatable: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """list_pods (the qwen pod on gpu-node-2 and a healthy sibling) and list_nodes, as the kubernetes tools answer."""
+    pods = [PodRow(name=QWEN_POD, namespace="inference", status=status, ready="1/1" if status == "Running" else "0/1",
+                   restarts=restarts, node="gpu-node-2", gpus=1, age="3d"),
+            PodRow(name="qwen-7b-6f8d9c7b4d-8fj2p", namespace="inference", status="Running", ready="1/1", restarts=0,
+                   node="gpu-node-1", gpus=1, age="3d")]
+    failing = int(status != "Running")
+    listed = PodList(total=2, unhealthy=failing, by_status={"Running": 2 - failing, status: failing} if failing
+                     else {"Running": 2}, top_restarters=[], pods=Capped[PodRow].of(pods))
+    rows = [NodeRow(name=name, ready=True, cordoned=False, status="Ready", problems=[], gpu_capacity=8,
+                    gpu_allocatable=free, gpus_unhealthy=8 - free, gpu_allocated=3, pods=3)
+            for name, free in (("gpu-node-2", allocatable), ("gpu-node-1", 8))]
+    nodes = NodeList(total=2, ready=2, not_ready=[], cordoned=[], gpus={}, nodes=rows)
+    return listed.model_dump(), nodes.model_dump()
+
+
+def plugin_log(*lines: str) -> dict[str, Any]:
+    """search_logs' answer over namespace gpu-operator, as far as the runbook reads it."""
+    at = datetime(2026, 11, 18, 3, 12, 40, tzinfo=UTC)
+    items = [LogLine(timestamp=at, pod="nvidia-device-plugin-daemonset-7xkq2", text=line) for line in lines]
+    return {"lines_matched": len(items), "lines": Capped[LogLine].of(items).model_dump()}
+
+
+def gpu_xid(gpus: dict[str, Any], pods: dict[str, Any], nodes: dict[str, Any], plugin: dict[str, Any]) -> Any:
+    runbook = load_runbooks(ROOT / "runbooks").get("gpu-xid")
+    assert runbook is not None
+    calls = runbook.calls(QWEN)
+    evidence = {calls["gpus"].key: gpus, calls["pods"].key: pods, calls["nodes"].key: nodes,
+                calls["plugin"].key: plugin}
+    hypotheses = diagnose([runbook], QWEN, evidence, burning=True).hypotheses
+    return hypotheses[0] if hypotheses else None
+
+
+def test_the_xid_gauge_reading_79_under_a_crash_looping_pod_cordons_its_node(prometheus: Any) -> None:
+    """Where DCGM may read /dev/kmsg: GPU 1's other series stop and its XID gauge newly reads 79."""
+    before = page("metrics-default.prom")
+    xid_79 = {k: v for k, v in page("metrics-xid.prom").items() if dict(k)["UUID"] == GPU_1}
+    now = {**without(before, UUID=GPU_1), **xid_79}
+    pods, nodes = cluster(status="CrashLoopBackOff", restarts=4, allocatable=7)
+    plugin = plugin_log((REAL / "device-plugin.log").read_text().strip())
+
+    found = gpu_xid(unhealthy(prometheus, before, now), pods, nodes, plugin)
+
+    assert found is not None and found.confidence == 1.0
+    assert {s.id for s in found.signals if s.matched} == {
+        "hardware-fault-under-model", "model-pod-failing-on-that-node", "node-withdrew-gpus",
+        "device-plugin-marked-the-gpu-unhealthy"}
+    assert found.component == "node/gpu-node-2"
+    assert [(a.action, a.target, a.ready) for a in found.remediation] == [
+        ("cordon_node", "node/gpu-node-2", True), ("delete_pod", f"pod/{QWEN_POD}", True)]
+
+
+def test_a_sticky_xid_from_long_ago_cordons_nothing_even_under_a_failing_pod(prometheus: Any) -> None:
+    now = {**without(page("metrics-default.prom"), __name__="DCGM_FI_DEV_XID_ERRORS"), **page("metrics-xid.prom")}
+    pods, nodes = cluster(status="CrashLoopBackOff", restarts=4, allocatable=8)
+
+    assert gpu_xid(unhealthy(prometheus, now, now), pods, nodes, plugin_log()) is None
+
+
+def test_an_application_xid_13_leaves_the_node_alone(prometheus: Any) -> None:
+    """Xid 13 is the application's: DCGM reports it as new, the device plugin ignores it (no line, allocatable
+    unchanged), and the pod restarted once. The gauge's err_msg is dcgm-exporter's text for 13
+    (internal/pkg/collector/xid_errors.go), as the sandbox prints it."""
+    before = page("metrics-default.prom")
+    xid_13 = {tuple((name, {"err_code": "13", "err_msg": "Graphics Engine Exception"}.get(name, value))
+                    for name, value in k): 13.0
+              for k in page("metrics-xid.prom") if dict(k)["UUID"] == GPU_1}
+    now = {**without(before, __name__="DCGM_FI_DEV_XID_ERRORS"), **xid_13}
+    gpus = unhealthy(prometheus, before, now)
+    assert [(g["gpu"], g["cordon_node"]) for g in gpus["gpus"]["items"] if g["gpu"] == 1] == [(1, False)]
+    pods, nodes = cluster(status="Running", restarts=1, allocatable=8)
+
+    assert gpu_xid(gpus, pods, nodes, plugin_log()) is None

@@ -73,6 +73,16 @@ async def test_nodes_not_ready_and_under_memory_pressure(k8s: Client) -> None:
     assert nodes["gpu-node-1"]["problems"] == []
 
 
+async def test_a_node_whose_device_plugin_withdrew_a_gpu_says_how_many_and_comes_first(k8s: Client) -> None:
+    answer = await call(k8s, "list_nodes")
+    nodes = {n["name"]: n for n in answer["nodes"]}
+
+    assert (nodes["gpu-node-2"]["gpu_capacity"], nodes["gpu-node-2"]["gpu_allocatable"]) == (8, 7)
+    assert nodes["gpu-node-2"]["gpus_unhealthy"] == 1
+    assert nodes["gpu-node-1"]["gpus_unhealthy"] == 0
+    assert [n["name"] for n in answer["nodes"]][-1] == "gpu-node-1", "the one node with nothing wrong comes last"
+
+
 async def test_events_name_the_component_that_recorded_them(k8s: Client) -> None:
     rows = (await call(k8s, "list_events", namespace="all", limit=50))["events"]["items"]
     sources = {(r["reason"], r["object"]): r["source"] for r in rows}
@@ -125,3 +135,23 @@ async def test_the_memory_leak_runbook_counts_the_oom_killed_replicas_and_the_pr
     signals, _, _ = matched(runbook, evidence)
     assert {"replicas-oom-killed", "node-memory-pressure"} <= signals
     assert "no-node-memory-pressure" not in signals
+
+
+NO_GPU_SERIES = {"source": "dcgm", "gpus_checked": 0, "unhealthy_count": 0, "critical_count": 0, "nodes_affected": [],
+                 "pods_affected": [], "criteria": "", "gpus": {"items": [], "total": 0, "truncated": False}}
+
+
+async def test_the_gpu_xid_runbook_finds_a_lost_gpu_by_the_allocatable_drop_alone(k8s: Client) -> None:
+    """A GPU off the bus whose series aged out (or whose exporter restarted): no DCGM finding and no XID gauge,
+    only the node's allocatable below its capacity under the model's crash-looping pod."""
+    runbook, evidence = await evidence_for(k8s, "gpu-xid")
+    evidence[runbook.calls(LLAMA)["gpus"].key] = NO_GPU_SERIES
+
+    signals, component, lines = matched(runbook, evidence)
+    assert {"model-pod-failing-on-that-node", "node-withdrew-gpus"} <= signals
+    assert "hardware-fault-under-model" not in signals
+    assert component == "node/gpu-node-2"
+    assert "list_nodes: gpu-node-2: the device plugin withdrew 1 of its 8 GPUs" in lines
+    (hypothesis,) = diagnose([runbook], LLAMA, evidence, burning=True).hypotheses
+    assert [(a.action, a.target, a.ready) for a in hypothesis.remediation] == [
+        ("cordon_node", "node/gpu-node-2", True), ("delete_pod", "pod/llama-70b-6d8f7c9b5-m4t8n", True)]

@@ -86,6 +86,20 @@ def test_an_application_xid_leaves_the_device_healthy_for_the_device_plugin(flee
     (plugin,) = [p for p in fleet.pods("nvidia-device-plugin", "gpu-operator") if p["spec"]["nodeName"] == "gpu-node-2"]
     assert "XidCriticalError" not in fleet.logs(plugin["metadata"]["name"], "nvidia-device-plugin",
                                                 namespace="gpu-operator")
+    assert fleet.node("gpu-node-2")["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+
+
+def test_any_other_critical_xid_withdraws_the_device_even_when_the_gpu_still_works(fleet: Fleet) -> None:
+    """The device plugin marks a device unhealthy on every Xid but the application ones, not only on hardware
+    faults (k8s-device-plugin internal/rm/health.go): Xid 32 on a free GPU lowers the node's allocatable."""
+    fleet.inject("gpu_xid", {"node": "gpu-node-2", "gpu": 5}, xid=32)
+    fleet.run(5)
+    (plugin,) = [p for p in fleet.pods("nvidia-device-plugin", "gpu-operator") if p["spec"]["nodeName"] == "gpu-node-2"]
+    assert "XidCriticalError: Xid=32 on Device=GPU-" in fleet.logs(plugin["metadata"]["name"],
+                                                                   "nvidia-device-plugin", namespace="gpu-operator")
+    node = fleet.node("gpu-node-2")
+    assert (node["status"]["capacity"]["nvidia.com/gpu"], node["status"]["allocatable"]["nvidia.com/gpu"]) == ("8", "7")
+    assert fleet.sandbox.world.gpu("gpu-node-2", 5).lost is False, "the GPU itself still works"
 
 
 def test_an_overheating_gpu_is_hot_and_clamped_and_its_pod_answers_slower(fleet: Fleet) -> None:
