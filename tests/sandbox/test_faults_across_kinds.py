@@ -128,7 +128,9 @@ def test_no_evidence_names_the_fault(kind: str) -> None:
     assert not leaks, leaks[:10]
 
 
-PAGING = sorted(set(SCENARIOS) - {"noisy_neighbor_metric"})
+# A slow pre-call dependency of a LiteLLM gateway burns no SLO the shipped specs read: LiteLLM times TTFT from
+# the upstream call's start (test_fault_evidence shows where the delay does show). A known gap, see README.
+PAGING = sorted(set(SCENARIOS) - {"noisy_neighbor_metric", "dependency_latency"})
 
 
 @pytest.mark.parametrize("kind", PAGING)
