@@ -36,6 +36,19 @@ class SignalOutcome(BaseModel):
     required: bool
     count: int  # elements that passed the signal's condition
     error: str | None = None  # why its evidence was unavailable
+    one_of: str | None = None
+
+
+def weigh(weights: Iterable[tuple[float, str | None]]) -> float:
+    """Summed signal weights, each given with its `one_of` group: a group, being one fact seen several ways,
+    counts once, with its heaviest member."""
+    loose, groups = 0.0, dict[str, float]()
+    for weight, group in weights:
+        if group is None:
+            loose += weight
+        else:
+            groups[group] = max(groups.get(group, weight), weight)
+    return loose + sum(groups.values())
 
 
 class PlannedAction(BaseModel):
@@ -89,7 +102,7 @@ class Hypothesis(BaseModel):
 
     @property
     def support(self) -> float:
-        return sum(s.weight for s in self.signals if s.matched and s.weight > 0)
+        return weigh((s.weight, s.one_of) for s in self.signals if s.matched and s.weight > 0)
 
 
 class Diagnosis(BaseModel):
@@ -178,7 +191,7 @@ def _read_signals(runbook: Runbook, incident: IncidentContext, evidence: Evidenc
 
 def _outcome(signal: Signal, match: Match, error: str | None = None) -> SignalOutcome:
     return SignalOutcome(id=signal.id, matched=match.ok, weight=signal.weight, required=signal.required,
-                         count=len(match.elements), error=error)
+                         count=len(match.elements), error=error, one_of=signal.one_of)
 
 
 def _bind(signal: Signal, match: Match, scope: dict[str, Any]) -> None:
@@ -204,14 +217,7 @@ def _evidence_lines(signal: Signal, tool: str, match: Match, scope: dict[str, An
 
 
 def _score(runbook: Runbook, counted: set[str]) -> float:
-    """The summed weights of the counted signals; a `one_of` group, being one fact seen several ways, counts once
-    with its heaviest counted member."""
-    loose = sum(s.weight for s in runbook.signals if s.id in counted and not s.one_of)
-    groups: dict[str, float] = {}
-    for s in runbook.signals:
-        if s.id in counted and s.one_of:
-            groups[s.one_of] = max(groups.get(s.one_of, s.weight), s.weight)
-    return loose + sum(groups.values())
+    return weigh((s.weight, s.one_of) for s in runbook.signals if s.id in counted)
 
 
 def _unmet_group(runbook: Runbook, reading: _Reading) -> bool:

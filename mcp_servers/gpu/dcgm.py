@@ -59,7 +59,9 @@ async def read_dcgm(prometheus: PrometheusApi) -> list[GpuReading]:
     queries = [f'{{__name__=~"{gauges}"}}',
                *(f"rate({metric}[{THROTTLE_WINDOW}]) / 1e9" for metric in VIOLATIONS),
                f"last_over_time(DCGM_FI_DEV_GPU_TEMP[{LOST_LOOKBACK}]) unless on(UUID) DCGM_FI_DEV_GPU_TEMP",
-               f"({XID} != 0 unless {XID} offset {XID_RECENT}) or ({XID} != 0 and changes({XID}[{XID_RECENT}]) > 0)",
+               # matched on the GPU and the Xid alone: a new pod on an old Xid's GPU makes a new series, not a new Xid
+               f"({XID} != 0 unless on(UUID, err_code) {XID} offset {XID_RECENT})"
+               f" or ({XID} != 0 and changes({XID}[{XID_RECENT}]) > 0)",
                "up == 0"]
     results = await asyncio.gather(*(anyio.to_thread.run_sync(prometheus.query, q) for q in queries))
     return dcgm_readings(*results)

@@ -149,6 +149,11 @@ def event_list(events: list[ApiObject], limit: int) -> EventList:
 def rollout_history(dep: ApiObject, replicasets: list[ApiObject], pods: list[ApiObject]) -> RolloutHistory:
     current = revision_of(dep)
     revisions = sorted((revision_row(rs, current, pods) for rs in replicasets), key=lambda r: -r.revision)
+    completed = any(c.get("type") == "Progressing" and c.get("reason") == "NewReplicaSetAvailable"
+                    for c in (dep.get("status") or {}).get("conditions") or [])
+    for revision in revisions:
+        if revision.current:
+            revision.completed = completed
     return RolloutHistory(deployment=dep["metadata"]["name"], namespace=dep["metadata"]["namespace"],
                           current_revision=current, revisions=revisions)
 

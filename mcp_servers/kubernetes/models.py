@@ -184,6 +184,9 @@ class Revision(BaseModel):
     failing: int = Field(description="this revision's pods that cannot serve: crashed or restarted, cannot pull "
                          "their image or start their container, or cannot be scheduled")
     current: bool
+    completed: bool | None = Field(default=None, description="the current revision's rollout completed (the "
+                                   "Deployment's Progressing condition says NewReplicaSetAvailable, and keeps "
+                                   "saying it until the next rollout); null for earlier revisions")
 
 
 class RolloutHistory(BaseModel):

@@ -100,8 +100,10 @@ def _condition_is_a_problem(raw: ApiObject) -> bool:
 
 
 def healthy(row: PodRow) -> bool:
+    """Running and ready; or done, for a pod no ReplicaSet owns (a Job's): a serving pod that completed has crashed
+    (vLLM exits 0 when its engine dies)."""
     ready, total = row.ready.split("/")
-    return row.status == "Completed" or (row.status == "Running" and ready == total)
+    return (row.status == "Completed" and row.replicaset is None) or (row.status == "Running" and ready == total)
 
 
 def container_state(container: ApiObject) -> str:
@@ -226,7 +228,10 @@ _CANNOT_RUN = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff",
 
 def failing(pod: ApiObject) -> bool:
     """A pod that cannot serve for a reason of its own: it crashed or restarted, cannot pull or start, or cannot be
-    scheduled. A pod still loading its model (Running, not yet ready, no restart) is not failing."""
+    scheduled. A pod still loading its model (Running, not yet ready, no restart) is not failing, nor one the
+    kubelet evicted (the node's doing, not the pod's)."""
+    if (pod.get("status") or {}).get("phase") == "Failed":
+        return False
     row = pod_row(pod)
     unschedulable = any(c.get("type") == "PodScheduled" and c.get("status") == "False"
                         and c.get("reason") == "Unschedulable"

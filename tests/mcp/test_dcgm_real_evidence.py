@@ -72,9 +72,13 @@ class FakePrometheus:
             live = {dict(k)["UUID"] for k in self.now if dict(k)["__name__"] == "DCGM_FI_DEV_GPU_TEMP"}
             return self._vector((k, v) for k, v in self.before.items()
                                 if dict(k)["__name__"] == "DCGM_FI_DEV_GPU_TEMP" and dict(k)["UUID"] not in live)
-        if promql.startswith("(DCGM_FI_DEV_XID_ERRORS != 0 unless"):
+        if promql.startswith("(DCGM_FI_DEV_XID_ERRORS != 0 unless on(UUID, err_code)"):
+            def gpu_and_xid(key: Any) -> tuple[str, str]:
+                return dict(key)["UUID"], dict(key).get("err_code", "")
+            earlier = {gpu_and_xid(k) for k in self.before if dict(k)["__name__"] == "DCGM_FI_DEV_XID_ERRORS"}
             return self._vector((k, v) for k, v in self.now.items()
-                                if dict(k)["__name__"] == "DCGM_FI_DEV_XID_ERRORS" and v and k not in self.before)
+                                if dict(k)["__name__"] == "DCGM_FI_DEV_XID_ERRORS" and v
+                                and gpu_and_xid(k) not in earlier)
         if promql == "up == 0":
             return []  # the exporter answered both scrapes
         raise AssertionError(f"the gpu server asked an unexpected query: {promql}")
@@ -164,6 +168,19 @@ def test_the_same_sticky_xids_an_hour_later_are_only_info(prometheus: Any) -> No
     now = {**without(page("metrics-default.prom"), __name__="DCGM_FI_DEV_XID_ERRORS"), **page("metrics-xid.prom")}
     report = unhealthy(prometheus, now, now)
     assert {(g["gpu"], g["severity"], g["cordon_node"]) for g in report["gpus"]["items"]} >= {(0, "info", False)}
+    assert not fires("gpu-xid", "hardware-fault-under-model", report, model="llama-70b")
+
+
+def test_a_sticky_xid_seen_by_a_new_pod_on_its_gpu_is_still_old(prometheus: Any) -> None:
+    before = {**without(page("metrics-default.prom"), __name__="DCGM_FI_DEV_XID_ERRORS"), **page("metrics-xid.prom")}
+    # a rollout put a new pod on the GPUs: every series gets new pod labels, the Xids stay the old ones
+    now = {tuple((name, value[:-5] + "q7w2x" if name == "pod" and value else value)
+                 for name, value in key): v for key, v in before.items()}
+    assert now != before
+
+    report = unhealthy(prometheus, before, now)
+
+    assert not any(g["cordon_node"] for g in report["gpus"]["items"])
     assert not fires("gpu-xid", "hardware-fault-under-model", report, model="llama-70b")
 
 

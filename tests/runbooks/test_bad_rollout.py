@@ -14,6 +14,7 @@ from typing import Any
 from agent.diagnose.diagnosis import Diagnosis, diagnose
 from agent.diagnose.runbooks import IncidentContext, load_runbook
 from mcp_servers.answers import Capped
+from mcp_servers.gpu.health import Finding, UnhealthyGpu, UnhealthyReport
 from mcp_servers.kubernetes.models import Revision, RolloutHistory
 from mcp_servers.logs.models import ErrorSummary, LogSearch, PodCount, WindowInfo
 
@@ -24,10 +25,13 @@ DAY = 86400
 
 
 def revision(number: int, replicaset: str, age_s: int, *, current: bool, replicas: int = 3, ready: int = 3,
-             failing: int = 0) -> Revision:
+             failing: int = 0, completed: bool | None = None) -> Revision:
+    """`completed` (the current revision's rollout finished) defaults to whether all its pods are ready."""
+    if current and completed is None:
+        completed = ready == replicas and failing == 0
     return Revision(revision=number, replicaset=replicaset, images=[f"vllm/vllm-openai:v0.3{number % 10}.0"],
                     created=f"{age_s // 60}m", age_s=age_s, replicas=replicas, ready=ready, failing=failing,
-                    current=current)
+                    current=current, completed=completed)
 
 
 def history(*revisions: Revision) -> dict[str, Any]:
@@ -51,10 +55,27 @@ def no_error_templates() -> dict[str, Any]:
                         templates=Capped(items=[], total=0, truncated=False)).model_dump(mode="json")
 
 
-def run(rollout: dict[str, Any], errors_by_pod: dict[str, int] | None = None) -> Diagnosis:
+def lost_gpu_under(pod: str) -> dict[str, Any]:
+    finding = Finding(kind="gpu_lost", severity="critical", detail="the GPU stopped reporting",
+                      action="cordon the node, replace the pod", cordon_node=True)
+    gpu = UnhealthyGpu(node="gpu-node-2", gpu=0, uuid="GPU-5c2e7a91", pod=pod, namespace="inference",
+                       container="vllm", severity="critical", reasons=[finding],
+                       recommended_action=finding.action, cordon_node=True)
+    return gpu_report([gpu])
+
+
+def gpu_report(gpus: list[UnhealthyGpu]) -> dict[str, Any]:
+    return UnhealthyReport(source="dcgm", gpus_checked=32, unhealthy_count=len(gpus), critical_count=len(gpus),
+                           nodes_affected=sorted({g.node for g in gpus}), pods_affected=[g.pod for g in gpus],
+                           criteria="", gpus=Capped(items=gpus, total=len(gpus), truncated=False)
+                           ).model_dump(mode="json")
+
+
+def run(rollout: dict[str, Any], errors_by_pod: dict[str, int] | None = None,
+        gpus: dict[str, Any] | None = None) -> Diagnosis:
     calls = BAD_ROLLOUT.calls(QWEN)
     evidence = {calls["history"].key: rollout, calls["server-errors"].key: server_errors(errors_by_pod or {}),
-                calls["errors"].key: no_error_templates()}
+                calls["errors"].key: no_error_templates(), calls["gpus"].key: gpus or gpu_report([])}
     return diagnose([BAD_ROLLOUT], QWEN, evidence, burning=True)
 
 
@@ -99,7 +120,7 @@ def test_a_new_revision_none_of_whose_pods_can_serve_is_a_bad_rollout() -> None:
 
     assert rolled_back(diagnosis) and diagnosis.component == "deployment/qwen-7b"
     assert diagnosis.confidence == 1.0
-    assert any("1 of its pods fail and none is ready" in line for line in diagnosis.evidence)
+    assert any("1 of its pods fail, none is ready" in line for line in diagnosis.evidence)
 
 
 def test_new_pods_answering_5xx_after_a_rollout_are_a_bad_rollout() -> None:
@@ -119,6 +140,36 @@ def test_old_pods_failing_alike_keep_a_rollout_from_being_blamed() -> None:
     diagnosis = run(mid_rollout, {f"{NEW}-abcde": 40, f"{NEW}-fghij": 35, f"{OLD}-klmno": 38})
 
     assert not rolled_back(diagnosis)
+
+
+def test_a_recreate_rollout_that_never_becomes_ready_is_a_bad_rollout() -> None:
+    recreated = history(revision(32, NEW, 240, current=True, replicas=3, ready=0, failing=3),
+                        revision(31, OLD, 4 * DAY, current=False, replicas=0, ready=0))
+
+    assert rolled_back(run(recreated))
+
+
+def test_pods_that_fail_after_a_completed_rollout_are_no_bad_rollout() -> None:
+    # e.g. a request that kills every engine, minutes after a harmless rollout finished
+    served_then_crashed = history(revision(32, NEW, 600, current=True, ready=0, failing=3, completed=True),
+                                  revision(31, OLD, 4 * DAY, current=False, replicas=0, ready=0))
+
+    assert not rolled_back(run(served_then_crashed))
+
+
+def test_old_pods_crashing_alike_mid_rollout_are_no_bad_rollout() -> None:
+    both_crash = history(revision(32, NEW, 120, current=True, replicas=1, ready=0, failing=1),
+                         revision(31, OLD, 4 * DAY, current=False, replicas=3, ready=0, failing=3))
+
+    assert not rolled_back(run(both_crash))
+
+
+def test_a_lost_gpu_under_the_only_new_pod_is_no_bad_rollout() -> None:
+    surge_on_a_bad_gpu = history(revision(32, NEW, 60, current=True, replicas=1, ready=0, failing=1),
+                                 revision(31, OLD, 4 * DAY, current=False, replicas=3, ready=3))
+
+    assert rolled_back(run(surge_on_a_bad_gpu))  # without the GPU evidence it looks like a bad build
+    assert not rolled_back(run(surge_on_a_bad_gpu, gpus=lost_gpu_under(f"{NEW}-abcde")))
 
 
 def test_a_revision_of_unknown_age_is_never_taken_for_a_recent_one() -> None:
