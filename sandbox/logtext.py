@@ -197,12 +197,6 @@ def generation_error(request_id: str) -> str:
     return vllm("ERROR", "serving.py:562", f"Request {request_id} failed with an internal error during generation")
 
 
-def nccl_watchdog_timeout(rank: int) -> list[str]:
-    return [f"[rank{rank}]:[E1123 23:11:05.112063594 ProcessGroupNCCL.cpp:632] [Rank {rank}] Watchdog caught "
-            "collective operation timeout: WorkNCCL(SeqNum=184467, OpType=ALLREDUCE, NumelIn=8388608, "
-            "NumelOut=8388608, Timeout(ms)=600000) ran for 600013 milliseconds before timing out."]
-
-
 def device_plugin_xid(xid: int, uuid: str) -> str:
     """k8s-device-plugin v0.18.0-v0.20.0 internal/rm/health.go:169 (klog); Device is the device ID, its UUID."""
     stamp = datetime.now(UTC).strftime("%m%d %H:%M:%S.%f")
