@@ -28,10 +28,23 @@ async def deployment_facts(tools: ToolClient, action: str, name: str, namespace:
     if detail is None:
         return FleetFacts()
     row = detail["deployment"]
-    # A rollout surges new pods first and takes down at most maxUnavailable serving pods at a time.
-    disrupted = (detail.get("max_unavailable") or 0) if action in ROLLOUTS else 0
+    # A rollout surges new pods first and takes down at most maxUnavailable of the pods it replaces at a time.
+    disrupted = 0
+    if action in ROLLOUTS:
+        replaced = row["ready"] if action == "restart_deployment" else await _ready_in_current_revision(
+            tools, name, namespace, row["ready"])
+        disrupted = min(detail.get("max_unavailable") or 0, replaced)
     return FleetFacts(replicas=row["desired"], disruptions=[PodDisruption(
-        deployment=name, replicas=row["desired"], ready=row["ready"], disrupted=min(disrupted, row["ready"]))])
+        deployment=name, replicas=row["desired"], ready=row["ready"], disrupted=disrupted)])
+
+
+async def _ready_in_current_revision(tools: ToolClient, name: str, namespace: str, unknown: int) -> int:
+    """The serving pods a rollback replaces: the current revision's (the earlier revision's own pods stay and
+    grow). When the history cannot be read, every ready pod, as if all were the current revision's."""
+    result = await tools.call("rollout_history", {"deployment": name, "namespace": namespace})
+    if not result.ok:
+        return unknown
+    return next((int(r["ready"]) for r in result.data.get("revisions", []) if r.get("current")), unknown)
 
 
 async def pod_facts(tools: ToolClient, action: str, pod: str, namespace: str) -> FleetFacts:
