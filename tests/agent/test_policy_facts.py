@@ -12,7 +12,8 @@ from agent.tools import ToolClient, ToolResult
 
 pytestmark = pytest.mark.anyio
 
-STUCK_ROLLOUT = {  # two replicas, maxUnavailable 1: one old pod serves, the new revision's pod never got ready
+# two replicas, maxUnavailable 1: one old pod serves, the new revision's pod never got ready
+STUCK_ROLLOUT: dict[str, dict[str, Any]] = {
     "describe_deployment": {"deployment": {"desired": 2, "ready": 1}, "max_unavailable": 1},
     "rollout_history": {"revisions": [{"revision": 33, "current": True, "ready": 0},
                                       {"revision": 32, "current": False, "ready": 1}]},
