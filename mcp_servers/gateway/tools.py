@@ -75,6 +75,8 @@ async def gateway_routes(detail: Annotated[bool, Field(description="add the rece
 async def provider_health(
     minutes: Annotated[float, Field(ge=0.25, le=1440, description="window in Prometheus minutes; fractions "
                                     "allowed (0.5 = 30 s)")] = 5,
+    window: Annotated[str | None, Field(pattern=r"^[0-9]+(ms|s|m|h)$", description="the window as a Prometheus "
+                                        "duration (30s, 2m); when given it replaces minutes")] = None,
     detail: Annotated[bool, Field(description="add the traffic per model and backend")] = False,
     gateway: Gateway = held(Gateway),
 ) -> ProviderHealthReport:
@@ -85,7 +87,7 @@ async def provider_health(
     prometheus = gateway.prometheus
     if prometheus is None:
         raise Unreachable("provider_health reads the gateway's metrics from Prometheus: set PROMETHEUS_URL")
-    window = window_of(minutes)
+    window = window or window_of(minutes)
     queries = gateway.flavor.queries(window)
     answers = await asyncio.gather(*(anyio.to_thread.run_sync(prometheus.query, q) for q in queries.values()))
     results = gateway.flavor.normalize({name: samples(a) for name, a in zip(queries, answers, strict=True)})

@@ -86,6 +86,11 @@ async def test_a_window_under_15_seconds_is_refused(fleet: RunningSandbox) -> No
         assert "minutes" in await refusal(client, "provider_health", minutes=0)
 
 
+async def test_a_window_that_is_not_a_prometheus_duration_is_refused(fleet: RunningSandbox) -> None:
+    async with gateway_client(fleet) as client:
+        assert "window" in await refusal(client, "provider_health", window="5 minutes")
+
+
 BAD_WEIGHTS = [
     pytest.param("qwen-7b", {"self-hosted": 90, "openai": 9}, "sum to 99", id="sum-99"),
     pytest.param("qwen-7b", {"self-hosted": 66.5, "openai": 33.5}, "valid integer", id="fraction"),
@@ -262,7 +267,7 @@ async def test_a_provider_outage_shows_that_provider_failing_first(fresh_fleet: 
                          "params": {"error_share": 1.0}}])
     async with gateway_client(fresh_fleet) as client:
         async def openai_failing() -> dict[str, Any] | None:
-            report = await call(client, "provider_health", minutes=0.25)
+            report = await call(client, "provider_health", window="3s")  # the sandbox's rate window
             return report if report["backends"][0]["status"] == "failing" else None
 
         report = await until(openai_failing, "openai showing as failing")
