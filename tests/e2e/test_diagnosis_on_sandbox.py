@@ -40,10 +40,8 @@ CASES = {
     "gpu-xid": "llama-70b", "gpu-thermal-throttle": "qwen-7b", "cuda-oom": "mistral-7b", "host-oom": "llama-70b",
     "memory-leak": "qwen-7b", "hung-pod": "llama-70b", "bad-rollout": "qwen-7b", "traffic-surge": "mistral-7b",
     "node-not-ready": "llama-70b", "provider-outage": "llama-70b", "primary-outage": "mistral-7b",
-    "provider-rate-limit": "qwen-7b", "noisy-neighbor-metric": "llama-70b",
+    "provider-rate-limit": "qwen-7b", "noisy-neighbor-metric": "llama-70b", "dependency-latency": "qwen-7b",
 }
-# Not dependency-latency: behind LiteLLM a slow pre-call dependency burns no SLO the shipped specs read (LiteLLM
-# times TTFT from the upstream call), so there is no incident to diagnose. A known gap, see README.
 
 
 async def _investigate(tools: ToolClient, library: RunbookSet, incident: IncidentContext) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -30,7 +30,7 @@ SLO_ERRORS = re.compile(r"5\d\d|408|429")  # the availability SLI's failures (de
 FAILURES = "litellm_deployment_failure_responses_total"
 SUCCESSES = "litellm_deployment_success_responses_total"
 # The page row of the multi-window alerts against the default fleet's objectives (99.9 % of requests without a
-# 5xx, 99 % of them fast).
+# 5xx, 99 % of them fast, 99 % of them with little gateway overhead).
 PAGE_ERROR_RATIO = PAGE_BURN_RATE * (1 - 0.999)
 PAGE_SLOW_SHARE = PAGE_BURN_RATE * (1 - 0.99)
 
@@ -79,25 +79,28 @@ class Samples:
 
 @dataclass(frozen=True)
 class Slis:
-    """A model's two SLIs as the SLO rules compute them from the gateway's counters (deploy/slo/inference.yaml)."""
+    """A model's three SLIs as the SLO rules compute them from the gateway's counters (deploy/slo/inference.yaml)."""
 
     requests: float
     errors: float
     ttft_count: float
     ttft_fast: float  # first token within 1 s
+    overhead_count: float
+    overhead_low: float  # at most 0.5 s in the gateway itself
 
     @classmethod
     def of(cls, gateway: Samples, model: str) -> Slis:
-        ttft = "litellm_llm_api_time_to_first_token_metric"
+        ttft, overhead = "litellm_llm_api_time_to_first_token_metric", "litellm_overhead_latency_metric"
         return cls(gateway.value("litellm_proxy_total_requests_metric_total", requested_model=model),
                    gateway.value("litellm_proxy_failed_requests_metric_total", requested_model=model,
                                  exception_status=SLO_ERRORS),
                    gateway.value(f"{ttft}_count", requested_model=model),
-                   gateway.value(f"{ttft}_bucket", requested_model=model, le="1.0"))
+                   gateway.value(f"{ttft}_bucket", requested_model=model, le="1.0"),
+                   gateway.value(f"{overhead}_count", model_group=model),
+                   gateway.value(f"{overhead}_bucket", model_group=model, le="0.5"))
 
     def since(self, earlier: Slis) -> Slis:
-        return Slis(self.requests - earlier.requests, self.errors - earlier.errors,
-                    self.ttft_count - earlier.ttft_count, self.ttft_fast - earlier.ttft_fast)
+        return Slis(*(now - before for now, before in zip(astuple(self), astuple(earlier), strict=True)))
 
     @property
     def error_ratio(self) -> float:
@@ -108,8 +111,12 @@ class Slis:
         return 1 - self.ttft_fast / self.ttft_count if self.ttft_count else 0.0
 
     @property
+    def overhead_share(self) -> float:
+        return 1 - self.overhead_low / self.overhead_count if self.overhead_count else 0.0
+
+    @property
     def pages(self) -> bool:
-        return self.error_ratio > PAGE_ERROR_RATIO or self.slow_share > PAGE_SLOW_SHARE
+        return self.error_ratio > PAGE_ERROR_RATIO or max(self.slow_share, self.overhead_share) > PAGE_SLOW_SHARE
 
 
 # -- the fleet under test ---------------------------------------------------------------------------------------

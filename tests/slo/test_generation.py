@@ -80,7 +80,7 @@ def test_alert_rules_carry_labels_and_scaled_for() -> None:
     # The SLO groups, then Firebreak's own dead man's switch (tests/slo/test_heartbeat_rule.py).
     assert groups[-1]["name"] == "firebreak-self" and all(g["name"].startswith("slo-") for g in groups[:-1])
     alerts = [r for g in groups[:-1] for r in g["rules"] if "alert" in r]
-    assert len(alerts) == 12  # 6 SLOs x (page, ticket)
+    assert len(alerts) == 18  # 9 SLOs (3 models x availability, latency, overhead) x (page, ticket)
     assert {a["labels"]["severity"] for a in alerts} == {"page", "ticket"}
     assert all({"slo", "model", "severity"} <= set(a["labels"]) for a in alerts)
     assert all({"summary", "runbook_url", "description"} <= set(a["annotations"]) for a in alerts)

@@ -32,11 +32,11 @@ def error_of(tmp_path: Path, data: Any) -> str:
     return message
 
 
-def test_default_fleet_spec_fans_out_to_six_slos() -> None:
+def test_default_fleet_spec_fans_out_to_nine_slos() -> None:
     instances = expand(load_spec(INFERENCE_SPEC))
     assert sorted((i.slo, i.identity["model"]) for i in instances) == sorted(
         (slo, model)
-        for slo in ("availability", "latency")
+        for slo in ("availability", "latency", "overhead")
         for model in ("llama-70b", "qwen-7b", "mistral-7b")
     )
     qwen = next(i for i in instances if i.slo == "latency" and i.identity["model"] == "qwen-7b")
@@ -127,7 +127,7 @@ def test_per_slo_for_each_replaces_the_spec_one() -> None:
     )
     instances = expand(parse_spec(data))
     whole = [i for i in instances if i.slo == "gateway-availability"]
-    assert len(instances) == 7 and len(whole) == 1
+    assert len(instances) == 10 and len(whole) == 1
     assert whole[0].identity == {"service": "inference-gateway", "slo": "gateway-availability"}
     assert whole[0].error_budget == 0.0005
     assert whole[0].alert_name == "GatewayAvailabilityErrorBudgetBurn"
