@@ -30,11 +30,13 @@ IncidentGraph = CompiledStateGraph[IncidentState, AgentContext, IncidentState, I
 def after_diagnose(state: IncidentState, runtime: Runtime[AgentContext]) -> str:
     if state.get("blind"):
         return "escalate"
+    # A calm first look may be a dip between bursts, and an unexplained one may come before its cause's evidence:
+    # both are looked at again before the incident is closed or handed over.
+    looks_left = state.get("investigations", 1) < runtime.context.config.investigation_rounds
+    if state.get("diagnosis") in ("none", "unexplained") and looks_left:
+        return "investigate"
     if state.get("diagnosis") == "none":
         return "resolve"
-    if state.get("diagnosis") == "unexplained" and \
-            state.get("investigations", 1) < runtime.context.config.investigation_rounds:
-        return "investigate"
     return "plan" if state.get("hypotheses") else "escalate"
 
 

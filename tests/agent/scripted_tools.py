@@ -33,6 +33,7 @@ class ScriptedTools:
     """The fleet's state as a script, and the real MCP server (`server()`) whose tools read and change it."""
 
     burn: float = 20.0  # the model's short-window burn rate
+    first_burns: list[float] = field(default_factory=list)  # what the first slo_status reads say, before `burn`
     slo_failure: str = ""  # a key of SLO_FAILURES; "no_burn": an answer without the model's burn rate
     gpus_unreadable: bool = False  # unhealthy_gpus fails (DCGM's Prometheus gone)
     bad_gpu: bool = True
@@ -50,7 +51,8 @@ class ScriptedTools:
         def slo_status(slo: str | None = None, model: str | None = None) -> dict[str, Any]:
             if self.slo_failure in SLO_FAILURES:
                 raise SLO_FAILURES[self.slo_failure]
-            burn = None if self.slo_failure == "no_burn" else self.burn  # no traffic series in the window
+            burn = self.first_burns.pop(0) if self.first_burns else self.burn
+            burn = None if self.slo_failure == "no_burn" else burn  # no traffic series in the window
             status = "burning-page" if burn is not None and burn >= 14.4 else "ok"
             items = [{"slo": "availability", "model": "llama-70b", "status": status,
                       "windows": [{"window": "5m", "burn_rate": burn}]}]

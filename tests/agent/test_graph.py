@@ -46,8 +46,20 @@ async def test_nothing_burning_means_nothing_is_done(tmp_path: Path, runbook_dir
         state = await agent.runner.advance(incident)
         detail = agent.store.get_incident(incident.id)
     assert state["outcome"] == "nothing-to-do"
+    assert state["investigations"] == 3  # the calm was confirmed before closing
     assert fleet.applied == [] and detail.actions == []
     assert detail.incident.status == "resolved"
+
+
+async def test_a_burn_that_dips_at_the_first_look_is_looked_at_again(tmp_path: Path, runbook_dir: Path) -> None:
+    fleet = ScriptedTools(first_burns=[0.3])
+    async with running_agent(tmp_path, runbook_dir, fleet) as agent:
+        incident = agent.open_incident()
+        state = await agent.runner.advance(incident)
+        detail = agent.store.get_incident(incident.id)
+    assert state["outcome"] == "resolved" and state["investigations"] == 2
+    assert fleet.applied == [("cordon_node", f"{incident.id}/h0/s0")]
+    assert detail.incident.diagnosis is not None and detail.incident.diagnosis.root_cause == "gpu_xid"
 
 
 async def test_an_incident_no_runbook_explains_is_escalated_with_its_evidence(tmp_path: Path,

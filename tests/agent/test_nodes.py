@@ -40,7 +40,8 @@ def _hypothesis(runbook: str, *steps: dict[str, Any], escalation: str = "") -> d
 def test_routing_after_diagnosis() -> None:
     runtime = Runtime(context=SimpleNamespace(config=AgentConfig(investigation_rounds=2)))
     assert after_diagnose({"blind": "Prometheus unreachable", "hypotheses": [{}]}, runtime) == "escalate"
-    assert after_diagnose({"diagnosis": "none"}, runtime) == "resolve"
+    assert after_diagnose({"diagnosis": "none", "investigations": 1}, runtime) == "investigate"  # a dip, or calm?
+    assert after_diagnose({"diagnosis": "none", "investigations": 2}, runtime) == "resolve"
     assert after_diagnose({"diagnosis": "unexplained", "hypotheses": [], "investigations": 1}, runtime) == \
         "investigate"  # symptoms often lead their causes' evidence: look again before paging
     assert after_diagnose({"diagnosis": "unexplained", "hypotheses": [], "investigations": 2}, runtime) == "escalate"
