@@ -235,16 +235,25 @@ def _hypothesis(runbook: Runbook, incident: IncidentContext, evidence: Evidence,
     if confidence == 0:
         return None
     scope, calls = reading.scope, runbook.calls(incident)
+    unread = _unread_counter_evidence(runbook, reading)
     return Hypothesis(
         runbook=runbook.id, title=runbook.title, root_cause=runbook.root_cause,
         component=_fill(runbook.component, scope, "component"), confidence=confidence,
         evidence=reading.evidence, counter_evidence=reading.against, missing_evidence=reading.missing,
-        signals=reading.outcomes, remediation=[_plan(step, scope, calls, evidence) for step in runbook.remediation],
+        signals=reading.outcomes,
+        remediation=[_plan(step, scope, calls, evidence, unread) for step in runbook.remediation],
         verification=PlannedVerification(slo_burn_below=runbook.verification.slo_burn_below,
                                           window_s=runbook.verification.window_s, checks=_checks(runbook, scope)),
         escalation=PlannedEscalation(to=runbook.escalation.to,
                                      message=render(runbook.escalation.message, scope, missing="?")),
     )
+
+
+def _unread_counter_evidence(runbook: Runbook, reading: _Reading) -> list[str]:
+    """The evidence against the hypothesis that could not be read. It blocks every step: acting while unable to
+    rule out what would make the action wrong is acting blind, even when the evidence for it is strong."""
+    failed = {o.id: o.error for o in reading.outcomes if o.weight < 0 and o.error is not None}
+    return [f"could not rule out that {s.description} ({failed[s.id]})" for s in runbook.signals if s.id in failed]
 
 
 def _fill(template: str, scope: dict[str, Any], what: str) -> str:
@@ -266,8 +275,9 @@ def _checks(runbook: Runbook, scope: dict[str, Any]) -> list[PlannedCheck]:
         raise _Unfillable(f"a verification check names {error}, which the matched evidence does not hold") from None
 
 
-def _plan(step: Step, scope: dict[str, Any], calls: dict[str, ToolCall], evidence: Evidence) -> PlannedAction:
-    blocked: list[str] = []
+def _plan(step: Step, scope: dict[str, Any], calls: dict[str, ToolCall], evidence: Evidence,
+          unread_against: list[str]) -> PlannedAction:
+    blocked = list(unread_against)
     target: str | None = None
     params: dict[str, Any] = step.params
     try:

@@ -199,6 +199,18 @@ def test_counter_evidence_lowers_confidence() -> None:
     assert diagnosis.outcome == "unexplained"
 
 
+def test_evidence_against_a_hypothesis_that_could_not_be_read_blocks_every_step() -> None:
+    evidence = xid_evidence()
+    evidence[PODS_KEY] = {"error": "the API server answered 503"}
+    xid = next(h for h in run(evidence).hypotheses if h.runbook == "gpu-xid")
+    assert xid.confidence == 0.6  # the Xid alone: the pods' side is unknown, for and against
+    cordon, delete = xid.remediation
+    unread = "could not rule out that every pod of the model is healthy, so the Xid is not what burns the SLO " \
+             "(the API server answered 503)"
+    assert cordon.blocked_by == [unread] and not cordon.ready
+    assert delete.blocked_by[0] == unread and not delete.ready
+
+
 def test_a_component_the_matched_element_cannot_fill_drops_the_runbook_with_a_reason() -> None:
     evidence = xid_evidence()
     del evidence[GPUS_KEY]["gpus"]["items"][2]["node"]
