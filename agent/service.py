@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -80,6 +81,9 @@ class AgentService:
     async def deliver(self) -> None:
         await self.notifier.deliver_due(self.store)
 
+    async def resend(self) -> None:
+        await self.notifier.resend_open(self.store)
+
     async def tick_approvals(self) -> None:
         """Resumes graphs whose approval was decided, and expires the ones nobody decided in time."""
         waited_out = datetime.now(UTC) - timedelta(seconds=self.config.approval_timeout_s)
@@ -91,30 +95,62 @@ class AgentService:
                 self.runner.start(incident)
 
     async def run(self, stop: asyncio.Event) -> None:
-        scheduler = AsyncIOScheduler()
-        scheduler.add_job(self.watch, "interval", seconds=self.config.watch_interval_s, max_instances=1,
-                          coalesce=True, next_run_time=datetime.now(UTC))
-        scheduler.add_job(self.tick_approvals, "interval", seconds=2, max_instances=1, coalesce=True)
-        scheduler.add_job(self.deliver, "interval", seconds=2, max_instances=1, coalesce=True)
+        jobs = _PeriodicJobs()
+        jobs.every(self.config.watch_interval_s, self.watch, first_now=True)
+        jobs.every(2, self.tick_approvals)
+        jobs.every(2, self.deliver)
         if self.notifier.resend_s:
-            scheduler.add_job(self.notifier.resend_open, "interval", args=[self.store],
-                              seconds=self.notifier.resend_s, max_instances=1, coalesce=True)
+            jobs.every(self.notifier.resend_s, self.resend)
         server = _Server(uvicorn.Config(self.app(), host=self.config.webhook.host, port=self.config.webhook.port,
                                         log_level="warning"))
         await self.runner.recover()
-        scheduler.start()
+        jobs.start()
         serving = asyncio.create_task(server.serve())
         log.info("agent service up: webhook http://%s:%d/webhook/alertmanager, watching burn rates every %gs",
                  self.config.webhook.host, self.config.webhook.port, self.config.watch_interval_s)
         try:
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            await jobs.stop()
             server.should_exit = True
             await serving
             for task in list(self.runner.tasks):
                 task.cancel()
             await asyncio.gather(*self.runner.tasks, return_exceptions=True)
+
+
+class _PeriodicJobs:
+    """The service's periodic jobs on apscheduler. Stopping lets the runs in flight finish (for a few seconds at
+    most) rather than cancel them: a cancelled run would cut a store write short and be logged as a failure."""
+
+    STOP_GRACE_S = 5.0
+
+    def __init__(self) -> None:
+        self._scheduler = AsyncIOScheduler()
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[None]], *, first_now: bool = False) -> None:
+        async def tracked() -> None:
+            task = asyncio.current_task()
+            assert task is not None  # apscheduler runs coroutine jobs as tasks
+            self._running.add(task)
+            try:
+                await job()
+            finally:
+                self._running.discard(task)
+
+        first = {"next_run_time": datetime.now(UTC)} if first_now else {}
+        self._scheduler.add_job(tracked, "interval", seconds=seconds, max_instances=1, coalesce=True,
+                                name=job.__qualname__, **first)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        self._scheduler.pause()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=self.STOP_GRACE_S)
+        self._scheduler.shutdown(wait=False)
 
 
 class _Server(uvicorn.Server):

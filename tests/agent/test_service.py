@@ -3,6 +3,8 @@ burn-rate watcher that opens incidents on its own."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from agent.service import AgentService
+from sandbox.processes import free_ports
 from tests.agent.conftest import running_agent
 from tests.agent.scripted_tools import ScriptedTools
 
@@ -101,3 +104,26 @@ async def test_the_watcher_says_when_it_is_blind(tmp_path: Path, runbook_dir: Pa
         service = AgentService(agent.runner, TOKEN)
         assert await service.watcher.check() == []
         assert "unreachable" in service.watcher.blind
+
+
+async def test_stopping_lets_a_watch_in_flight_finish_and_logs_no_failure(tmp_path: Path, runbook_dir: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    async with running_agent(tmp_path, runbook_dir, ScriptedTools(burn=0.0)) as agent:
+        agent.context.config.webhook.port = free_ports(1)[0]
+        service = AgentService(agent.runner, TOKEN)
+        in_flight, finished = asyncio.Event(), asyncio.Event()
+
+        async def slow_check() -> list[Any]:
+            in_flight.set()
+            await asyncio.sleep(0.5)
+            finished.set()
+            return []
+
+        service.watcher.check = slow_check  # type: ignore[method-assign]
+        stop = asyncio.Event()
+        running = asyncio.create_task(service.run(stop))
+        await asyncio.wait_for(in_flight.wait(), timeout=10)
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+    assert finished.is_set()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
