@@ -8,12 +8,9 @@ violation `rate()` from two scrapes 30 s apart, and the recent-Xid query as "ser
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -30,6 +27,8 @@ from mcp_servers.kubernetes.models import NodeList, NodeRow, PodList, PodRow
 from mcp_servers.logs.lines import LogLine
 from mcp_servers.prometheus.client import prometheus_api
 from mcp_servers.settings import HttpEndpoint
+from tests.json_server import json_server
+from tests.signals import fires
 
 REAL = Path(__file__).parents[1] / "fixtures" / "real" / "dcgm"
 ROOT = Path(__file__).parents[2]
@@ -92,26 +91,12 @@ class FakePrometheus:
 def prometheus() -> Iterator[tuple[HttpEndpoint, list[FakePrometheus]]]:
     holder: list[FakePrometheus] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            promql = parse_qs(urlparse(self.path).query)["query"][0]
-            body = json.dumps({"status": "success", "data": {"resultType": "vector",
-                                                             "result": holder[0].answer(promql)}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str) -> tuple[int, Any]:
+        promql = parse_qs(urlparse(path).query)["query"][0]
+        return 200, {"status": "success", "data": {"resultType": "vector", "result": holder[0].answer(promql)}}
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield HttpEndpoint(url=f"http://127.0.0.1:{server.server_address[1]}"), holder
-    finally:
-        server.shutdown()
+    with json_server(answer) as url:
+        yield HttpEndpoint(url=url), holder
 
 
 def unhealthy(prometheus: tuple[HttpEndpoint, list[FakePrometheus]], before: Series, now: Series) -> dict[str, Any]:
@@ -119,14 +104,6 @@ def unhealthy(prometheus: tuple[HttpEndpoint, list[FakePrometheus]], before: Ser
     holder[:] = [FakePrometheus(before, now)]
     readings = anyio.run(read_dcgm, prometheus_api(endpoint))
     return unhealthy_report(readings, "dcgm").model_dump()
-
-
-def fires(runbook: str, signal: str, result: dict[str, Any], **scope: Any) -> list[dict[str, Any]]:
-    loaded = load_runbooks(ROOT / "runbooks").get(runbook)
-    assert loaded is not None
-    [probe] = [s.when for s in loaded.signals if s.id == signal]
-    match = probe.evaluate(result, {"namespace": "inference", **scope})
-    return match.elements if match.ok else []
 
 
 def by_gpu(report: dict[str, Any]) -> dict[int, dict[str, Any]]:

@@ -3,12 +3,9 @@ the type of what went wrong (an error status, a refused connection, no answer in
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,6 +14,7 @@ from mcp_servers.errors import BackendError, BadInput, NotFound, TimedOut, Unaut
 from mcp_servers.prometheus import client
 from mcp_servers.prometheus.client import HttpApi, PrometheusApi, prometheus_api
 from mcp_servers.settings import HttpEndpoint
+from tests.json_server import json_server
 
 
 class Answers:
@@ -37,25 +35,8 @@ class Answers:
 def api() -> Iterator[tuple[str, Answers]]:
     answers = Answers()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802  (http.server's name)
-            status, body = answers.next(self.path)
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", answers
-    server.shutdown()
-    server.server_close()
+    with json_server(answers.next) as url:
+        yield url, answers
 
 
 def dead_url() -> str:
