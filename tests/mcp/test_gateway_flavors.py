@@ -9,8 +9,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from mcp_servers.gateway.flavors import EnvoyAIGateway, LiteLLM, Samples
-from mcp_servers.gateway.health import health_report
+from mcp_servers.gateway.health import ProviderHealthReport, health_report
 from mcp_servers.settings import PROVIDER_BACKENDS
+from tests.signals import fires
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "gateway"
 BACKENDS = ("self-hosted", "anthropic", "openai", "google")
@@ -34,7 +35,7 @@ def dependencies() -> dict[str, Samples]:
             "dep_p50": [({"job": "auth-service"}, 0.0025)], "dep_p95": [({"job": "auth-service"}, 0.0048)]}
 
 
-def test_litellm_throttling_reads_as_the_providers_429_share() -> None:
+def litellm_report() -> ProviderHealthReport:
     file = "litellm-metrics.txt"
     answers = {
         "calls": sum_by(file, "litellm_deployment_total_requests_total", ("requested_model", "api_provider")),
@@ -44,14 +45,10 @@ def test_litellm_throttling_reads_as_the_providers_429_share() -> None:
         "ttft_p50": [({"model_id": "gpt-4o-mini-openai"}, 0.75)],
         "ttft_p95": [({"model_id": "gpt-4o-mini-openai"}, 0.98)],
         **dependencies()}
-    report = health_report(LiteLLM(PROVIDER_BACKENDS).normalize(answers), BACKENDS, "300s", detail=True)
-    openai = next(b for b in report.backends if b.backend == "openai")
-    assert openai.rate_limited_ratio == round(37 / 1859, 4) and openai.error_ratio == 0
-    assert openai.status == "degraded" and openai.models == ["gpt-4o-mini"] and openai.ttft_p95_s == 0.98
-    assert [d.dependency for d in report.dependencies] == ["auth-service"]
+    return health_report(LiteLLM(PROVIDER_BACKENDS).normalize(answers), BACKENDS, "300s", detail=True)
 
 
-def test_envoy_ai_gateway_failures_count_whole_without_a_status() -> None:
+def envoy_report() -> ProviderHealthReport:
     file = "envoy-ai-gateway-metrics.txt"
     answers = {
         "requests": sum_by(file, "gen_ai_server_request_duration_seconds_count",
@@ -59,10 +56,41 @@ def test_envoy_ai_gateway_failures_count_whole_without_a_status() -> None:
         "ttft_p50": [({"gen_ai_provider_name": "anthropic"}, 0.2)],
         "ttft_p95": [({"gen_ai_provider_name": "anthropic"}, 0.24)],
         **dependencies()}
-    report = health_report(EnvoyAIGateway(PROVIDER_BACKENDS).normalize(answers), BACKENDS, "300s", detail=False)
+    return health_report(EnvoyAIGateway(PROVIDER_BACKENDS).normalize(answers), BACKENDS, "300s", detail=False)
+
+
+def test_litellm_throttling_reads_as_the_providers_429_share() -> None:
+    report = litellm_report()
+    openai = next(b for b in report.backends if b.backend == "openai")
+    assert openai.rate_limited_ratio == round(37 / 1859, 4) and openai.error_ratio == 0
+    assert openai.status == "degraded" and openai.models == ["gpt-4o-mini"] and openai.ttft_p95_s == 0.98
+    assert [d.dependency for d in report.dependencies] == ["auth-service"]
+
+
+def test_envoy_ai_gateway_failures_count_whole_without_a_status() -> None:
+    report = envoy_report()
     backends = {b.backend: b for b in report.backends}
     assert backends["anthropic"].error_ratio == round(20 / 50, 4) and backends["anthropic"].status == "degraded"
     assert backends["anthropic"].rate_limited_ratio == 0  # the OTel series carry no status: no 429 share to tell
     # A self-hosted vLLM speaks OpenAI's schema, so Envoy AI Gateway labels it gen_ai_provider_name="openai".
     assert backends["openai"].requests_per_s == 950 and backends["openai"].status == "ok"
     assert report.backends[0].backend == "anthropic"
+
+
+# -- the provider runbooks' signals on these reports -----------------------------------------------------------
+def test_a_two_percent_throttle_is_no_rate_limit_incident_though_it_shows_over_five_minutes() -> None:
+    report = litellm_report().model_dump()
+    scope = {"model": "gpt-4o-mini", "provider": {"backend": "openai"}}
+    assert fires("provider-rate-limit", "hosted-backend-failing", report, **scope) == []
+    assert fires("provider-rate-limit", "answers-are-429", report, **scope) == []
+    assert [b["backend"] for b in fires("provider-rate-limit", "provider-has-throttled", report, **scope)] == ["openai"]
+    assert fires("provider-outage", "provider-throttles", report, **scope)  # and counts against an outage
+
+
+def test_a_provider_failing_behind_envoy_ai_gateway_is_an_outage_not_a_rate_limit() -> None:
+    report = envoy_report().model_dump()
+    [failing] = fires("provider-outage", "hosted-backend-failing", report, model="llama-70b")
+    assert failing["backend"] == "anthropic"
+    scope = {"model": "llama-70b", "provider": {"backend": "anthropic"}}
+    assert fires("provider-outage", "provider-throttles", report, **scope) == []
+    assert fires("provider-rate-limit", "answers-are-429", report, **scope) == []  # no status: never a 429 share
