@@ -22,7 +22,15 @@ from mcp_servers.kubernetes.models import (
     Restarter,
     RolloutHistory,
 )
-from mcp_servers.kubernetes.objects import CHANGE_CAUSE, ApiObject, age, annotations_of, holds_resources, revision_of
+from mcp_servers.kubernetes.objects import (
+    CHANGE_CAUSE,
+    ApiObject,
+    age,
+    allocatable_gpus,
+    annotations_of,
+    holds_resources,
+    revision_of,
+)
 from mcp_servers.kubernetes.views import (
     condition,
     container_state,
@@ -146,9 +154,10 @@ def event_list(events: list[ApiObject], limit: int) -> EventList:
                      events=Capped.of(folded, limit))
 
 
-def rollout_history(dep: ApiObject, replicasets: list[ApiObject], pods: list[ApiObject]) -> RolloutHistory:
-    current = revision_of(dep)
-    revisions = sorted((revision_row(rs, current, pods) for rs in replicasets), key=lambda r: -r.revision)
+def rollout_history(dep: ApiObject, replicasets: list[ApiObject], pods: list[ApiObject],
+                    nodes: list[ApiObject]) -> RolloutHistory:
+    current, most_gpus = revision_of(dep), max((allocatable_gpus(n) for n in nodes), default=0)
+    revisions = sorted((revision_row(rs, current, pods, most_gpus) for rs in replicasets), key=lambda r: -r.revision)
     completed = any(c.get("type") == "Progressing" and c.get("reason") == "NewReplicaSetAvailable"
                     for c in (dep.get("status") or {}).get("conditions") or [])
     for revision in revisions:

@@ -182,7 +182,8 @@ class Revision(BaseModel):
     replicas: int
     ready: int
     failing: int = Field(description="this revision's pods that cannot serve: crashed or restarted, cannot pull "
-                         "their image or start their container, or cannot be scheduled")
+                         "their image or start their container, or cannot be scheduled because they ask for more "
+                         "GPUs than any node has (not those waiting for GPUs a full cluster has in use)")
     current: bool
     completed: bool | None = Field(default=None, description="the current revision's rollout completed (the "
                                    "Deployment's Progressing condition says NewReplicaSetAvailable, and keeps "

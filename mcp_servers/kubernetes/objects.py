@@ -57,6 +57,11 @@ def gpus_of(pod: ApiObject) -> int:
     return total
 
 
+def allocatable_gpus(node: ApiObject) -> int:
+    """The GPUs the node offers pods (its device plugin's healthy devices), used or not."""
+    return int(((node.get("status") or {}).get("allocatable") or {}).get(GPU) or 0)
+
+
 def holds_resources(pod: ApiObject) -> bool:
     """A finished pod frees its node's GPUs; a scheduled running or pending one holds them."""
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")

@@ -120,7 +120,7 @@ def rollout_history(deployment: str, namespace: Namespace = None, mirror: Mirror
     """A deployment's revisions from its ReplicaSets: image, change cause, age, replicas, failing pods; newest first."""
     kube = mirror.kube
     dep = queries.deployment(kube, deployment, queries.one_namespace(kube, namespace))
-    return answers.rollout_history(dep, queries.replicasets_of(kube, dep), queries.pods_of(kube, dep))
+    return answers.rollout_history(dep, queries.replicasets_of(kube, dep), queries.pods_of(kube, dep), mirror.nodes())
 
 
 def pod_logs(pod: str, namespace: Namespace = None, tail: Annotated[int, Field(ge=1, le=5000)] = 100,

@@ -226,20 +226,21 @@ _CANNOT_RUN = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff",
                          "OOMKilled", "ContainerCannotRun", "Completed", "StartError"})
 
 
-def failing(pod: ApiObject) -> bool:
-    """A pod that cannot serve for a reason of its own: it crashed or restarted, cannot pull or start, or cannot be
-    scheduled. A pod still loading its model (Running, not yet ready, no restart) is not failing, nor one the
-    kubelet evicted (the node's doing, not the pod's)."""
+def failing(pod: ApiObject, most_gpus: int) -> bool:
+    """A pod that cannot serve for a reason of its own: it crashed or restarted, cannot pull or start, or asks for
+    more GPUs than any node has (`most_gpus`). A pod still loading its model (Running, not yet ready, no restart)
+    is not failing, nor one the kubelet evicted (the node's doing), nor one waiting for GPUs that a full cluster
+    has in use (the cluster's state, not the revision's)."""
     if (pod.get("status") or {}).get("phase") == "Failed":
         return False
     row = pod_row(pod)
     unschedulable = any(c.get("type") == "PodScheduled" and c.get("status") == "False"
                         and c.get("reason") == "Unschedulable"
                         for c in (pod.get("status") or {}).get("conditions") or [])
-    return row.status in _CANNOT_RUN or row.restarts > 0 or unschedulable
+    return row.status in _CANNOT_RUN or row.restarts > 0 or (unschedulable and gpus_of(pod) > most_gpus)
 
 
-def revision_row(rs: ApiObject, current: int | None, pods: list[ApiObject]) -> Revision:
+def revision_row(rs: ApiObject, current: int | None, pods: list[ApiObject], most_gpus: int) -> Revision:
     status = rs.get("status") or {}
     revision = revision_of(rs) or 0
     containers = rs["spec"]["template"]["spec"].get("containers") or []
@@ -250,5 +251,5 @@ def revision_row(rs: ApiObject, current: int | None, pods: list[ApiObject]) -> R
                     created=age(rs["metadata"].get("creationTimestamp")),
                     age_s=age_seconds(rs["metadata"].get("creationTimestamp")),
                     replicas=int(rs["spec"].get("replicas", 0)), ready=int(status.get("readyReplicas", 0)),
-                    failing=sum(failing(p) for p in pods if owner_replicaset(p) == rs["metadata"]["name"]),
+                    failing=sum(failing(p, most_gpus) for p in pods if owner_replicaset(p) == rs["metadata"]["name"]),
                     current=revision == current)

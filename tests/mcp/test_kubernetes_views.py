@@ -170,3 +170,14 @@ def test_pod_logs_count_lines_and_clip_long_text() -> None:
     assert answers.pod_logs("p", "ns", None, False, "a\nb").lines == 2
     clipped = answers.pod_logs("p", "ns", None, False, "x" * 10_000)
     assert clipped.truncated and clipped.text.startswith("[truncated]")
+
+
+def test_a_pod_waiting_for_gpus_a_full_cluster_uses_is_not_failing_one_no_node_can_hold_is() -> None:
+    def unschedulable(gpus: int) -> dict[str, Any]:
+        waiting = pod(phase="Pending", ready=False, node=None, gpus=gpus, waiting="ContainerCreating")
+        waiting["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+        return waiting
+
+    assert not views.failing(unschedulable(2), most_gpus=8)  # the nodes have GPUs, all in use
+    assert views.failing(unschedulable(16), most_gpus=8)  # no node has that many, however empty
+    assert views.failing(pod(waiting="ImagePullBackOff", ready=False), most_gpus=8)
