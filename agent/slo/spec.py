@@ -18,7 +18,7 @@ A spec file (in the spirit of Sloth and OpenSLO) holds one service's SLOs::
 
 `{{window}}` in an SLI query becomes each alerting window's range; every `for_each` key (`{{model}}`)
 is replaced in queries, descriptions, labels and annotations, and becomes a label of every rule, so the
-six SLOs of the default fleet are one short file. Go-template expressions that Prometheus expands at
+nine SLOs of the default fleet are one short file. Go-template expressions that Prometheus expands at
 alert time (`{{ $value }}`, `{{ $labels.model }}`) are left alone.
 """
 

@@ -117,17 +117,18 @@ def test_spikes_ramps_counters_and_noise_are_no_change() -> None:
 # ---------------------------------------------------------------------------------------------------- SLOs
 
 
-async def test_slo_status_lists_the_six_slos_of_the_default_fleet_all_ok(mcp: ClientFactory) -> None:
+async def test_slo_status_lists_the_nine_slos_of_the_default_fleet_all_ok(mcp: ClientFactory) -> None:
     async with mcp("prometheus") as client:
         report = await until(lambda: call(client, "slo_status"), "traffic in every window", lambda r: all(
             s["windows"] and all(w["burn_rate"] is not None for w in s["windows"]) for s in r["slos"]["items"]),
             timeout_s=30)
     slos = report["slos"]["items"]
-    assert {(s["model"], s["slo"]) for s in slos} == {(m, n) for m in MODELS for n in ("availability", "latency")}
-    assert report["counts"] == {"burning-page": 0, "burning-ticket": 0, "ok": 6}
-    assert report["summary"] == "6 SLOs: 6 ok"
+    assert {(s["model"], s["slo"]) for s in slos} == {(m, n) for m in MODELS
+                                                      for n in ("availability", "latency", "overhead")}
+    assert report["counts"] == {"burning-page": 0, "burning-ticket": 0, "ok": 9}
+    assert report["summary"] == "9 SLOs: 9 ok"
     for s in slos:
-        assert s["objective"] == {"availability": 0.999, "latency": 0.99}[s["slo"]]
+        assert s["objective"] == {"availability": 0.999, "latency": 0.99, "overhead": 0.99}[s["slo"]]
         assert s["error_budget"] == pytest.approx(1 - s["objective"])
         assert [w["window"] for w in s["windows"]] == ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
         assert 0 < s["budget_remaining"] <= 1 and s["time_scale"] == "60"
@@ -138,7 +139,7 @@ async def test_slo_status_filters_by_slo_and_model_and_names_what_exists(mcp: Cl
         one_model = await call(client, "slo_status", model="qwen-7b")
         one = await call(client, "slo_status", slo="latency", model="qwen-7b")
         kind, unknown = await failure(client, "slo_status", model="gpt-9")
-    assert {s["slo"] for s in one_model["slos"]["items"]} == {"availability", "latency"}
+    assert {s["slo"] for s in one_model["slos"]["items"]} == {"availability", "latency", "overhead"}
     assert [(s["model"], s["slo"]) for s in one["slos"]["items"]] == [("qwen-7b", "latency")]
     assert kind == "not_found"
     assert unknown.startswith("no SLO matches slo=None model='gpt-9'") and "availability/llama-70b" in unknown
@@ -291,7 +292,7 @@ async def test_an_outage_burns_the_budget_pages_and_a_silence_suppresses_the_pag
     worst = report["slos"]["items"][0]
     assert (worst["model"], worst["slo"]) == ("mistral-7b", "availability")
     assert "over 1h" in worst["reason"] and "above 14.4x" in worst["reason"]
-    assert report["counts"]["burning-page"] == 1 and report["summary"].startswith("6 SLOs: 1 burning-page")
+    assert report["counts"]["burning-page"] == 1 and report["summary"].startswith("9 SLOs: 1 burning-page")
     assert (page["severity"], page["state"], page["labels"]["model"]) == ("page", "firing", "mistral-7b")
     assert page["in_prometheus"] is True and page["value"] > 14.4
     assert silenced["alerts"]["items"][0]["silenced_by"] == [silence["after"]["id"]]

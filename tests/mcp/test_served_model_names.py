@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from agent.diagnose.runbooks import IncidentContext, load_runbook
@@ -48,6 +49,11 @@ async def _vllm_evidence(sandbox: RunningSandbox, **overrides: object) -> tuple[
 async def test_with_the_name_configured_the_vllm_evidence_finds_every_pod_of_the_model(
         hf_fleet: RunningSandbox) -> None:
     served, pods = await _vllm_evidence(hf_fleet)  # the harness configures the tools as the fleet's operator would
+    for _ in range(10):  # hung-pod's query keeps the pods with requests running at that instant: a lull has none
+        if pods["hung-pod"]:
+            break
+        await anyio.sleep(1)
+        served, pods = await _vllm_evidence(hf_fleet)
 
     assert served == LLAMA_HF
     assert len(pods["traffic-surge"]) == 4 and all(p.startswith("llama-70b-") for p in pods["traffic-surge"])
