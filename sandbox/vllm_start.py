@@ -8,12 +8,17 @@ it is still loading. The texts and exit statuses are what the real programs prin
 - A model that is neither a local directory with a config nor a reachable Hugging Face repository:
   `get_config` (vllm/transformers_utils/config.py) raises ValueError "Invalid repository ID or local directory
   specified: ..."; nothing catches it, so Python prints the traceback and exits 1.
+- A `VLLM_PORT` that is not a number: `get_vllm_port` (vllm/envs.py) raises ValueError when the engine reads it at
+  start, "appears to be a URI" for a value with a scheme (what Kubernetes' service links give `VLLM_PORT` when the
+  namespace has a Service named `vllm`: tcp://IP:PORT), "must be a valid integer" otherwise; exit 1.
 - SIGTERM while loading (a liveness kill): the API server's handler "Interrupt server on sigterm while
   initializing" raises KeyboardInterrupt("terminated") (vllm/entrypoints/openai/api_server.py); an unhandled
   KeyboardInterrupt makes CPython exit through SIGINT, status 130 (Modules/main.c, exit_sigint).
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlparse
 
 ARGPARSE_EXIT, UNCAUGHT_EXIT, SIGINT_EXIT = 2, 1, 130
 USAGE = "usage: vllm serve [model_tag] [options]"
@@ -73,6 +78,22 @@ def model_not_found(model: str) -> list[str]:
             "2. Specify a local directory that contains a recognized configuration file.",
             "   - For Hugging Face models: ensure the presence of a 'config.json'.",
             "   - For Mistral models: ensure the presence of a 'params.json'."]
+
+
+def bad_vllm_port(value: str) -> list[str] | None:
+    """vLLM's traceback for a `VLLM_PORT` it cannot use; None for a valid one."""
+    try:
+        int(value)
+        return None
+    except ValueError:
+        pass
+    message = (f"VLLM_PORT '{value}' appears to be a URI. This may be caused by a Kubernetes service discovery "
+               "issue,check the warning in: https://docs.vllm.ai/en/stable/serving/env_vars.html"
+               if urlparse(value).scheme else f"VLLM_PORT '{value}' must be a valid integer")
+    return ["Traceback (most recent call last):", *CONSOLE_SCRIPT.splitlines(),
+            f'  File "{SITE}/utils.py", in _get_open_port', "    port = envs.VLLM_PORT",
+            f'  File "{SITE}/envs.py", in __getattr__', "    return environment_variables[name]()",
+            f'  File "{SITE}/envs.py", in get_vllm_port', "    raise ValueError(", f"ValueError: {message}"]
 
 
 def interrupted_while_loading() -> list[str]:

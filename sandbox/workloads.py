@@ -123,7 +123,8 @@ class VllmServer:
 
     def start_failure(self, pod: Obj) -> StartFailure | None:
         """Arguments the parser rejects exit at once (after vLLM's imports); a model the node can neither find
-        on disk nor fetch fails when the engine's config is built. Only this deployment's own weights resolve: the
+        on disk nor fetch fails when the engine's config is built, a `VLLM_PORT` it cannot use when the engine
+        starts. Only this deployment's own weights resolve: the
         fleet serves from a pre-staged cache, so any other model reference is unreachable."""
         extras = vllm_start.unrecognized(pod["spec"]["containers"][0].get("args", []))
         if extras:
@@ -132,6 +133,9 @@ class VllmServer:
         if model != self.model.hf_model:
             return StartFailure(20.0, Termination(vllm_start.UNCAUGHT_EXIT, "Error",
                                                   vllm_start.model_not_found(model)))
+        env = {e.get("name"): e.get("value", "") for e in pod["spec"]["containers"][0].get("env") or []}
+        if "VLLM_PORT" in env and (traceback := vllm_start.bad_vllm_port(env["VLLM_PORT"])):
+            return StartFailure(25.0, Termination(vllm_start.UNCAUGHT_EXIT, "Error", traceback))
         return None
 
     def _lost_gpu(self, pod: Obj, loaded: bool) -> Termination | None:

@@ -47,6 +47,8 @@ PATCHES = {
         "--enable-kv-offload"])["spec"]}},
     "model": {"spec": {**NO_SURGE, **container("vllm", args=[
         "--model", "/models/mistral-7b", "--served-model-name", "mistral-7b", "--port", "8000"])["spec"]}},
+    "port": {"spec": {**NO_SURGE, **container("vllm", env=[
+        {"name": "VLLM_PORT", "value": "tcp://10.96.112.40:8000"}])["spec"]}},
     "harmless": {"metadata": {"annotations": {"owner": "serving-team"}},
                  **container("vllm", env=[{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}])},
 }
@@ -192,6 +194,21 @@ def test_a_missing_model_fails_at_load_with_vllms_message() -> None:
     printed = run.fleet.logs(pod["metadata"]["name"], "vllm", previous=True)
     sample = (REAL / "vllm-model-not-found.txt").read_text()
     assert sample.replace("'/mnt/models'", "'/models/mistral-7b'") in printed
+
+
+def test_a_vllm_port_holding_a_service_address_fails_at_engine_start_with_vllms_message() -> None:
+    run = rollout("port")
+    pod = run.pods(new=True)[0]
+    last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (1, "Error")
+    printed = run.fleet.logs(pod["metadata"]["name"], "vllm", previous=True).splitlines()
+    sample = (REAL / "vllm-port-uri.txt").read_text().replace("169.169.193.120:6785", "10.96.112.40:8000")
+    assert [frame(line) for line in printed[-7:]] == [frame(line) for line in sample.splitlines()]
+
+
+def frame(line: str) -> str:
+    """A traceback line without what varies by install: the site-packages path and the line number."""
+    return re.sub(r'^  File ".*/vllm/(\S+)", (?:line \d+, )?in ', r"  File vllm/\1 in ", line)
 
 
 def test_a_harmless_change_rolls_out_cleanly() -> None:
