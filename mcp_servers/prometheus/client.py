@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception_type, stop_after_attempt
 from urllib3.util.retry import Retry
 
@@ -30,6 +31,7 @@ from mcp_servers.failures import kind_of_status
 from mcp_servers.settings import HttpEndpoint
 
 TIMEOUT_S = 15
+POOL_SIZE = 32  # connections kept per endpoint: more than the concurrent queries of one investigation
 # One quick retry for a dropped connection or a restarting server (502, 503, 504 read as unreachable or timeout);
 # the watcher calls every few seconds, so a blind Prometheus must be reported in well under a second.
 once_more_when_unreachable = retry(retry=retry_if_exception_type((Unreachable, TimedOut)), stop=stop_after_attempt(2),
@@ -96,9 +98,14 @@ class PrometheusApi:
                 endpoint = self.endpoint
                 session = session_for(endpoint)
                 # retries are `once_more_when_unreachable`'s, so that they see the typed errors
-                self._opened = session, PrometheusConnect(
-                    url=endpoint.base, headers=endpoint.headers() or None, auth=endpoint.auth(), session=session,
-                    retry=Retry(total=0, raise_on_status=False), timeout=TIMEOUT_S)
+                no_retry = Retry(total=0, raise_on_status=False)
+                connect = PrometheusConnect(url=endpoint.base, headers=endpoint.headers() or None,
+                                            auth=endpoint.auth(), session=session, retry=no_retry, timeout=TIMEOUT_S)
+                # The library mounts requests' default pool of 10 connections for its URL; an investigation's
+                # concurrent queries share this client from worker threads, and past the pool's size each extra
+                # connection would be opened, used once and dropped.
+                session.mount(connect.url, HTTPAdapter(max_retries=no_retry, pool_maxsize=POOL_SIZE))
+                self._opened = session, connect
             return self._opened
 
     def query(self, promql: str, **params: str) -> list[Any]:

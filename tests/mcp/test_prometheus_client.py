@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -127,3 +128,13 @@ def test_the_http_client_maps_statuses_and_transport_failures_alike(api: tuple[s
     dead = dead_url()
     with pytest.raises(Unreachable, match=f"^Alertmanager at {dead} is unreachable: "):
         HttpApi("Alertmanager", "ALERTMANAGER_URL", HttpEndpoint(url=dead)).request("GET", "/api/v2/alerts")
+
+
+def test_concurrent_queries_reuse_pooled_connections(api: tuple[str, Answers],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    url, answers = api
+    answers.queue, answers.delay_s = [(200, {"status": "success", "data": {"resultType": "vector", "result": []}})], 0.2
+    prometheus = PrometheusApi(HttpEndpoint(url=url))
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert list(pool.map(lambda _: prometheus.query("up"), range(20))) == [[]] * 20
+    assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
