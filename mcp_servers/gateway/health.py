@@ -19,6 +19,10 @@ DEGRADED_RATIO = 0.01  # 5xx or 429 share: ten times the availability budget
 TTFT_OBJECTIVE_S = 1.0
 DEPENDENCY_DEGRADED_S, DEPENDENCY_FAILING_S = 0.1, 0.5  # p95 of one call; healthy is a few milliseconds
 
+TIMEOUT = "408"  # how LiteLLM counts an upstream it gave up waiting for (litellm.Timeout)
+TIMEOUT_HELP = ("share of the calls the gateway gave up waiting for (408 Timeout; 0 where the gateway reports no "
+                "status)")
+
 Status = Literal["failing", "degraded", "ok", "idle"]
 STATUS_ORDER: dict[str, int] = {"failing": 0, "degraded": 1, "ok": 2, "idle": 3}
 
@@ -31,6 +35,7 @@ class BackendHealth(BaseModel):
     error_ratio: float = Field(description="share of the backend's calls that failed with a 5xx (or, where the "
                                "gateway reports no status, failed at all)")
     rate_limited_ratio: float = Field(description="share of the backend's answers that were 429")
+    timeout_ratio: float = Field(description=TIMEOUT_HELP)
     ttft_p50_s: float | None = Field(description="time to first token of successful requests")
     ttft_p95_s: float | None
     models: list[str] = Field(description="models whose traffic reached this backend in the window")
@@ -50,6 +55,7 @@ class ModelTraffic(BaseModel):
     backend: str
     requests_per_s: float
     error_ratio: float
+    timeout_ratio: float = Field(description=TIMEOUT_HELP)
 
 
 class ProviderHealthReport(BaseModel):
@@ -118,15 +124,17 @@ def _backend_health(backend: str, traffic: Traffic, results: dict[str, Samples],
     error_ratio = _share(codes, _failed)
     # Where a gateway counts a provider's answers apart from its own, those say which were throttled.
     limited = _share(upstream, lambda c: c == "429") if upstream else _share(codes, lambda c: c == "429")
+    timed_out = _share(codes, lambda c: c == TIMEOUT)
     p50, p95 = _by(results["ttft_p50"], "provider", backend), _by(results["ttft_p95"], "provider", backend)
-    status, reasons = _backend_status(rate, error_ratio, limited, p95)
+    status, reasons = _backend_status(rate, error_ratio, limited, timed_out, p95)
     models = sorted({m for (m, b, _), r in traffic.items() if b == backend and r > 0})
     return BackendHealth(backend=backend, status=status, reasons=reasons, requests_per_s=round(rate, 4),
                          error_ratio=round(error_ratio, 4), rate_limited_ratio=round(limited, 4),
-                         ttft_p50_s=_rounded(p50), ttft_p95_s=_rounded(p95), models=models)
+                         timeout_ratio=round(timed_out, 4), ttft_p50_s=_rounded(p50), ttft_p95_s=_rounded(p95),
+                         models=models)
 
 
-def _backend_status(rate: float, error_ratio: float, limited: float, ttft_p95: float | None,
+def _backend_status(rate: float, error_ratio: float, limited: float, timed_out: float, ttft_p95: float | None,
                     ) -> tuple[Status, list[str]]:
     if rate <= 0:
         return "idle", ["no requests in the window"]
@@ -135,6 +143,8 @@ def _backend_status(rate: float, error_ratio: float, limited: float, ttft_p95: f
         reasons.append(f"{error_ratio:.1%} of requests answered 5xx")
     if limited >= DEGRADED_RATIO:
         reasons.append(f"{limited:.1%} of its answers were 429 (rate limited)")
+    if timed_out >= DEGRADED_RATIO:
+        reasons.append(f"{timed_out:.1%} of requests timed out (408)")
     if ttft_p95 is not None and ttft_p95 > TTFT_OBJECTIVE_S:
         reasons.append(f"TTFT p95 {ttft_p95:.2f} s over the {TTFT_OBJECTIVE_S:g} s latency objective")
     if error_ratio >= FAILING_ERROR_RATIO:
@@ -160,7 +170,8 @@ def _per_model(traffic: Traffic) -> list[ModelTraffic]:
     for (model, backend, code), rate in traffic.items():
         pairs[model, backend][code] += rate
     return [ModelTraffic(model=m, backend=b, requests_per_s=round(sum(codes.values()), 4),
-                         error_ratio=round(_share(codes, _failed), 4))
+                         error_ratio=round(_share(codes, _failed), 4),
+                         timeout_ratio=round(_share(codes, lambda c: c == TIMEOUT), 4))
             for (m, b), codes in pairs.items()]
 
 

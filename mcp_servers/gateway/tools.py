@@ -81,8 +81,9 @@ async def provider_health(
     gateway: Gateway = held(Gateway),
 ) -> ProviderHealthReport:
     """Health of each backend (self-hosted and every hosted provider) from the gateway's metrics: request rate,
-    5xx share, 429 share, time-to-first-token p50/p95, and a status (failing: at least half the requests
-    fail; degraded: 5xx or 429 share at least 1 % or TTFT p95 over 1 s; idle: no traffic), worst first.
+    5xx share, 429 share, timeout share, time-to-first-token p50/p95, and a status (failing: at least half the
+    requests fail; degraded: 5xx, 429 or timeout share at least 1 % or TTFT p95 over 1 s; idle: no traffic),
+    worst first.
     Also the latency of the gateway's shared dependencies (tokenizer, auth), which no routing change fixes."""
     prometheus = gateway.prometheus
     if prometheus is None:

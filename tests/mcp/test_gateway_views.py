@@ -11,6 +11,7 @@ from mcp_servers.gateway.health import health_report
 from mcp_servers.gateway.routes import failover_models, moved, ordered, routes_view
 from mcp_servers.gateway.table import RoutingTable
 from mcp_servers.gateway.writes import WRITE_ATTEMPTS, apply
+from tests.signals import fires
 
 BACKENDS = ("self-hosted", "anthropic", "openai", "google")
 TABLE = RoutingTable(models={"qwen-7b": {"self-hosted": 95, "openai": 5},
@@ -60,6 +61,23 @@ def test_the_health_report_ranks_a_failing_backend_first() -> None:
     assert [(d.dependency, d.status) for d in report.dependencies] == [("tokenizer", "degraded")]
     assert report.per_model is not None and report.per_model.items[0].backend == "openai"
     assert report.summary.startswith("4 backends: openai failing (75.0% of requests answered 5xx); 1 ok, 2 idle. ")
+
+
+def test_timeouts_show_per_backend_and_per_model_apart_from_5xx() -> None:
+    results = {"requests": [({"model": "llama-70b", "provider": "self-hosted", "code": "408"}, 0.5),
+                            ({"model": "llama-70b", "provider": "self-hosted", "code": "200"}, 9.5),
+                            ({"model": "qwen-7b", "provider": "self-hosted", "code": "200"}, 10.0)],
+               "upstream": [], "ttft_p50": [], "ttft_p95": [], "dep_rate": [], "dep_p50": [], "dep_p95": []}
+    report = health_report(results, BACKENDS, "120s", detail=True)
+    self_hosted = report.backends[0]
+    assert (self_hosted.backend, self_hosted.status) == ("self-hosted", "degraded")
+    assert (self_hosted.timeout_ratio, self_hosted.error_ratio) == (0.025, 0)
+    assert self_hosted.reasons == ["2.5% of requests timed out (408)"]
+    assert report.per_model is not None
+    assert {(t.model, t.timeout_ratio) for t in report.per_model.items} == {("llama-70b", 0.05), ("qwen-7b", 0)}
+    answer = report.model_dump()
+    assert fires("hung-pod", "gateway-times-out-the-model", answer, model="llama-70b")
+    assert not fires("hung-pod", "gateway-times-out-the-model", answer, model="qwen-7b")
 
 
 class AlwaysRacing:
