@@ -176,34 +176,33 @@ def test_a_liveness_probe_shorter_than_the_load_kills_the_loading_container() ->
 
 
 def test_unknown_server_arguments_exit_at_start_with_the_usage_error() -> None:
-    run = rollout("args")
-    pod = run.pods(new=True)[0]
-    last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
-    assert (last["exitCode"], last["reason"]) == (2, "Error")
-    printed = run.fleet.logs(pod["metadata"]["name"], "vllm", previous=True).splitlines()
+    pod, exited, log = crashed_new_pod(rollout("args"))
+    assert exited == (2, "Error")
+    printed = log.splitlines()
     sample = (REAL / "vllm-unrecognized-arguments.txt").read_text().splitlines()
     assert printed[0] == sample[0] and printed[1] == "vllm serve: error: unrecognized arguments: --enable-kv-offload"
     assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
 
 
 def test_a_missing_model_fails_at_load_with_vllms_message() -> None:
-    run = rollout("model")
-    pod = run.pods(new=True)[0]
-    last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
-    assert (last["exitCode"], last["reason"]) == (1, "Error")
-    printed = run.fleet.logs(pod["metadata"]["name"], "vllm", previous=True)
+    _, exited, log = crashed_new_pod(rollout("model"))
+    assert exited == (1, "Error")
     sample = (REAL / "vllm-model-not-found.txt").read_text()
-    assert sample.replace("'/mnt/models'", "'/models/mistral-7b'") in printed
+    assert sample.replace("'/mnt/models'", "'/models/mistral-7b'") in log
 
 
 def test_a_vllm_port_holding_a_service_address_fails_at_engine_start_with_vllms_message() -> None:
-    run = rollout("port")
+    _, exited, log = crashed_new_pod(rollout("port"))
+    assert exited == (1, "Error")
+    sample = (REAL / "vllm-port-uri.txt").read_text().replace("169.169.193.120:6785", "10.96.112.40:8000")
+    assert [frame(line) for line in log.splitlines()[-7:]] == [frame(line) for line in sample.splitlines()]
+
+
+def crashed_new_pod(run: Rollout) -> tuple[Obj, tuple[int, str], str]:
+    """The new revision's first pod, how its last container exited (code, reason), and what that container printed."""
     pod = run.pods(new=True)[0]
     last = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]
-    assert (last["exitCode"], last["reason"]) == (1, "Error")
-    printed = run.fleet.logs(pod["metadata"]["name"], "vllm", previous=True).splitlines()
-    sample = (REAL / "vllm-port-uri.txt").read_text().replace("169.169.193.120:6785", "10.96.112.40:8000")
-    assert [frame(line) for line in printed[-7:]] == [frame(line) for line in sample.splitlines()]
+    return pod, (last["exitCode"], last["reason"]), run.fleet.logs(pod["metadata"]["name"], "vllm", previous=True)
 
 
 def frame(line: str) -> str:
